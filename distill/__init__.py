@@ -1,0 +1,1 @@
+"""Training for edgeav: data cache builder, teacher, losses, training loop, evaluation, distillation."""

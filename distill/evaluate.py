@@ -1,0 +1,210 @@
+"""The research's evaluation on the corpus test split (sound events are ground truth here, never in training).
+
+- correlation accuracy: balanced synchronized / unsynchronized (same clip ≥ 2 s away, or another clip) window
+  pairs; the cosine threshold is chosen on val and applied to test.
+- recommendation accuracy: each test sound event is a query (visual window starting pre_roll s before it); the
+  bank is every effect of sounds.csv embedded from its clean file; top-k file and category accuracy, over events and
+  macro over effects, beside chance and the blind prior (the game's effects ranked by train frequency).
+- retrieval: video→audio and audio→video recall@k among test windows.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgeav.bank import SoundBank
+from edgeav.embed import sound_windows, embed_mels, pool
+from edgeav.frontends import preprocess_frames, MelSpec, log_mel
+from edgeav.io import read_audio, VideoFile
+from distill.corpus import corpus_root, load_clips, load_sounds, load_queries, event_counts, Query
+
+KS = (1, 5, 10)
+
+
+# ---------------------------------------------------------------- inputs shared by all models of one frame size
+@dataclass
+class EvalInputs:
+    queries: list[Query]
+    query_frames: np.ndarray          # (Q, T, H, W, 3) uint8
+    windows: dict                     # split → {"frames": (N,T,H,W,3), "mel": (N,100,64), "clip": (N,), "t": (N,)}
+
+
+def _stack_at(frames_25: np.ndarray, times: list[float], fps: float = 25.0) -> np.ndarray:
+    idx = np.clip(np.floor(np.asarray(times) * fps + 1e-3).astype(int), 0, len(frames_25) - 1)
+    return frames_25[idx]
+
+
+def load_inputs(root=None, frame_size=(128, 96), frame_offsets=(0.2, 0.4), pre_roll=0.2, window_step_s=1.0,
+                cache_dir: str | Path = ".cache/eval", games: set[str] | None = None) -> EvalInputs:
+    """Decode query stacks and evaluation windows once; cached as .npz keyed by the arguments."""
+    key = f"{frame_size[0]}x{frame_size[1]}-{'_'.join(map(str, frame_offsets))}-{pre_roll}-{window_step_s}-" \
+          f"{'_'.join(sorted(games)) if games else 'all'}"
+    path = Path(cache_dir) / f"inputs-{key}.npz"
+    queries = load_queries(root, "test", games)
+    if path.exists():
+        z = np.load(path)
+        windows = {s: {k: z[f"{s}_{k}"] for k in ("frames", "mel", "clip", "t")} for s in ("val", "test")}
+        return EvalInputs(queries, z["query_frames"], windows)
+    spec = MelSpec()
+    qframes, windows = [], {}
+    for split in ("val", "test"):
+        fr, me, cl, ts = [], [], [], []
+        for ci, clip in enumerate(c for c in load_clips(root, split) if not games or c.game in games):
+            v = VideoFile(clip.video, fps=None, size=frame_size)
+            f25 = np.stack([img for _, img in v.frames()])
+            audio = v.audio(0, v.duration + 1)
+            v.close()
+            if split == "test":
+                for q in (q for q in queries if q.clip_id == clip.clip_id):
+                    qframes.append(_stack_at(f25, [q.t - pre_roll + o for o in frame_offsets]))
+            for s in np.arange(0, v.duration - 1.0 - max(frame_offsets), window_step_s):
+                fr.append(_stack_at(f25, [s + o for o in frame_offsets]))
+                a0 = int(round(s * 16000))
+                me.append(log_mel(audio[a0:a0 + 16000], spec, n_frames=100))
+                cl.append(ci), ts.append(s)
+        windows[split] = {"frames": np.stack(fr), "mel": np.stack(me).astype(np.float32), "clip": np.array(cl),
+                          "t": np.array(ts)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, query_frames=np.stack(qframes), **{f"{s}_{k}": v for s, d in windows.items() for k, v in d.items()})
+    return EvalInputs(queries, np.stack(qframes), windows)
+
+
+class VisualCache:
+    """Frozen-trunk features of frame stacks, computed once per process for all models that share the trunk."""
+
+    def __init__(self):
+        self.store: dict = {}
+
+    @torch.no_grad()
+    def embed(self, model, stacks: np.ndarray, tag: str, batch: int = 64) -> np.ndarray:
+        vis = model.visual
+        frozen = getattr(vis.backbone, "frozen", False)
+        out = []
+        for i in range(0, len(stacks), batch):
+            x = torch.from_numpy(preprocess_frames(stacks[i:i + batch]))
+            if frozen:
+                k = (tag, i)
+                if k not in self.store:
+                    self.store[k] = vis.backbone_features(x)
+                out.append(model.encode_visual_features(self.store[k]).numpy())
+            else:
+                out.append(model.encode_visual(x).numpy())
+        return np.concatenate(out)
+
+
+# ---------------------------------------------------------------- bank
+def corpus_bank(model, root=None) -> SoundBank:
+    r = corpus_root(root)
+    rows = load_sounds(root)
+    embs = [pool(embed_mels(model, sound_windows(read_audio(r / s["file"], 16000, max_seconds=30)))) for s in rows]
+    return SoundBank([s["sound_id"] for s in rows], [s["category"] for s in rows], np.stack(embs),
+                     [""] * len(rows), {"source": str(r / "sounds")})
+
+
+# ---------------------------------------------------------------- metrics
+def ranking_metrics(ranked: list[list[str]], queries: list[Query], category_of: dict[str, str]) -> dict:
+    """top-k file / category accuracy over events and macro over effects (the sound that really fired)."""
+    out = {}
+    for k in KS:
+        hit_f = np.array([q.sound_id in r[:k] for q, r in zip(queries, ranked)])
+        hit_c = np.array([any(category_of.get(s) == q.category for s in r[:k]) for q, r in zip(queries, ranked)])
+        effects = sorted({q.sound_id for q in queries})
+        by = {e: np.array([i for i, q in enumerate(queries) if q.sound_id == e]) for e in effects}
+        out[f"top{k}_file"] = float(hit_f.mean())
+        out[f"top{k}_file_macro"] = float(np.mean([hit_f[ix].mean() for ix in by.values()]))
+        out[f"top{k}_category"] = float(hit_c.mean())
+        out[f"top{k}_category_macro"] = float(np.mean([hit_c[ix].mean() for ix in by.values()]))
+    return out
+
+
+def blind_prior_ranking(queries: list[Query], bank: SoundBank, root=None) -> list[list[str]]:
+    counts = event_counts(root, "train")
+    game_of = {s["sound_id"]: s["game"] for s in load_sounds(root)}
+    per_game = {}
+    for g in {q.game for q in queries}:
+        fired = sorted(counts.get(g, {}).items(), key=lambda kv: -kv[1])
+        rest = [i for i in bank.ids if game_of.get(i) == g and i not in counts.get(g, {})]
+        per_game[g] = [s for s, _ in fired] + rest + [i for i in bank.ids if game_of.get(i) != g]
+    return [per_game[q.game] for q in queries]
+
+
+def chance_metrics(queries: list[Query], bank: SoundBank) -> dict:
+    n = len(bank)
+    cat_sizes = {c: bank.categories.count(c) for c in set(bank.categories)}
+
+    def p_cat(c, k):
+        m = cat_sizes.get(c, 0)
+        return 1 - math.comb(n - m, k) / math.comb(n, k)
+
+    out = {}
+    effects = sorted({q.sound_id for q in queries})
+    for k in KS:
+        out[f"top{k}_file"] = out[f"top{k}_file_macro"] = k / n
+        pc = np.array([p_cat(q.category, k) for q in queries])
+        out[f"top{k}_category"] = float(pc.mean())
+        out[f"top{k}_category_macro"] = float(np.mean([np.mean([p_cat(q.category, k) for q in queries if q.sound_id == e])
+                                                       for e in effects]))
+    return out
+
+
+def correlation_accuracy(sim_pos_val, sim_neg_val, sim_pos_test, sim_neg_test) -> dict:
+    s = np.concatenate([sim_pos_val, sim_neg_val])
+    y = np.concatenate([np.ones(len(sim_pos_val)), np.zeros(len(sim_neg_val))])
+    cands = np.unique(s)
+    accs = [((s >= t) == y).mean() for t in cands]
+    thr = float(cands[int(np.argmax(accs))])
+    acc = 0.5 * ((sim_pos_test >= thr).mean() + (sim_neg_test < thr).mean())
+    return {"correlation_acc": float(acc), "threshold": thr, "val_acc": float(max(accs))}
+
+
+def _negatives(clip: np.ndarray, t: np.ndarray, rng) -> np.ndarray:
+    neg = np.empty(len(clip), int)
+    for i in range(len(clip)):
+        same = np.flatnonzero((clip == clip[i]) & (np.abs(t - t[i]) >= 2.0))
+        other = np.flatnonzero(clip != clip[i])
+        pool_ = same if len(same) and rng.random() < 0.5 else other
+        neg[i] = rng.choice(pool_)
+    return neg
+
+
+def recall_at_k(v: np.ndarray, a: np.ndarray) -> dict:
+    s = v @ a.T
+    rank_v2a = (s > np.diag(s)[:, None]).sum(1)
+    rank_a2v = (s.T > np.diag(s)[:, None]).sum(1)
+    return {**{f"v2a_R@{k}": float((rank_v2a < k).mean()) for k in KS},
+            **{f"a2v_R@{k}": float((rank_a2v < k).mean()) for k in KS}}
+
+
+@torch.no_grad()
+def evaluate(model, inputs: EvalInputs, root=None, vcache: VisualCache | None = None, seed: int = 0) -> dict:
+    t0 = time.perf_counter()
+    model.eval()
+    vcache = vcache or VisualCache()
+    bank = corpus_bank(model, root)
+    category_of = dict(zip(bank.ids, bank.categories))
+    qv = vcache.embed(model, inputs.query_frames, "queries")
+    _, idx = bank.search(qv, max(KS), backend="numpy")
+    ranked = [[bank.ids[j] for j in row] for row in idx]
+    res = {"model": ranking_metrics(ranked, inputs.queries, category_of),
+           "blind_prior": ranking_metrics(blind_prior_ranking(inputs.queries, bank, root), inputs.queries, category_of),
+           "chance": chance_metrics(inputs.queries, bank)}
+    rng = np.random.default_rng(seed)
+    sims = {}
+    for split in ("val", "test"):
+        w = inputs.windows[split]
+        v = vcache.embed(model, w["frames"], f"windows-{split}")
+        a = embed_mels(model, w["mel"])
+        neg = _negatives(w["clip"], w["t"], rng)
+        sims[split] = ((v * a).sum(1), (v * a[neg]).sum(1))
+        if split == "test":
+            res["retrieval"] = recall_at_k(v, a)
+            res["retrieval_chance_R@1"] = 1 / len(v)
+    res["correlation"] = correlation_accuracy(*sims["val"], *sims["test"])
+    res["n_queries"], res["n_effects"], res["bank_size"] = len(inputs.queries), len({q.sound_id for q in inputs.queries}), len(bank)
+    res["seconds"] = round(time.perf_counter() - t0, 1)
+    return res

@@ -1,0 +1,9 @@
+"""One error type for everything a user can get wrong: the CLI prints its message on one line."""
+
+
+class EdgeavError(Exception):
+    """A problem with the user's input or environment, stated as `what is wrong — how to fix it`."""
+
+    def __init__(self, what: str, fix: str = ""):
+        self.what, self.fix = what, fix
+        super().__init__(f"{what} — {fix}" if fix else what)

@@ -1,0 +1,177 @@
+"""One iterator of timestamped RGB frames over files, cameras and network streams.
+
+Live sources run a capture thread with a latest-frame policy: the consumer always gets the newest frame and
+every frame that was overwritten before being read is counted as dropped — a slow consumer never builds a queue.
+"""
+from __future__ import annotations
+
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from edgeav.errors import EdgeavError
+from edgeav.io.video import VideoFile
+
+
+class FrameSource:
+    """Base: iterate `(t_seconds, rgb_uint8)`; `stats` reports captured / delivered / dropped / reconnects."""
+
+    live = False
+
+    def __init__(self):
+        self.stats = {"captured": 0, "delivered": 0, "dropped": 0, "reconnects": 0}
+
+    def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
+        raise NotImplementedError
+
+    def close(self):
+        pass
+
+
+class FileSource(FrameSource):
+    """A video file at a fixed fps; as fast as possible, or paced to the wall clock with `realtime`."""
+
+    def __init__(self, path: str, fps: float, size: tuple[int, int] | None, realtime: bool = False):
+        super().__init__()
+        self.video = VideoFile(path, fps=fps, size=size)
+        self.realtime = realtime
+
+    def __iter__(self):
+        t_start = time.perf_counter()
+        for t, img in self.video.frames():
+            self.stats["captured"] += 1
+            if self.realtime:
+                wait = t - (time.perf_counter() - t_start)
+                if wait > 0:
+                    time.sleep(wait)
+            self.stats["delivered"] += 1
+            yield t, img
+
+
+class LiveSource(FrameSource):
+    """OpenCV capture (camera index, /dev/videoN, rtsp/http URL, GStreamer pipeline) on a background thread."""
+
+    live = True
+
+    def __init__(self, uri, size: tuple[int, int] | None, reconnect: int = 3, open_timeout_s: float = 10.0,
+                 api_preference: int | None = None):
+        super().__init__()
+        self.uri, self.size, self.reconnect = uri, size, reconnect
+        self.open_timeout_s, self.api = open_timeout_s, api_preference
+        self._lock = threading.Condition()
+        self._latest: tuple[float, np.ndarray] | None = None
+        self._fresh = False
+        self._stop = threading.Event()
+        self._ended = False
+        self._error: str | None = None
+        self._cap = self._open()
+        self._t0 = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, name="edgeav-capture", daemon=True)
+        self._thread.start()
+
+    def _open(self):
+        import cv2
+
+        cap = cv2.VideoCapture(self.uri) if self.api is None else cv2.VideoCapture(self.uri, self.api)
+        if not cap.isOpened():
+            cap.release()
+            raise EdgeavError(f"cannot open video source {self.uri!r}",
+                              "check the camera index/device is present or the stream URL is reachable")
+        return cap
+
+    def _run(self):
+        import cv2
+
+        failures = 0
+        while not self._stop.is_set():
+            ok, bgr = self._cap.read()
+            if not ok:
+                # a network stream that drops is reopened; a camera that disappears ends the run cleanly
+                failures += 1
+                if failures > self.reconnect:
+                    self._error = f"source {self.uri!r} stopped delivering frames"
+                    break
+                self._cap.release()
+                time.sleep(min(0.5 * failures, 2.0))
+                try:
+                    self._cap = self._open()
+                    self.stats["reconnects"] += 1
+                except EdgeavError:
+                    continue
+                continue
+            failures = 0
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            if self.size is not None:
+                rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
+            t = time.perf_counter() - self._t0
+            with self._lock:
+                self.stats["captured"] += 1
+                if self._fresh:
+                    self.stats["dropped"] += 1  # the previous frame was never consumed
+                self._latest, self._fresh = (t, rgb), True
+                self._lock.notify_all()
+        with self._lock:
+            self._ended = True
+            self._lock.notify_all()
+
+    def __iter__(self):
+        while True:
+            with self._lock:
+                while not self._fresh and not self._ended:
+                    self._lock.wait(timeout=0.5)
+                if not self._fresh and self._ended:
+                    return
+                item, self._fresh = self._latest, False
+                self.stats["delivered"] += 1
+            yield item
+
+    @property
+    def ended_reason(self) -> str | None:
+        return self._error
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._cap.release()
+
+
+_URI_RE = re.compile(r"^(?P<scheme>[a-z0-9+]+)://(?P<rest>.*)$", re.I)
+
+
+def open_source(source: str, fps: float, size: tuple[int, int] | None = None, realtime: bool = False) -> FrameSource:
+    """Open SOURCE as users write it: a file, `file://`, a camera index `0`, `/dev/videoN`, `v4l2://N`,
+    `csi://N` (GStreamer nvarguscamerasrc on Jetson), `rtsp://`, `http(s)://`."""
+    s = str(source)
+    m = _URI_RE.match(s)
+    scheme = m.group("scheme").lower() if m else ""
+    if scheme == "file":
+        s, scheme = m.group("rest"), ""
+    if not scheme:
+        if s.isdigit():
+            return LiveSource(int(s), size)
+        if s.startswith("/dev/video"):
+            return LiveSource(s, size)
+        if not Path(s).exists():
+            raise EdgeavError(f"source not found: {s}", "give a video file, a camera index (0), /dev/videoN or a URL")
+        return FileSource(s, fps, size, realtime=realtime)
+    if scheme == "v4l2":
+        dev = m.group("rest")
+        return LiveSource(int(dev) if dev.isdigit() else dev, size)
+    if scheme == "csi":
+        import cv2
+
+        sensor = m.group("rest") or "0"
+        pipeline = (f"nvarguscamerasrc sensor-id={sensor} ! video/x-raw(memory:NVMM),width=1280,height=720 ! "
+                    "nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! appsink drop=1")
+        if "GStreamer:                   YES" not in cv2.getBuildInformation():
+            raise EdgeavError(f"{s}: this OpenCV has no GStreamer support",
+                              "on Jetson use the system OpenCV from JetPack (python3-opencv)")
+        return LiveSource(pipeline, size, api_preference=cv2.CAP_GSTREAMER)
+    if scheme in ("rtsp", "rtsps", "http", "https", "rtmp", "udp", "tcp"):
+        return LiveSource(s, size)
+    raise EdgeavError(f"unknown source scheme {scheme!r} in {s!r}",
+                      "use a file path, file://, v4l2://, csi://, rtsp://, http(s):// or a camera index")

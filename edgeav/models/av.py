@@ -1,0 +1,119 @@
+"""The audio-visual model: visual encoder Ev, audio encoder Ea, a projector shared by both, L2-normalized outputs.
+
+Ev: backbone intermediates of each frame in a short stack; frame 0 and the change to the last frame are fused
+per resolution (channels [f0, f_last - f0]) and pooled by attention (or plain pooling for the baseline).
+Ea: the same head over a conv stack on the 1 s log-mel (1 × 64 mels × 100 frames).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, asdict
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from edgeav.models.attention import MultiResolutionHead
+from edgeav.models.backbones import EfficientNetLite0Trunk, ConvStack
+
+
+@dataclass
+class AVConfig:
+    """A model's architecture. Every field is data: saved beside the weights as JSON."""
+
+    name: str = "teacher"
+    visual_backbone: str = "lite0"          # lite0 (ImageNet, frozen) | convstack (trained from scratch)
+    visual_widths: tuple[int, ...] = (32, 64, 128, 256)   # convstack only
+    visual_frames: int = 2                  # 1 = one frame as in the paper; 2 = frame + change across the window
+    frame_size: tuple[int, int] = (128, 96)  # (width, height)
+    frame_offsets: tuple[float, ...] = (0.2, 0.4)  # seconds after window start of each stacked frame
+    attention: bool = True
+    attn_dim: int = 128
+    embed_dim: int = 128
+    audio_widths: tuple[int, ...] = (16, 32, 64, 128)
+    n_mels: int = 64
+    audio_frames: int = 100
+    pretrained: bool = True                 # load ImageNet weights into a lite0 trunk
+    extra: dict = field(default_factory=dict)  # free-form provenance (training command, data)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "AVConfig":
+        d = dict(d)
+        for k in ("visual_widths", "frame_size", "frame_offsets", "audio_widths"):
+            if k in d:
+                d[k] = tuple(d[k])
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+class VisualEncoder(nn.Module):
+    def __init__(self, cfg: AVConfig):
+        super().__init__()
+        if cfg.visual_backbone == "lite0":
+            self.backbone = EfficientNetLite0Trunk(pretrained=cfg.pretrained, frozen=True)
+        elif cfg.visual_backbone == "convstack":
+            self.backbone = ConvStack(3, cfg.visual_widths, taps=(1, 2, 3))
+        else:
+            raise ValueError(f"unknown visual backbone {cfg.visual_backbone}")
+        self.n_frames = cfg.visual_frames
+        mult = 2 if cfg.visual_frames > 1 else 1
+        self.head = MultiResolutionHead([c * mult for c in self.backbone.channels], cfg.attn_dim, cfg.embed_dim,
+                                        cfg.attention)
+
+    def backbone_features(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        """frames (B, T, 3, H, W) → per resolution (B, T, C, h, w)."""
+        b, t = frames.shape[:2]
+        feats = self.backbone.forward_intermediates(frames.flatten(0, 1))
+        return [f.view(b, t, *f.shape[1:]) for f in feats]
+
+    def fuse(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        if self.n_frames == 1:
+            return [f[:, 0] for f in feats]
+        return [torch.cat([f[:, 0], f[:, -1] - f[:, 0]], dim=1) for f in feats]
+
+    def forward_features(self, feats: list[torch.Tensor]):
+        return self.head(self.fuse(feats))
+
+    def forward(self, frames: torch.Tensor):
+        return self.forward_features(self.backbone_features(frames))
+
+
+class AudioEncoder(nn.Module):
+    def __init__(self, cfg: AVConfig):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(1)  # learned input scaling of the log-mel
+        self.backbone = ConvStack(1, cfg.audio_widths, taps=(1, 2, 3))
+        self.head = MultiResolutionHead(self.backbone.channels, cfg.attn_dim, cfg.embed_dim, cfg.attention)
+
+    def forward(self, mel: torch.Tensor):
+        """mel (B, frames, n_mels) as the front-end returns it."""
+        x = self.norm(mel.transpose(1, 2).unsqueeze(1))
+        return self.head(self.backbone.forward_intermediates(x))
+
+
+class AVModel(nn.Module):
+    def __init__(self, cfg: AVConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.visual = VisualEncoder(cfg)
+        self.audio = AudioEncoder(cfg)
+        self.projector = nn.Linear(cfg.embed_dim, cfg.embed_dim)  # shared by both modalities
+
+    def project(self, z: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.projector(z), dim=-1)
+
+    def encode_visual(self, frames: torch.Tensor, return_attention: bool = False):
+        z, attn = self.visual(frames)
+        return (self.project(z), attn) if return_attention else self.project(z)
+
+    def encode_visual_features(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        return self.project(self.visual.forward_features(feats)[0])
+
+    def encode_audio(self, mel: torch.Tensor, return_attention: bool = False):
+        z, attn = self.audio(mel)
+        return (self.project(z), attn) if return_attention else self.project(z)
+
+    def forward(self, frames: torch.Tensor, mel: torch.Tensor):
+        return self.encode_visual(frames), self.encode_audio(mel)

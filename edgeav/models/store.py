@@ -1,0 +1,73 @@
+"""Model files: `<stem>.safetensors` (weights, no pickle) + `<stem>.json` (AVConfig). Shipped names resolve to
+edgeav/assets/models/<name>.*; anything else is a path."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from edgeav.atomic import atomic_path, write_json
+from edgeav.errors import EdgeavError
+from edgeav.models.av import AVConfig, AVModel
+from edgeav.models.registry import model_config, list_models
+
+ASSET_MODELS = Path(__file__).resolve().parents[1] / "assets" / "models"
+
+
+def create_model(name: str, **overrides) -> AVModel:
+    """A fresh (untrained heads) model of a registered configuration."""
+    return AVModel(model_config(name, **overrides))
+
+
+def save_model(model: AVModel, path: str | Path, extra: dict | None = None) -> Path:
+    from safetensors.torch import save_file
+
+    stem = Path(path).with_suffix("")
+    cfg = model.cfg.to_json()
+    if extra:
+        cfg["extra"] = {**cfg.get("extra", {}), **extra}
+    sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(stem.with_suffix(".safetensors")) as tmp:
+        save_file(sd, str(tmp))
+    write_json(stem.with_suffix(".json"), cfg)
+    return stem.with_suffix(".safetensors")
+
+
+def resolve_model_path(name_or_path: str) -> Path:
+    p = Path(name_or_path)
+    if p.suffix in (".safetensors", ".json") or p.exists() or p.with_suffix(".safetensors").exists():
+        return p.with_suffix(".safetensors")
+    shipped = ASSET_MODELS / f"{name_or_path}.safetensors"
+    if shipped.exists():
+        return shipped
+    if name_or_path in list_models():
+        raise EdgeavError(f"model {name_or_path!r} is registered but has no shipped weights",
+                          f"train it (edgeav train) or use a shipped one: "
+                          f"{', '.join(sorted(x.stem for x in ASSET_MODELS.glob('*.safetensors')))}")
+    raise EdgeavError(f"model not found: {name_or_path}", f"give a registry name ({', '.join(list_models())}) or a .safetensors path")
+
+
+def load_model(name_or_path: str) -> AVModel:
+    from safetensors.torch import load_file
+
+    path = resolve_model_path(name_or_path)
+    cfg_path = path.with_suffix(".json")
+    if not path.exists() or not cfg_path.exists():
+        raise EdgeavError(f"model files missing: need {path.name} and {cfg_path.name} in {path.parent}",
+                          "export both with save_model / edgeav train")
+    try:
+        cfg = AVConfig.from_json(json.loads(cfg_path.read_text()))
+        cfg.pretrained = False  # weights come from the file
+        model = AVModel(cfg)
+        sd = load_file(str(path))
+        missing, unexpected = model.load_state_dict(sd, strict=False)
+    except EdgeavError:
+        raise
+    except Exception as e:
+        raise EdgeavError(f"cannot load model {path}: {' '.join(str(e).split())[:160]}",
+                          "the file is not an edgeav model or is damaged; re-download or retrain it") from None
+    if missing or unexpected:
+        raise EdgeavError(f"model {path} does not match its config ({len(missing)} missing, {len(unexpected)} "
+                          f"unexpected tensors, e.g. {(missing or unexpected)[0]})", "use the .json saved with it")
+    return model.eval()

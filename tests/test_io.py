@@ -1,0 +1,136 @@
+"""Media I/O: sync of audio and video, every bundled clip decodes, bad input gives one clear line."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ASSETS
+from media import make_clip, make_audio
+from edgeav import EdgeavError
+from edgeav.io import VideoFile, read_audio, open_source
+
+
+def _click_time(v: VideoFile, t0=0.0, t1=3.0):
+    x = v.audio(t0, t1)
+    return t0 + np.argmax(np.abs(x)) / v.sample_rate
+
+
+@pytest.mark.parametrize("name,audio_start", [("sync.mp4", 0.0), ("late.mp4", 0.5), ("late.mkv", 0.5)])
+def test_click_lands_in_the_audio_window_of_its_frame(tmp_path, name, audio_start):
+    path = make_clip(tmp_path / name, flash_frame=30, click_t=1.2, audio_start=audio_start)
+    v = VideoFile(path, fps=25)
+    bright = [t for t, img in v.frames() if img.mean() > 100]
+    assert bright == [pytest.approx(1.2)]
+    frame_t = bright[0]
+    # the audio of that frame's span (one 40 ms frame) holds the click; the frame before it is quiet
+    assert np.abs(v.audio(frame_t, frame_t + 0.04)).max() > 0.5
+    assert np.abs(v.audio(frame_t - 0.4, frame_t - 0.01)).max() < 0.1
+    assert abs(_click_time(v) - 1.2) < 1 / 25  # within one audio/video frame
+    if audio_start:
+        assert np.abs(v.audio(0.0, 0.3)).max() == 0.0  # before the audio stream starts: silence
+
+
+def test_audio_windows_stream_and_seek_back(tmp_path):
+    path = make_clip(tmp_path / "c.mp4", seconds=6.0, click_t=4.5)
+    v = VideoFile(path)
+    later = [v.audio(s, s + 1.0) for s in np.arange(0, 5, 0.5)]  # forward, overlapping windows
+    assert all(len(w) == 16000 for w in later)
+    assert np.abs(later[8]).max() > 0.5 and np.abs(later[0]).max() < 0.1  # window [4, 5) has the click
+    assert abs(_click_time(v, 4.0, 5.0) - 4.5) < 0.04
+    assert abs(_click_time(v, 0.0, 6.0) - 4.5) < 0.04  # going back re-seeks
+    assert len(v._audio.buf) < 16000 * 8  # buffer stays bounded
+
+
+def test_frames_at_requested_fps_size_and_seek(tmp_path):
+    path = make_clip(tmp_path / "f.mp4", seconds=2.0)
+    v = VideoFile(path, fps=5, size=(32, 24))
+    got = list(v.frames())
+    assert [round(t, 3) for t, _ in got] == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8]
+    assert got[0][1].shape == (24, 32, 3) and got[0][1].dtype == np.uint8
+    assert v.frame_at(1.2).mean() > 100  # the flash frame, reached by seeking
+
+
+@pytest.mark.parametrize("rate,channels", [(8000, 2), (48000, 1), (44100, 2)])
+def test_audio_files_any_rate_and_channels(tmp_path, rate, channels):
+    p = make_audio(tmp_path / "tone.wav", seconds=1.0, rate=rate, channels=channels)
+    x = read_audio(p, 16000)
+    assert abs(len(x) - 16000) <= 64 and x.dtype == np.float32
+    spectrum = np.abs(np.fft.rfft(x[:16000]))
+    assert abs(np.argmax(spectrum) - 440) <= 2  # 440 Hz survives resampling
+
+
+def test_other_containers_and_codecs(tmp_path):
+    for name in ("x.mkv", "x.mov", "x.avi"):
+        v = VideoFile(make_clip(tmp_path / name, seconds=1.0, click_t=0.5, codec="aac" if name != "x.avi" else "mp3"),
+                      fps=10)
+        ts = [t for t, _ in v.frames()]
+        # 1 s of video at 10 fps; the AVI fixture's mpeg4 encoder adds frames to 1.04 s, so one more grid point
+        assert ts == pytest.approx([k / 10 for k in range(len(ts))]) and len(ts) in (10, 11 if name == "x.avi" else 10)
+        assert abs(_click_time(v, 0, 1) - 0.5) < 0.04
+
+
+def test_every_bundled_clip_decodes():
+    clips = sorted((ASSETS / "clips").glob("*.mp4"))
+    assert clips, "the repo must ship at least one clip"
+    for c in clips:
+        v = VideoFile(c, fps=5, size=(128, 96))
+        frames = list(v.frames())
+        assert len(frames) >= 5 * v.duration - 1
+        assert np.abs(v.audio(0, v.duration)).max() > 0.01
+
+
+def _one_line(exc: EdgeavError, path) -> str:
+    msg = str(exc)
+    assert "\n" not in msg and str(path) in msg
+    return msg
+
+
+def test_bad_inputs_give_one_clear_line(tmp_path):
+    good = make_clip(tmp_path / "good.mp4", seconds=2.0)
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n")
+    missing = tmp_path / "missing.mp4"
+    for p in (empty, text, missing):
+        with pytest.raises(EdgeavError) as e:
+            VideoFile(p)
+        _one_line(e.value, p)
+    # truncated: either a clear error, or the decodable part (documented: keep what decodes, flag `truncated`)
+    try:
+        v = VideoFile(truncated, fps=25)
+        n = len(list(v.frames()))
+        assert n < 50
+    except EdgeavError as e:
+        _one_line(e, truncated)
+    silent = make_clip(tmp_path / "silent.mp4", seconds=1.0, audio_rate=None)
+    v = VideoFile(silent, fps=5)
+    assert not v.info.has_audio and len(list(v.frames())) == 5  # video alone is fine for recommending
+    with pytest.raises(EdgeavError) as e:
+        v.audio(0, 1)
+    assert "no audio track" in _one_line(e.value, silent)
+    with pytest.raises(EdgeavError) as e:
+        VideoFile(silent, require_audio=True)
+    _one_line(e.value, silent)
+    with pytest.raises(EdgeavError) as e:
+        read_audio(text)
+    _one_line(e.value, text)
+    with pytest.raises(EdgeavError) as e:
+        open_source(str(missing), fps=2)
+    _one_line(e.value, missing)
+
+
+def test_sources_accept_the_uri_forms(tmp_path):
+    p = make_clip(tmp_path / "u.mp4", seconds=1.0)
+    for s in (str(p), f"file://{p}"):
+        src = open_source(s, fps=5, size=(32, 24))
+        assert len(list(src)) == 5
+    with pytest.raises(EdgeavError):
+        open_source("gopher://x", fps=5)
+    with pytest.raises(EdgeavError) as e:
+        open_source("/dev/video99", fps=5)
+    assert "/dev/video99" in str(e.value)
