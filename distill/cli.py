@@ -14,3 +14,29 @@ def build_cache_cmd(root: str, out: str, fps: float, width: int, height: int, la
           f"{size / 1e9:.2f} GB, {len(m['bad'])} bad")
     for path, why in m["bad"].items():
         print(f"  skipped {path}: {why}")
+
+
+def train_cmd(cache_dir, model, out, steps, clips_per_batch, windows_per_clip, lr, temperature, w_contrastive,
+              w_correspondence, w_mix, mix_sounds, seed) -> None:
+    from distill.train import TrainConfig, train
+
+    path = train(TrainConfig(cache=cache_dir, model=model, out=out, steps=steps, clips_per_batch=clips_per_batch,
+                             windows_per_clip=windows_per_clip, lr=lr, temperature=temperature,
+                             w_contrastive=w_contrastive, w_correspondence=w_correspondence, w_mix=w_mix,
+                             mix_sounds=mix_sounds, seed=seed))
+    print(f"model saved: {path}")
+
+
+def eval_cmd(model: str, out: str | None, corpus: str | None) -> None:
+    import json
+
+    from distill.evaluate import evaluate, load_inputs
+    from distill.report import format_eval
+    from edgeav.atomic import write_json
+    from edgeav.models import load_model
+
+    m = load_model(model)
+    res = evaluate(m, load_inputs(corpus, m.cfg.frame_size, m.cfg.frame_offsets), corpus)
+    print(format_eval(res))
+    if out:
+        write_json(out, res)

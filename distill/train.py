@@ -41,6 +41,7 @@ class TrainConfig:
     ckpt_every: int = 200
     splits: tuple[str, ...] = ("train",)
     progress: bool = True
+    stop_after: int = 0                     # stop this invocation after N steps (time-boxed jobs); 0 = run to the end
     overrides: dict = field(default_factory=dict)  # model config overrides
 
 
@@ -123,7 +124,8 @@ def train(cfg: TrainConfig) -> Path:
     log = open(out / "metrics.jsonl", "a") if rank == 0 else None
     t_last, n_last = time.perf_counter(), 0
     task.train()
-    while step < cfg.steps:
+    stop_at = min(cfg.steps, step + cfg.stop_after) if cfg.stop_after else cfg.steps
+    while step < stop_at:
         b = sampler.sample(rng, cfg.clips_per_batch, cfg.windows_per_clip)
         visual = [torch.from_numpy(x) for x in b.visual] if isinstance(b.visual, list) else torch.from_numpy(b.visual)
         for g in opt.param_groups:
@@ -146,13 +148,13 @@ def train(cfg: TrainConfig) -> Path:
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
                 t_last, n_last = time.perf_counter(), 0
-            if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            if step % cfg.ckpt_every == 0 or step == stop_at:
                 _save_checkpoint(ckpt, task, opt, step, rng)
     bar.close()
-    if rank == 0:
+    if rank == 0 and step == cfg.steps:
         log.close()
-        final = save_model(model, out / "model", extra={"train": asdict(cfg), "corr_scale": float(task.corr.scale),
-                                                         "corr_bias": float(task.corr.bias)})
+        final = save_model(model, out / "model", extra={"train": asdict(cfg), "corr_scale": float(task.corr.scale.detach()),
+                                                         "corr_bias": float(task.corr.bias.detach())})
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
@@ -167,5 +169,10 @@ if __name__ == "__main__":  # torchrun entry: python -m distill.train --key valu
     for k, v in kv.items():
         k = k.lstrip("-").replace("-", "_")
         cur = getattr(c, k)
-        setattr(c, k, type(cur)(v) if not isinstance(cur, (tuple, dict)) else json.loads(v))
+        if isinstance(cur, bool):
+            setattr(c, k, v.lower() in ("1", "true", "yes"))
+        elif isinstance(cur, (tuple, dict)):
+            setattr(c, k, json.loads(v))
+        else:
+            setattr(c, k, type(cur)(v))
     train(c)

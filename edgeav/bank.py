@@ -111,12 +111,13 @@ def read_categories(csv_path: str | Path | None) -> dict[str, str]:
     return out
 
 
-def index_sounds(model, roots: list[str | Path], out: str | Path, categories_csv: str | Path | None = None,
+def index_sounds(encoder, roots: list[str | Path], out: str | Path, categories_csv: str | Path | None = None,
                  progress: bool = True, model_id: str = "") -> tuple[SoundBank, dict]:
-    """Embed every audio file under `roots` into the bank at `out` (updating it if it exists).
+    """Embed every audio file under `roots` into the bank at `out` (updating it if it exists). `encoder` is a
+    backend: `encode_audio(mels (N,100,64)) -> (N,D)` and `cfg.embed_dim`.
     Returns the bank and a report {added, kept, dropped, skipped: {id: reason}}."""
     from tqdm import tqdm
-    from edgeav.embed import sound_windows, embed_mels, pool
+    from edgeav.embed import sound_windows, pool
 
     files: dict[str, Path] = {}
     for root in map(Path, roots):
@@ -147,12 +148,12 @@ def index_sounds(model, roots: list[str | Path], out: str | Path, categories_csv
         except EdgeavError as e:
             report["skipped"][rel] = str(e)
             continue
-        embs.append(pool(embed_mels(model, sound_windows(audio))))
+        embs.append(pool(encoder.encode_audio(sound_windows(audio))))
         ids.append(rel), hashes.append(digest), categories.append(category)
         report["added"] += 1
     report["dropped"] = len(set(previous) - set(ids))
-    bank = SoundBank(ids, categories, np.stack(embs).astype(np.float32) if embs else np.zeros((0, model.cfg.embed_dim), np.float32),
-                     hashes, {"model_id": model_id, "roots": [str(r) for r in roots]})
+    bank = SoundBank(ids, categories, np.stack(embs).astype(np.float32) if embs else np.zeros((0, encoder.cfg.embed_dim), np.float32),
+                     hashes, {"model_id": model_id, "roots": [str(Path(r).resolve()) for r in roots]})
     if report["added"] or report["dropped"] or old is None:
         bank.save(out)
     return bank, report

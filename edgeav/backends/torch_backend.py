@@ -1,0 +1,48 @@
+"""PyTorch backend (CPU, or CUDA where present)."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import torch
+
+from edgeav.errors import EdgeavError
+from edgeav.frontends import preprocess_frames
+from edgeav.models import load_model
+from edgeav.models.store import resolve_model_path
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, model: str, precision: str = "fp32", threads: int | None = None):
+        if precision != "fp32":
+            raise EdgeavError(f"precision {precision!r} is not available with the torch backend on CPU",
+                              "use --precision fp32 here; INT8/FP16 run through the ONNX/TensorRT backends")
+        if threads:
+            torch.set_num_threads(threads)
+        self.model = load_model(model)
+        self.cfg = self.model.cfg
+        self.precision = precision
+        path = resolve_model_path(model)
+        self.model_id = hashlib.sha1(path.read_bytes()).hexdigest()[:16]
+        self.model_path = path
+
+    @staticmethod
+    def preprocess(stacks: np.ndarray) -> np.ndarray:
+        return preprocess_frames(stacks)
+
+    def encode_visual(self, stacks: np.ndarray, return_attention: bool = False):
+        return self.encode_preprocessed(self.preprocess(stacks), return_attention)
+
+    @torch.no_grad()
+    def encode_preprocessed(self, x: np.ndarray, return_attention: bool = False):
+        x = torch.from_numpy(x)
+        if return_attention:
+            v, attn = self.model.encode_visual(x, return_attention=True)
+            return v.numpy(), [a.numpy() for a in attn]
+        return self.model.encode_visual(x).numpy()
+
+    @torch.no_grad()
+    def encode_audio(self, mels: np.ndarray) -> np.ndarray:
+        return self.model.encode_audio(torch.from_numpy(np.ascontiguousarray(mels, np.float32))).numpy()

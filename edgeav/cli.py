@@ -1,0 +1,139 @@
+"""`edgeav` command line: each subcommand parses options and calls one library function (litgpt style).
+Training commands import `distill` lazily, so the runtime starts without training code."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from edgeav.errors import EdgeavError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Recommend sound effects from your own library for what is on screen.")
+
+
+def friendly(fn):
+    """Bad input ends in one line naming the problem and the fix, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*a, **k):
+        try:
+            return fn(*a, **k)
+        except EdgeavError as e:
+            typer.echo(f"edgeav: error: {e}", err=True)
+            raise typer.Exit(2)
+        except (FileNotFoundError, PermissionError, IsADirectoryError) as e:
+            typer.echo(f"edgeav: error: {e.strerror}: {e.filename} — check the path", err=True)
+            raise typer.Exit(2)
+
+    return wrapper
+
+
+@app.command()
+@friendly
+def run(source: Optional[str] = typer.Argument(None, help="Video file, camera index (0), /dev/videoN, rtsp:// or "
+                                                      "http(s):// URL, file://, v4l2://, csi://. Default: the bundled clip."),
+        bank: Optional[str] = typer.Option(None, help="Sound bank (.npz from `edgeav index`). Default: bundled sounds."),
+        model: str = typer.Option("teacher", help="Registry name or .safetensors path."),
+        backend: str = typer.Option("auto", help="auto | torch | onnx | tensorrt"),
+        precision: str = typer.Option("fp32", help="fp32 | fp16 | int8 (what the backend can deliver)"),
+        top_k: int = typer.Option(5, help="Sounds recommended per window."),
+        hop: float = typer.Option(0.5, help="Seconds between windows."),
+        jsonl: Optional[str] = typer.Option(None, help="Write one JSON object per window here."),
+        save: Optional[str] = typer.Option(None, help="Write the video with the recommended effects mixed in."),
+        threshold: Optional[float] = typer.Option(None, help="Auto-foley confidence (default: calibrated)."),
+        realtime: bool = typer.Option(False, help="Pace a file at real time (live sources always are)."),
+        quiet: bool = typer.Option(False, help="No per-window lines, only the summary."),
+        threads: Optional[int] = typer.Option(None, help="CPU threads for the model."),
+        max_seconds: Optional[float] = typer.Option(None, help="Stop after this much source time.")):
+    """Recommend sounds every HOP seconds for SOURCE."""
+    from edgeav.defaults import DEFAULT_CLIP
+    from edgeav.pipeline import RunConfig, run as run_pipeline
+
+    cfg = RunConfig(source or str(DEFAULT_CLIP), bank, model, backend, precision, top_k, hop, jsonl, save, threshold,
+                    realtime, quiet, threads, max_seconds)
+    if source is None:
+        typer.echo(f"edgeav: bundled clip {DEFAULT_CLIP.name}, bundled sound bank, model {model}", err=True)
+    res = run_pipeline(cfg)
+    s = res.summary()
+    lat = "  ".join(f"{k} {v['p50']:.1f}/{v['p95']:.1f}/{v['max']:.1f}" for k, v in s["latency_ms"].items())
+    typer.echo(f"edgeav: {s['windows']} windows in {res.seconds:.1f} s ({s['windows_per_s']:.1f} windows/s); "
+               f"latency ms p50/p95/max: {lat}; frames captured {s['source'].get('captured', 0)}, "
+               f"dropped {s['source'].get('dropped', 0)}, reconnects {s['source'].get('reconnects', 0)}; "
+               f"ended: {s['ended_by']}" + (f"; auto-foley: {len(res.placements)} effects → {save}" if save else ""),
+               err=True)
+
+
+@app.command()
+@friendly
+def index(sounds: list[str] = typer.Argument(..., help="Folders of sound files (searched recursively)."),
+          out: str = typer.Option(..., "-o", "--out", help="Bank file to create or update (.npz)."),
+          categories: Optional[str] = typer.Option(None, help="CSV of file,category (paths relative to the folder); "
+                                                             "default: the parent folder name."),
+          model: str = typer.Option("teacher", help="Registry name or .safetensors path.")):
+    """Embed a sound library into a bank (incremental: unchanged files are skipped)."""
+    from edgeav.backends import load_backend
+    from edgeav.bank import index_sounds
+
+    be = load_backend(model, "torch")
+    bank, rep = index_sounds(be, sounds, out, categories, model_id=be.model_id)
+    typer.echo(f"edgeav: bank {out}: {len(bank)} sounds (added {rep['added']}, unchanged {rep['kept']}, "
+               f"dropped {rep['dropped']}, skipped {len(rep['skipped'])})", err=True)
+    for rel, why in rep["skipped"].items():
+        typer.echo(f"  skipped {rel}: {why}", err=True)
+
+
+@app.command()
+@friendly
+def cache(footage: str = typer.Argument(..., help="Folder of videos: the gameplay corpus, VGG-Sound, or your own."),
+          out: str = typer.Option(".cache/gameplay", "-o", "--out"),
+          fps: float = typer.Option(5.0), width: int = typer.Option(128), height: int = typer.Option(96),
+          layout: str = typer.Option("auto", help="auto | gameplay | vggsound | folder"),
+          workers: int = typer.Option(2), vggsound_csv: Optional[str] = typer.Option(None)):
+    """Build the training cache (frames + log-mels) from unlabeled video; resumes when interrupted."""
+    from distill.cli import build_cache_cmd
+
+    build_cache_cmd(footage, out, fps, width, height, layout, workers, vggsound_csv)
+
+
+@app.command()
+@friendly
+def train(cache_dir: str = typer.Option(".cache/gameplay", "--cache"),
+          model: str = typer.Option("teacher"), out: str = typer.Option("runs/teacher", "-o", "--out"),
+          steps: int = typer.Option(2000), clips_per_batch: int = typer.Option(16),
+          windows_per_clip: int = typer.Option(8), lr: float = typer.Option(2e-3),
+          temperature: float = typer.Option(0.07), w_contrastive: float = typer.Option(1.0),
+          w_correspondence: float = typer.Option(1.0), w_mix: float = typer.Option(0.0),
+          mix_sounds: str = typer.Option(""), seed: int = typer.Option(0)):
+    """Train a teacher with the self-supervised losses (resumes from OUT/checkpoint.pt)."""
+    from distill.cli import train_cmd
+
+    train_cmd(**{k: v for k, v in locals().items()})
+
+
+@app.command("eval")
+@friendly
+def eval_(model: str = typer.Option("teacher"), out: Optional[str] = typer.Option(None, help="Write results JSON."),
+          corpus: Optional[str] = typer.Option(None, help="Corpus root (default ../shared/data/gameplay).")):
+    """Correlation, recommendation and retrieval accuracy on the corpus test split, beside chance and the prior."""
+    from distill.cli import eval_cmd
+
+    eval_cmd(model, out, corpus)
+
+
+@app.command("models")
+def models_():
+    """List registered model names and which have shipped weights."""
+    from edgeav.models import list_models
+    from edgeav.models.store import ASSET_MODELS
+
+    for n in list_models():
+        typer.echo(f"{n}{'  (shipped)' if (ASSET_MODELS / f'{n}.safetensors').exists() else ''}")
+
+
+if __name__ == "__main__":
+    app()

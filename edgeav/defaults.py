@@ -1,0 +1,27 @@
+"""Bundled defaults: a real clip, a small sound bank (indexed with the chosen model on first use, then cached)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+DEFAULT_CLIP = ASSETS / "clips" / "solarwolf-s11_10-40.mp4"
+DEFAULT_SOUNDS = ASSETS / "sounds"
+DEFAULT_CATEGORIES = DEFAULT_SOUNDS / "categories.csv"
+DEFAULT_MODEL = "teacher"
+
+
+def cache_dir() -> Path:
+    d = Path(os.environ.get("EDGEAV_CACHE", Path.home() / ".cache" / "edgeav"))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def default_bank(backend):
+    """The bundled sounds embedded by `backend`'s model; incremental, so later calls load the cached bank."""
+    from edgeav.bank import index_sounds
+
+    out = cache_dir() / "banks" / f"bundled-{backend.model_id}.npz"
+    bank, _ = index_sounds(backend, [DEFAULT_SOUNDS], out, DEFAULT_CATEGORIES, progress=False,
+                           model_id=backend.model_id)
+    return bank

@@ -1,0 +1,188 @@
+"""The run loop: every hop, the latest visual window → embedding → top-k sounds, with per-stage latency.
+
+A window starting at s recommends a sound that starts at s + pre_roll; its visual input is the frames on screen
+at s + frame_offsets. Frames arrive from any FrameSource; a small ring buffer assembles the stacks.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgeav.errors import EdgeavError
+from edgeav.frontends import WindowSpec
+
+STAGES = ("decode", "preprocess", "encode", "search", "total")
+
+
+@dataclass
+class RunConfig:
+    source: str
+    bank: str | None = None       # .npz from `edgeav index`; default: the bundled sounds, indexed on first use
+    model: str = "teacher"
+    backend: str = "auto"
+    precision: str = "fp32"
+    top_k: int = 5
+    hop: float = 0.5
+    jsonl: str | None = None
+    save: str | None = None
+    threshold: float | None = None  # auto-foley confidence; default: the model's calibrated value
+    realtime: bool = False
+    quiet: bool = False
+    threads: int | None = None
+    max_seconds: float | None = None
+
+
+@dataclass
+class RunResult:
+    windows: int = 0
+    seconds: float = 0.0
+    latency_ms: dict = field(default_factory=lambda: {s: [] for s in STAGES})
+    source_stats: dict = field(default_factory=dict)
+    placements: list = field(default_factory=list)  # (t, sound, score) mixed by --save
+    ended_by: str = "end of source"
+
+    def summary(self) -> dict:
+        lat = {s: {"p50": _pct(v, 50), "p95": _pct(v, 95), "max": float(max(v)) if v else 0.0}
+               for s, v in self.latency_ms.items()}
+        return {"windows": self.windows, "windows_per_s": self.windows / self.seconds if self.seconds else 0.0,
+                "latency_ms": lat, "source": self.source_stats, "ended_by": self.ended_by,
+                "foley_placements": len(self.placements)}
+
+
+def _pct(v, q):
+    return float(np.percentile(v, q)) if v else 0.0
+
+
+class WindowAssembler:
+    """Turns a stream of (t, frame) into (window start, frame stack) every `hop` seconds."""
+
+    def __init__(self, offsets: tuple[float, ...], hop: float, keep_s: float = 2.0):
+        self.offsets, self.hop, self.keep_s = offsets, hop, keep_s
+        self.buf: deque = deque()
+        self.next_s = 0.0
+
+    def push(self, t: float, frame: np.ndarray) -> list[tuple[float, np.ndarray]]:
+        self.buf.append((t, frame))
+        while self.buf and self.buf[0][0] < t - self.keep_s:
+            self.buf.popleft()
+        out = []
+        if self.next_s < self.buf[0][0] - max(self.offsets):  # a live source skipped ahead: resync, do not catch up
+            self.next_s = math.ceil((t - max(self.offsets)) / self.hop) * self.hop
+        while t >= self.next_s + max(self.offsets) - 1e-6:
+            out.append((self.next_s, np.stack([self._on_screen(self.next_s + o) for o in self.offsets])))
+            self.next_s += self.hop
+        return out
+
+    def _on_screen(self, t: float) -> np.ndarray:
+        best = self.buf[0][1]
+        for ft, f in self.buf:
+            if ft <= t + 1e-6:
+                best = f
+            else:
+                break
+        return best
+
+
+def _grid_fps(hop: float, offsets) -> float | None:
+    """The coarsest frame grid (fps) that holds every window's frame times exactly; None = native rate."""
+    for fps in (5, 10, 20, 25, 50):
+        if all(abs(x * fps - round(x * fps)) < 1e-6 for x in (hop, *offsets)):
+            return float(fps)
+    return None
+
+
+def run(cfg: RunConfig, on_window=None) -> RunResult:
+    from edgeav.backends import load_backend
+    from edgeav.defaults import default_bank
+    from edgeav.bank import SoundBank
+    from edgeav.io import open_source
+
+    if cfg.hop <= 0 or cfg.top_k < 1:
+        raise EdgeavError(f"--hop must be > 0 and --top-k ≥ 1 (got {cfg.hop}, {cfg.top_k})", "fix the option")
+    backend = load_backend(cfg.model, cfg.backend, cfg.precision, cfg.threads)
+    bank = default_bank(backend) if cfg.bank is None else SoundBank.load(cfg.bank)
+    if bank.embeddings.shape[1] != backend.cfg.embed_dim:
+        raise EdgeavError(f"bank {cfg.bank} has {bank.embeddings.shape[1]}-d embeddings, model {cfg.model} makes "
+                          f"{backend.cfg.embed_dim}-d", "re-index the sounds with this model (edgeav index)")
+    threshold = cfg.threshold if cfg.threshold is not None else backend.cfg.extra.get("foley_threshold")
+    if cfg.save and threshold is None:
+        raise EdgeavError(f"model {cfg.model} has no calibrated auto-foley threshold", "pass --threshold")
+    spec = WindowSpec()
+    offsets = backend.cfg.frame_offsets
+    src = open_source(cfg.source, _grid_fps(cfg.hop, offsets) or 25.0, backend.cfg.frame_size, cfg.realtime)
+    if cfg.save and src.live:
+        raise EdgeavError("--save works on file sources", "record the stream to a file first, then run on it")
+    asm = WindowAssembler(offsets, cfg.hop)
+    res = RunResult()
+    out = open(cfg.jsonl, "w", buffering=1) if cfg.jsonl else None
+    last_placed: dict[str, float] = {}
+    t_start = time.perf_counter()
+    decode_acc = 0.0
+    try:
+        it = iter(src)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                t, frame = next(it)
+            except StopIteration:
+                break
+            decode_acc += time.perf_counter() - t0
+            for s, stack in asm.push(t, frame):
+                p0 = time.perf_counter()
+                x = backend.preprocess(stack[None])
+                p1 = time.perf_counter()
+                v = backend.encode_preprocessed(x)
+                p2 = time.perf_counter()
+                scores, idx = bank.search(v, cfg.top_k)
+                p3 = time.perf_counter()
+                recs = [{"sound": bank.ids[j], "category": bank.categories[j], "score": round(float(sc), 4)}
+                        for sc, j in zip(scores[0], idx[0])]
+                lat = {"decode": decode_acc * 1e3, "preprocess": (p1 - p0) * 1e3, "encode": (p2 - p1) * 1e3,
+                       "search": (p3 - p2) * 1e3}
+                lat["total"] = sum(lat.values())
+                decode_acc = 0.0
+                for k, val in lat.items():
+                    res.latency_ms[k].append(val)
+                rec = {"t": round(s, 3), "t_end": round(s + spec.length_s, 3), "recommendations": recs,
+                       "latency_ms": {k: round(val, 2) for k, val in lat.items()}}
+                if out:
+                    out.write(json.dumps(rec) + "\n")
+                if threshold is not None and recs and recs[0]["score"] >= threshold:
+                    top = recs[0]["sound"]
+                    t_event = s + spec.pre_roll_s
+                    if t_event - last_placed.get(top, -1e9) >= max(cfg.hop, 1.0):  # never stack an effect on itself
+                        res.placements.append((t_event, top, recs[0]["score"]))
+                        last_placed[top] = t_event
+                if on_window:
+                    on_window(rec)
+                elif not cfg.quiet:
+                    print(f"[{s:8.2f}s] " + "  ".join(f"{r['sound']} ({r['category']}) {r['score']:.2f}"
+                                                     for r in recs[:3]), flush=True)
+                res.windows += 1
+            if cfg.max_seconds is not None and t >= cfg.max_seconds:
+                res.ended_by = "max_seconds"
+                break
+    except KeyboardInterrupt:
+        res.ended_by = "interrupted"  # Ctrl-C: every output below is still flushed and closed
+    finally:
+        res.seconds = time.perf_counter() - t_start
+        reason = getattr(src, "ended_reason", None)
+        if reason and res.ended_by == "end of source":
+            res.ended_by = reason
+        src.close()
+        res.source_stats = dict(src.stats)
+        if out:
+            out.close()
+    if cfg.save:
+        from edgeav.foley import write_foley_video
+
+        write_foley_video(cfg.source, cfg.save, res.placements, bank)
+    return res

@@ -1,0 +1,47 @@
+"""Every registered model: forward/backward on tiny inputs, save/load round trip, attention maps exposed."""
+import pytest
+import torch
+
+from edgeav import EdgeavError
+from edgeav.models import list_models, create_model, save_model, load_model
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_backward(name):
+    m = create_model(name, pretrained=False) if name != "teacher_paper" else create_model(name, frame_size=(64, 64))
+    c = m.cfg
+    w, h = c.frame_size
+    frames = torch.randn(2, c.visual_frames, 3, h, w)
+    mel = torch.randn(2, c.audio_frames, c.n_mels)
+    v, attn = m.encode_visual(frames, return_attention=True)
+    a = m.encode_audio(mel)
+    assert v.shape == a.shape == (2, c.embed_dim)
+    assert torch.allclose(v.norm(dim=1), torch.ones(2), atol=1e-5)
+    if c.attention:
+        assert len(attn) == 3 and all(torch.allclose(x.flatten(1).sum(1), torch.ones(2), atol=1e-5) for x in attn)
+    (v * a).sum().backward()
+    trainable = [p for p in m.parameters() if p.requires_grad]
+    assert trainable and all(p.grad is not None for p in m.projector.parameters())
+
+
+def test_save_load_round_trip(tmp_path):
+    m = create_model("tiny").eval()
+    path = save_model(m, tmp_path / "m")
+    m2 = load_model(str(path))
+    x = torch.randn(1, 100, 64)
+    assert torch.allclose(m.encode_audio(x), m2.encode_audio(x))
+
+
+def test_wrong_model_files_are_refused(tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a model")
+    (tmp_path / "bad.json").write_text('{"name": "tiny", "visual_backbone": "convstack"}')
+    with pytest.raises(EdgeavError) as e:
+        load_model(str(bad))
+    assert "bad.safetensors" in str(e.value)
+    path = save_model(create_model("tiny"), tmp_path / "t")
+    (tmp_path / "t.json").write_text('{"name": "tiny", "visual_backbone": "convstack", "embed_dim": 32}')
+    with pytest.raises(EdgeavError):
+        load_model(str(path))
+    with pytest.raises(EdgeavError):
+        load_model("no-such-model")

@@ -1,0 +1,68 @@
+"""Training on a tiny cache built from the bundled clips: steps, resume equality, DDP over 2 processes."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from conftest import ASSETS, REPO
+from distill.builder import build_cache, CacheConfig
+from distill.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def tiny_cache(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cache")
+    m = build_cache(ASSETS / "clips", out, CacheConfig(fps=5, width=64, height=48), layout="folder", workers=1,
+                    progress=False)
+    assert len(m["clips"]) == 2 and not m["bad"]
+    return out
+
+
+def _cfg(cache, out, **kw):
+    return TrainConfig(cache=str(cache), model="tiny", out=str(out), steps=4, clips_per_batch=2, windows_per_clip=4,
+                       log_every=1, ckpt_every=100, splits=("train", "val"), progress=False, **kw)
+
+
+def test_cache_resumes_and_lists_bad_files(tiny_cache, tmp_path):
+    m = build_cache(ASSETS / "clips", tiny_cache, CacheConfig(fps=5, width=64, height=48), layout="folder",
+                    workers=1, progress=False)
+    assert m["_built"] == 0  # nothing redone
+    folder = tmp_path / "footage"
+    folder.mkdir()
+    (folder / "broken.mp4").write_bytes(b"\x00" * 100)
+    (folder / "clip.mp4").write_bytes((ASSETS / "clips" / "funnyboat-s12_20-35.mp4").read_bytes())
+    m = build_cache(folder, tmp_path / "c", CacheConfig(fps=5, width=64, height=48), layout="folder", workers=1,
+                    progress=False)
+    assert list(m["clips"]) == ["clip"] and "broken.mp4" in next(iter(m["bad"]))
+    mel = np.load(tmp_path / "c" / "shards" / "clip.mel.npy")
+    assert mel.shape == (1500, 64) and mel.dtype == np.float16
+
+
+def test_two_steps_and_resume_equals_uninterrupted(tiny_cache, tmp_path):
+    train(_cfg(tiny_cache, tmp_path / "a"))
+    train(_cfg(tiny_cache, tmp_path / "b", stop_after=2))  # interrupted after 2 steps
+    assert (tmp_path / "b" / "checkpoint.pt").exists() and not (tmp_path / "b" / "model.safetensors").exists()
+    train(_cfg(tiny_cache, tmp_path / "b"))                # resumes at step 2
+    a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert np.allclose(a[k].numpy(), b[k].numpy(), atol=1e-6), k
+    lines = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and '"samples_per_s"' in lines[0]
+
+
+def test_ddp_two_processes_gloo(tiny_cache, tmp_path):
+    torchrun = Path(sys.executable).parent / "torchrun"
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", "-m", "distill.train",
+           "--cache", str(tiny_cache), "--model", "tiny", "--out", str(tmp_path / "ddp"), "--steps", "2",
+           "--clips_per_batch", "2", "--windows_per_clip", "2", "--log_every", "1", "--progress", "0",
+           "--splits", '["train", "val"]']
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "ddp" / "model.safetensors").exists()
+    assert len((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()) == 2
