@@ -180,6 +180,33 @@ def recall_at_k(v: np.ndarray, a: np.ndarray) -> dict:
             **{f"a2v_R@{k}": float((rank_a2v < k).mean()) for k in KS}}
 
 
+def calibrate_foley(model, inputs: EvalInputs, bank: SoundBank, vcache: VisualCache, root=None) -> dict:
+    """The auto-foley confidence threshold, on val: the top-1 bank score that best separates windows where an effect
+    starts at the query point (window start + pre_roll ± 0.1 s) from windows with no effect nearby. Balanced accuracy
+    is maximized; val only, so the test split stays untouched."""
+    import json as _json
+
+    w = inputs.windows["val"]
+    clips = [c for c in load_clips(root, "val")]
+    games = {q.game for q in inputs.queries}
+    clips = [c for c in clips if c.game in games]
+    events = [np.array([e["t"] for e in _json.loads(c.events.read_text())["sound_events"]]) for c in clips]
+    pos, neg = [], []
+    for i, (ci, s) in enumerate(zip(w["clip"], w["t"])):
+        ev = events[ci]
+        if np.any((ev >= s + 0.1) & (ev <= s + 0.3)):
+            pos.append(i)
+        elif not np.any((ev >= s - 0.3) & (ev <= s + 1.0)):
+            neg.append(i)
+    v = vcache.embed(model, w["frames"], "windows-val")
+    top = bank.search(v, 1, backend="numpy")[0][:, 0]
+    sp, sn = top[pos], top[neg]
+    cands = np.unique(np.concatenate([sp, sn]))
+    bal = [0.5 * ((sp >= t).mean() + (sn < t).mean()) for t in cands]
+    j = int(np.argmax(bal))
+    return {"threshold": float(cands[j]), "balanced_acc": float(bal[j]), "n_pos": len(pos), "n_neg": len(neg)}
+
+
 @torch.no_grad()
 def evaluate(model, inputs: EvalInputs, root=None, vcache: VisualCache | None = None, seed: int = 0) -> dict:
     t0 = time.perf_counter()
@@ -205,6 +232,7 @@ def evaluate(model, inputs: EvalInputs, root=None, vcache: VisualCache | None = 
             res["retrieval"] = recall_at_k(v, a)
             res["retrieval_chance_R@1"] = 1 / len(v)
     res["correlation"] = correlation_accuracy(*sims["val"], *sims["test"])
+    res["foley"] = calibrate_foley(model, inputs, bank, vcache, root)
     res["n_queries"], res["n_effects"], res["bank_size"] = len(inputs.queries), len({q.sound_id for q in inputs.queries}), len(bank)
     res["seconds"] = round(time.perf_counter() - t0, 1)
     return res

@@ -23,7 +23,7 @@ def cut_clip(src: Path, dst: Path, t0: float, t1: float, fps: int = 25, rate: in
 
     v = VideoFile(src, fps=fps)
     audio = v.audio(t0, t1)
-    with av.open(str(dst), "w") as c:
+    with av.open(str(dst), "w", options={"movflags": "faststart"}) as c:  # playable while downloading
         vs = c.add_stream("libx264", rate=fps)
         vs.width, vs.height, vs.pix_fmt = v.info.width, v.info.height, "yuv420p"
         vs.options = {"crf": "28", "preset": "slow"}

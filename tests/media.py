@@ -65,6 +65,7 @@ def make_clip(path: Path, seconds: float = 3.0, fps: int = 25, size=(64, 48), fl
 def make_audio(path: Path, seconds: float = 1.0, rate: int = 16000, channels: int = 1, freq: float = 440.0) -> Path:
     import soundfile as sf
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     t = np.arange(int(seconds * rate)) / rate
     x = 0.5 * np.sin(2 * np.pi * freq * t).astype(np.float32)
     sf.write(str(path), np.repeat(x[:, None], channels, 1), rate)

@@ -70,6 +70,7 @@ class LiveSource(FrameSource):
         self._error: str | None = None
         self._cap = self._open()
         self._t0 = time.perf_counter()
+        self.clock, self._last_pos, self._pos_offset = "wall", 0.0, 0.0
         self._thread = threading.Thread(target=self._run, name="edgeav-capture", daemon=True)
         self._thread.start()
 
@@ -107,7 +108,7 @@ class LiveSource(FrameSource):
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             if self.size is not None:
                 rgb = cv2.resize(rgb, self.size, interpolation=cv2.INTER_AREA)
-            t = time.perf_counter() - self._t0
+            t = self._timestamp(cv2)
             with self._lock:
                 self.stats["captured"] += 1
                 if self._fresh:
@@ -117,6 +118,20 @@ class LiveSource(FrameSource):
         with self._lock:
             self._ended = True
             self._lock.notify_all()
+
+    def _timestamp(self, cv2) -> float:
+        """The stream's own time when the backend reports increasing timestamps (files over HTTP, RTSP), so windows
+        follow the content; the wall clock otherwise (cameras without timestamps)."""
+        wall = time.perf_counter() - self._t0
+        pos = self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        if pos > 0 and pos > self._last_pos:
+            self._last_pos = pos
+            self.clock = "stream"
+            return pos + self._pos_offset
+        if self.clock == "stream" and pos <= self._last_pos and self.stats["reconnects"]:
+            self._pos_offset += self._last_pos  # a reopened stream restarts its clock: continue after the old one
+            self._last_pos = 0.0
+        return max(wall, self._last_pos + self._pos_offset)
 
     def __iter__(self):
         while True:

@@ -27,7 +27,7 @@ def teacher_1frame() -> AVConfig:
 def teacher_paper() -> AVConfig:
     """The paper's scale for GPU users: VGG-style stacks trained from scratch on 224² frames."""
     return AVConfig(name="teacher_paper", visual_backbone="convstack", visual_widths=(64, 128, 256, 512),
-                    visual_frames=1, frame_offsets=(0.2,), frame_size=(224, 224), audio_widths=(64, 128, 256, 512),
+                    visual_frames=1, frame_offsets=(0.2,), frame_size=(224, 224), audio_widths=(64, 128, 256, 512), audio_convs_per_stage=2,
                     attn_dim=256, pretrained=False)
 
 

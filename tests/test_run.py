@@ -1,0 +1,197 @@
+"""`edgeav index` and `edgeav run`: bank updates, JSONL schema, auto-foley video, live-source behaviour."""
+import functools
+import http.server
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ASSETS
+from media import make_audio
+from edgeav import EdgeavError
+from edgeav.bank import SoundBank, index_sounds
+from edgeav.backends.torch_backend import TorchBackend
+from edgeav.io import VideoFile
+from edgeav.io.sources import LiveSource
+from edgeav.models import create_model, save_model
+from edgeav.pipeline import RunConfig, run, WindowAssembler
+
+CLIP = ASSETS / "clips" / "solarwolf-s11_10-40.mp4"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    torch.manual_seed(0)
+    return str(save_model(create_model("tiny"), tmp_path_factory.mktemp("m") / "tiny"))
+
+
+@pytest.fixture()
+def sounds(tmp_path):
+    d = tmp_path / "lib"
+    shutil.copytree(ASSETS / "sounds" / "funnyboat", d / "boat")
+    make_audio(d / "tones" / "a.flac", rate=48000, channels=2)
+    (d / "tones" / "broken.wav").write_bytes(b"RIFF\x00\x00garbage")
+    return d
+
+
+def test_index_is_incremental_and_lists_bad_files(tiny, sounds, tmp_path):
+    be = TorchBackend(tiny)
+    out = tmp_path / "bank.npz"
+    bank, rep = index_sounds(be, [sounds], out, progress=False, model_id=be.model_id)
+    assert rep["added"] == 5 and list(rep["skipped"]) == ["tones/broken.wav"]
+    assert "broken.wav" in rep["skipped"]["tones/broken.wav"] and "\n" not in rep["skipped"]["tones/broken.wav"]
+    assert "boat/kraah.ogg" in bank.ids and bank.categories[bank.ids.index("boat/kraah.ogg")] == "boat"
+    mtime = out.stat().st_mtime_ns
+    bank2, rep2 = index_sounds(be, [sounds], out, progress=False, model_id=be.model_id)
+    assert rep2["added"] == 0 and rep2["kept"] == 5 and out.stat().st_mtime_ns == mtime  # no work, no write
+    (sounds / "boat" / "kraah.ogg").unlink()
+    make_audio(sounds / "tones" / "b.wav", freq=880)
+    bank3, rep3 = index_sounds(be, [sounds], out, progress=False, model_id=be.model_id)
+    assert (rep3["added"], rep3["dropped"], rep3["kept"]) == (1, 1, 4)
+    assert "tones/b.wav" in SoundBank.load(out).ids and "boat/kraah.ogg" not in SoundBank.load(out).ids
+    s, i = bank3.search(bank3.embeddings[:2], 3)
+    assert (i[:, 0] == [0, 1]).all() and np.allclose(s[:, 0], 1, atol=1e-5)  # exact search finds itself first
+
+
+def test_index_errors_are_one_line(tiny, tmp_path):
+    be = TorchBackend(tiny)
+    (tmp_path / "empty").mkdir()
+    for roots in ([tmp_path / "empty"], [tmp_path / "missing"]):
+        with pytest.raises(EdgeavError) as e:
+            index_sounds(be, roots, tmp_path / "b.npz", progress=False)
+        assert "\n" not in str(e.value)
+    (tmp_path / "notabank.npz").write_text("x")
+    with pytest.raises(EdgeavError):
+        SoundBank.load(tmp_path / "notabank.npz")
+
+
+def _check_schema(lines, top_k):
+    assert lines
+    prev = -1
+    for rec in map(json.loads, lines):
+        assert set(rec) == {"t", "t_end", "recommendations", "latency_ms"}
+        assert rec["t"] > prev and rec["t_end"] == pytest.approx(rec["t"] + 1.0)
+        prev = rec["t"]
+        assert len(rec["recommendations"]) == top_k
+        scores = [r["score"] for r in rec["recommendations"]]
+        assert scores == sorted(scores, reverse=True)
+        assert all(set(r) == {"sound", "category", "score"} and "/" in r["sound"] for r in rec["recommendations"])
+        assert set(rec["latency_ms"]) == {"decode", "preprocess", "encode", "search", "total"}
+
+
+def test_run_bundled_clip_jsonl_and_foley_video(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEAV_CACHE", str(tmp_path / "cache"))
+    jl, mp4 = tmp_path / "out.jsonl", tmp_path / "foley.mp4"
+    res = run(RunConfig(str(CLIP), model=tiny, top_k=3, jsonl=str(jl), save=str(mp4), threshold=-1.0, quiet=True))
+    lines = jl.read_text().splitlines()
+    _check_schema(lines, 3)
+    assert len(lines) == res.windows == 60  # 30 s clip, hop 0.5: starts 0.0 … 29.5 (frames at +0.2, +0.4 s)
+    assert res.placements and all(b[0] - a[0] >= 1.0 for a, b in zip(res.placements, res.placements[1:])
+                                  if a[1] == b[1])
+    v = VideoFile(mp4, fps=5)
+    assert v.info.has_audio and abs(v.duration - 30) < 0.2 and len(list(v.frames())) >= 149
+    # the effects are audible: the mix is louder than the original around the first placement
+    t0 = res.placements[0][0]
+    orig = VideoFile(CLIP).audio(t0, t0 + 0.2)
+    assert np.abs(v.audio(t0, t0 + 0.2)).mean() > np.abs(orig).mean()
+
+
+def test_bad_sources_and_options_are_one_line(tiny, tmp_path):
+    for cfg in (RunConfig(str(tmp_path / "nope.mp4"), model=tiny),
+                RunConfig(str(CLIP), model=tiny, backend="cuda"),
+                RunConfig(str(CLIP), model=tiny, precision="int8"),
+                RunConfig(str(CLIP), model=tiny, bank=str(tmp_path / "nobank.npz")),
+                RunConfig(str(CLIP), model=tiny, hop=0)):
+        with pytest.raises(EdgeavError) as e:
+            run(cfg)
+        assert "\n" not in str(e.value)
+
+
+def test_assembler_latest_frame_windows():
+    asm = WindowAssembler((0.2, 0.4), hop=0.5)
+    got = []
+    for k in range(30):  # 10 fps for 3 s
+        got += [(s, st[:, 0, 0, 0].tolist()) for s, st in asm.push(k / 10, np.full((2, 2, 3), k, np.uint8))]
+    assert [s for s, _ in got] == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+    assert got[1][1] == [7, 9]  # window 0.5: frames on screen at 0.7 and 0.9
+    asm = WindowAssembler((0.2, 0.4), hop=0.5)
+    asm.push(0.0, np.zeros((2, 2, 3), np.uint8))
+    out = asm.push(60.0, np.zeros((2, 2, 3), np.uint8))  # a live source jumped a minute: no burst of stale windows
+    assert len(out) <= 1
+
+
+class _Server:
+    """Serves a folder on 127.0.0.1; `stop()` ends it mid-stream."""
+
+    def __init__(self, folder: Path, throttle_bytes_per_s: float | None = None):
+        handler = functools.partial(_ThrottledHandler, directory=str(folder))
+        _ThrottledHandler.rate = throttle_bytes_per_s
+        _ThrottledHandler.stopped = threading.Event()
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        _ThrottledHandler.stopped.set()  # cut the transfers in flight, not only new connections
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class _ThrottledHandler(http.server.SimpleHTTPRequestHandler):
+    rate = None
+    stopped = threading.Event()
+
+    def log_message(self, *a):
+        pass
+
+    def copyfile(self, source, outputfile):
+        while chunk := source.read(16384):
+            if self.stopped.is_set():
+                self.close_connection = True
+                return
+            outputfile.write(chunk)
+            if self.rate:
+                time.sleep(len(chunk) / self.rate)
+
+
+def test_network_stream_that_stops_ends_cleanly_with_complete_jsonl(tiny, tmp_path):
+    be = TorchBackend(tiny)
+    bank = tmp_path / "bank.npz"
+    index_sounds(be, [ASSETS / "sounds" / "funnyboat"], bank, progress=False, model_id=be.model_id)
+    shutil.copy(CLIP, tmp_path / "clip.mp4")
+    size = (tmp_path / "clip.mp4").stat().st_size
+    srv = _Server(tmp_path, throttle_bytes_per_s=size / 6)  # the 30 s clip arrives over ~6 s
+    threading.Timer(2.5, srv.stop).start()                   # the stream dies mid-run
+    jl = tmp_path / "live.jsonl"
+    t0 = time.time()
+    res = run(RunConfig(f"http://127.0.0.1:{srv.port}/clip.mp4", model=tiny, bank=str(bank), jsonl=str(jl), quiet=True))
+    assert time.time() - t0 < 60
+    lines = jl.read_text().splitlines()
+    assert lines and all(json.loads(x) for x in lines)  # every line complete
+    assert res.source_stats["captured"] > 0 and res.ended_by != "interrupted"
+    last = json.loads(lines[-1])["t"]
+    assert 3.0 < last < 25.0  # windows follow the stream's own clock, and it really stopped mid-clip
+
+
+def test_slow_consumer_drops_frames_and_keeps_latency_bounded(tmp_path):
+    shutil.copy(CLIP, tmp_path / "clip.mp4")
+    srv = _Server(tmp_path)
+    src = LiveSource(f"http://127.0.0.1:{srv.port}/clip.mp4", size=(64, 48))
+    ages = []
+    try:
+        for i, (t, frame) in enumerate(src):
+            ages.append(time.perf_counter() - src._t0 - t)  # how old the frame we get is
+            time.sleep(0.05)                                  # a consumer slower than the decoder
+            if i >= 20:
+                break
+    finally:
+        src.close()
+        srv.stop()
+    assert src.stats["dropped"] > 0 and src.stats["delivered"] >= 20
+    assert max(ages) < 0.5  # never a growing queue: the frame handed out is always the latest
