@@ -23,8 +23,12 @@ VARIANTS = {
     "baseline": ("teacher_baseline", {"w_contrastive": 0.0}),
     "attention": ("teacher", {"w_contrastive": 0.0}),
     "attention+contrastive": ("teacher", {}),
-    "attention+contrastive+bankmix": ("teacher", {"w_mix": 1.0}),
+    "attention+contrastive+bankmix": ("teacher", {"w_mix": 1.0}),  # + label-free bank-mix loss (ours)
+    "baseline+contrastive+bankmix": ("teacher_baseline", {"w_mix": 1.0}),
 }
+# Stage 2 (distill.bank_distill) on top of a stage-1 variant: "<stage-1 variant>+bankdistill".
+STAGE2 = "+bankdistill"
+STAGE2_STEPS = 600
 PAPER = {"correlation_acc_gain_from_attention": "+18%", "recommendation_acc_gain_from_attention": "+10%"}
 SHARED_SOUNDS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gameplay" / "sounds"
 
@@ -34,6 +38,11 @@ def run_dir(root: Path, variant: str, seed: int) -> Path:
 
 
 def train_cmd(variant: str, seed: int, steps: int, root: Path, cache: str) -> list[str]:
+    if variant.endswith(STAGE2):
+        stage1 = run_dir(root, variant[: -len(STAGE2)], seed) / "model.safetensors"
+        return [sys.executable, "-m", "distill.bank_distill", "--model", str(stage1), "--sounds", str(SHARED_SOUNDS),
+                "--out", str(run_dir(root, variant, seed)), "--cache", cache, "--steps", str(STAGE2_STEPS),
+                "--seed", str(seed)]
     model, over = VARIANTS[variant]
     args = {"model": model, "out": str(run_dir(root, variant, seed)), "steps": steps, "seed": seed, "cache": cache,
             "progress": "0", **over}
@@ -100,10 +109,11 @@ def main():
     ap.add_argument("--out", default="benchmarks/results/ablation")
     a = ap.parse_args()
     root = Path(a.root)
-    jobs = [(train_cmd(v, s, a.steps, root, a.cache), run_dir(root, v, s)) for v in a.variants for s in a.seeds
-            if not (run_dir(root, v, s) / "model.safetensors").exists()]
     if not a.eval_only:
-        train_all(jobs, a.parallel, a.threads)
+        for stage in (1, 2):  # stage-2 runs need their stage-1 model
+            jobs = [(train_cmd(v, s, a.steps, root, a.cache), run_dir(root, v, s)) for v in a.variants for s in a.seeds
+                    if v.endswith(STAGE2) == (stage == 2) and not (run_dir(root, v, s) / "model.safetensors").exists()]
+            train_all(jobs, a.parallel, a.threads)
 
     import torch
     from distill.evaluate import evaluate, load_inputs, VisualCache

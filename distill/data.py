@@ -63,6 +63,10 @@ class WindowSampler:
         jitter = rng.integers(0, max(1, int(seg) - self.gap + 1), size=slots) if seg > self.gap else 0
         return np.minimum(base + jitter, n - 1)
 
+    def audio_window(self, clip: int, k: int) -> np.ndarray:
+        m0 = int(round(k / self.fps * self.mel_rate))
+        return np.asarray(self.mels[clip][m0:m0 + self.win_mel], np.float32)
+
     def window(self, clip: int, k: int):
         idx = [k + o for o in self.offsets]
         if self.features:
@@ -70,8 +74,7 @@ class WindowSampler:
         else:
             frames = np.stack([resize_frame(np.asarray(self.visual[clip][i]), self.frame_size) for i in idx])
             vis = preprocess_frames(frames)
-        m0 = int(round(k / self.fps * self.mel_rate))
-        return vis, np.asarray(self.mels[clip][m0:m0 + self.win_mel], np.float32)
+        return vis, self.audio_window(clip, k)
 
     def sample(self, rng: np.random.Generator, clips_per_batch: int, windows_per_clip: int) -> Batch:
         clips = rng.choice(len(self.keys), size=min(clips_per_batch, len(self.keys)), replace=False)

@@ -66,3 +66,21 @@ def test_ddp_two_processes_gloo(tiny_cache, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert (tmp_path / "ddp" / "model.safetensors").exists()
     assert len((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_bank_distillation_points_the_visual_head_into_the_library(tiny_cache, tmp_path):
+    from distill.bank_distill import BankDistillConfig, bank_distill
+    from edgeav.models import load_model
+
+    stage1 = train(_cfg(tiny_cache, tmp_path / "s1"))
+    before = load_model(str(stage1))
+    out = bank_distill(BankDistillConfig(model=str(stage1), sounds=str(ASSETS / "sounds" / "funnyboat"),
+                                         out=str(tmp_path / "s2"), cache=str(tiny_cache), steps=30, batch=16,
+                                         lr=1e-2, log_every=10, splits=("train", "val")))
+    after = load_model(str(out))
+    # only the visual head moved: the audio side and the projector (hence the bank's embeddings) are unchanged
+    sb, sa = before.state_dict(), after.state_dict()
+    changed = {k for k in sb if not np.array_equal(sb[k].numpy(), sa[k].numpy())}
+    assert changed and all(k.startswith("visual.head.") for k in changed)
+    kls = [__import__("json").loads(x)["kl"] for x in (tmp_path / "s2" / "metrics.jsonl").read_text().splitlines()]
+    assert kls[-1] < kls[0]  # it learns to predict the soundtrack's match in the library

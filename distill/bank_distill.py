@@ -1,0 +1,149 @@
+"""Stage 2, label-free: the footage's own soundtrack, matched against the user's sound library by the frozen audio
+encoder, teaches the visual side which library sound belongs to each moment.
+
+For every training window, the frozen Ea embeds the soundtrack; its similarities to the library (clean files, the
+same bank that will be searched at run time) give a target distribution p = softmax(a·B/τ_t). The visual head learns
+q = softmax(v·B/τ_s) with KL(p‖q) (+ optionally InfoNCE to the audio). No event log is read: the supervision is the
+unlabeled soundtrack and the user's own library. Only the visual attention head trains; Ea and the shared projector
+stay fixed, so the bank embeddings do not move.
+
+    python -m distill.bank_distill --model runs/.../model.safetensors --sounds ../shared/data/gameplay/sounds -o runs/bd
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from edgeav.atomic import write_json
+from edgeav.embed import embed_mels, pool, sound_windows
+from edgeav.io import AUDIO_EXTENSIONS, read_audio
+from edgeav.models import load_model, save_model
+from distill.data import WindowSampler
+
+
+@dataclass
+class BankDistillConfig:
+    model: str                       # stage-1 model (.safetensors)
+    sounds: str                      # the sound library (folder) the visual side learns to point into
+    out: str = "runs/bank_distill"
+    cache: str = ".cache/gameplay"
+    steps: int = 1500
+    batch: int = 256
+    lr: float = 1e-3
+    tau_target: float = 0.05
+    tau_student: float = 0.05
+    w_nce: float = 0.0               # InfoNCE between v and the (frozen) audio embedding of the same window
+    seed: int = 0
+    log_every: int = 50
+    splits: tuple[str, ...] = ("train",)
+
+
+def library_embeddings(model, folder: str) -> tuple[list[str], np.ndarray]:
+    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+    ids, embs = [], []
+    for p in files:
+        try:
+            embs.append(pool(embed_mels(model, sound_windows(read_audio(p, 16000, max_seconds=30.0)))))
+            ids.append(p.relative_to(folder).as_posix())
+        except Exception:
+            continue
+    return ids, np.stack(embs)
+
+
+@torch.no_grad()
+def window_audio_embeddings(model, sampler: WindowSampler) -> tuple[np.ndarray, np.ndarray]:
+    """(rows (N, 2) of (clip, start), audio embeddings (N, D)) for every window of the sampler's clips."""
+    rows = np.array([(c, k) for c in range(len(sampler.keys)) for k in range(sampler.n_starts[c])])
+    if not len(rows):
+        raise ValueError("no training windows in the cache")
+    embs = []
+    for i in range(0, len(rows), 512):
+        mel = np.stack([sampler.audio_window(c, k) for c, k in rows[i:i + 512]])
+        embs.append(embed_mels(model, mel, batch=512))
+    return rows, np.concatenate(embs)
+
+
+def bank_distill(cfg: BankDistillConfig) -> Path:
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model = load_model(cfg.model)
+    model.requires_grad_(False)
+    model.eval()
+    head = model.visual.head
+    head.requires_grad_(True)
+
+    t0 = time.perf_counter()
+    ids, bank = library_embeddings(model, cfg.sounds)
+    frozen = getattr(model.visual.backbone, "frozen", False)
+    sampler = WindowSampler(cfg.cache, cfg.splits, model.cfg.frame_offsets,
+                            features=model.cfg.visual_backbone if frozen else None, frame_size=model.cfg.frame_size)
+    rows, audio = window_audio_embeddings(model, sampler)
+    B = torch.from_numpy(bank)
+    A = torch.from_numpy(audio)
+    targets = torch.softmax(A @ B.t() / cfg.tau_target, dim=1)
+    print(f"bank-distill: {len(ids)} library sounds, {len(rows)} windows embedded in {time.perf_counter() - t0:.0f} s; "
+          f"mean target max-prob {targets.max(1).values.mean():.3f}", flush=True)
+
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    log = open(out / "metrics.jsonl", "w")
+    head.train()
+    t_last = time.perf_counter()
+    for step in range(1, cfg.steps + 1):
+        pick = rng.choice(len(rows), cfg.batch, replace=False)
+        feats = [sampler.window(c, k)[0] for c, k in rows[pick]]
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr * 0.5 * (1 + np.cos(np.pi * step / cfg.steps))
+        if frozen:  # cached trunk maps per resolution
+            v = model.encode_visual_features([torch.from_numpy(np.stack([f[j] for f in feats])) for j in range(len(feats[0]))])
+        else:       # raw frames through the (fixed) backbone
+            v = model.encode_visual(torch.from_numpy(np.stack(feats)))
+        logq = F.log_softmax(v @ B.t() / cfg.tau_student, dim=1)
+        p = targets[pick]
+        kl = (p * (torch.log(p + 1e-12) - logq)).sum(1).mean()
+        loss = kl
+        parts = {"kl": float(kl.detach())}
+        if cfg.w_nce:
+            a = A[pick]
+            logits = v @ a.t() / 0.07
+            nce = F.cross_entropy(logits, torch.arange(len(v)))
+            loss = loss + cfg.w_nce * nce
+            parts["nce"] = float(nce.detach())
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            agree = float((logq.argmax(1) == p.argmax(1)).float().mean())
+            dt = time.perf_counter() - t_last
+            t_last = time.perf_counter()
+            log.write(json.dumps({"step": step, **parts, "top1_agree": agree,
+                                  "samples_per_s": round(cfg.batch * cfg.log_every / dt, 1)}) + "\n")
+            log.flush()
+    log.close()
+    head.eval()
+    path = save_model(model, out / "model", extra={"bank_distill": asdict(cfg),
+                                                   "stage1": json.loads(Path(cfg.model).with_suffix(".json").read_text()).get("extra", {})})
+    write_json(out / "done.json", {"seconds": round(time.perf_counter() - t0, 1), "windows": int(len(rows))})
+    return path
+
+
+if __name__ == "__main__":
+    import dataclasses
+
+    ap = argparse.ArgumentParser()
+    for f in dataclasses.fields(BankDistillConfig):
+        required = f.default is dataclasses.MISSING
+        if isinstance(f.default, tuple):
+            ap.add_argument(f"--{f.name.replace('_', '-')}", nargs="+", default=f.default)
+            continue
+        ap.add_argument(f"--{f.name.replace('_', '-')}", required=required,
+                        type=str if required else type(f.default), default=None if required else f.default)
+    print(bank_distill(BankDistillConfig(**vars(ap.parse_args()))))

@@ -1,0 +1,39 @@
+"""Ship a trained model as a registry default: edgeav/assets/models/<name>.{safetensors,json}, with the command
+that trained it, its test-split summary and the auto-foley threshold calibrated on val.
+
+    python -m distill.ship runs/ablation/attention_contrastive-s0/model.safetensors --name teacher \
+        --results benchmarks/results/teacher_eval.json --command "python -m benchmarks.ablation ..."
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from edgeav.atomic import write_json
+from edgeav.models.store import ASSET_MODELS
+
+
+def ship(model_path: str, name: str, results: str, command: str) -> Path:
+    src = Path(model_path).with_suffix("")
+    cfg = json.loads(src.with_suffix(".json").read_text())
+    res = json.loads(Path(results).read_text())
+    cfg["name"] = name
+    cfg["extra"] = {**cfg.get("extra", {}), "foley_threshold": res["foley"]["threshold"], "trained_by": command,
+                    "test_metrics": {"model": {k: round(v, 4) for k, v in res["model"].items()},
+                                     "correlation_acc": round(res["correlation"]["correlation_acc"], 4)}}
+    ASSET_MODELS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src.with_suffix(".safetensors"), ASSET_MODELS / f"{name}.safetensors")
+    write_json(ASSET_MODELS / f"{name}.json", cfg)
+    return ASSET_MODELS / f"{name}.safetensors"
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("--name", default="teacher")
+    ap.add_argument("--results", required=True)
+    ap.add_argument("--command", required=True)
+    a = ap.parse_args()
+    print(ship(a.model, a.name, a.results, a.command))

@@ -1,0 +1,3 @@
+from edgeav.cli import app
+
+app()

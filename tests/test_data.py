@@ -1,0 +1,78 @@
+"""Training-set layouts and evaluation queries."""
+import builtins
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from conftest import needs_corpus, SHARED
+from media import make_clip
+from edgeav import EdgeavError
+from distill.builder import build_cache, discover, CacheConfig
+
+
+def test_vggsound_layout(tmp_path):
+    clips = tmp_path / "vgg" / "video"
+    clips.mkdir(parents=True)
+    for name in ("abc_000010", "xyz_000030"):
+        make_clip(clips / f"{name}.mp4", seconds=3.0)
+    with open(tmp_path / "vgg" / "vggsound.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["abc", 10, "dog barking", "train"], ["xyz", 30, "rain", "test"],
+                                 ["missing", 0, "wind", "train"]])
+    srcs = discover(tmp_path / "vgg", "vggsound", str(tmp_path / "vgg" / "vggsound.csv"))
+    assert {(s.key, s.split) for s in srcs} == {("abc_000010", "train"), ("xyz_000030", "test")}
+    m = build_cache(tmp_path / "vgg", tmp_path / "cache", CacheConfig(fps=5, width=32, height=24), "vggsound",
+                    workers=1, vggsound_csv=str(tmp_path / "vgg" / "vggsound.csv"), progress=False)
+    assert set(m["clips"]) == {"abc_000010", "xyz_000030"}
+    e = m["clips"]["abc_000010"]
+    assert e["n_frames"] == 15 and e["n_mel"] == 300 and len(e["sha1"]) == 40 and "label" not in e  # no labels kept
+    frames = np.load(tmp_path / "cache" / "shards" / "abc_000010.frames.npy", mmap_mode="r")
+    assert frames.shape == (15, 24, 32, 3) and frames.dtype == np.uint8
+
+
+def test_empty_and_missing_folders(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for p in (tmp_path / "empty", tmp_path / "missing"):
+        with pytest.raises(EdgeavError) as e:
+            discover(p)
+        assert str(p) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_no_audio_track_is_listed_not_fatal(tmp_path):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    make_clip(folder / "ok.mp4", seconds=2.0)
+    make_clip(folder / "mute.mp4", seconds=2.0, audio_rate=None)
+    m = build_cache(folder, tmp_path / "c", CacheConfig(fps=5, width=32, height=24), workers=1, progress=False)
+    assert list(m["clips"]) == ["ok"]
+    assert "no audio track" in m["bad"][str(folder / "mute.mp4")]
+
+
+def test_microphone_without_sounddevice_is_one_line(monkeypatch):
+    real_import = builtins.__import__
+
+    def fake(name, *a, **k):
+        if name == "sounddevice":
+            raise ImportError("no sounddevice")
+        return real_import(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+    from edgeav.io.mic import Microphone
+
+    with pytest.raises(EdgeavError) as e:
+        Microphone()
+    assert "edgeav[mic]" in str(e.value)
+
+
+@needs_corpus
+def test_queries_come_from_event_logs_of_test_clips():
+    from distill.corpus import load_queries, load_clips, load_sounds
+
+    qs = load_queries(split="test")
+    clips = load_clips(split="test")
+    assert len(clips) == 21 and {c.split for c in clips} == {"test"}
+    ids = {s["sound_id"] for s in load_sounds()}
+    assert len(qs) > 2000 and all(q.sound_id in ids for q in qs)
+    ev = json.loads(clips[0].events.read_text())["sound_events"]
+    assert [q.t for q in qs if q.clip_id == clips[0].clip_id] == [e["t"] for e in ev]
