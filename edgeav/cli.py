@@ -45,8 +45,11 @@ def run(source: Optional[str] = typer.Argument(None, help="Video file, camera in
         hop: float = typer.Option(0.5, help="Seconds between windows."),
         jsonl: Optional[str] = typer.Option(None, help="Write one JSON object per window here."),
         save: Optional[str] = typer.Option(None, help="Write the video with the recommended effects mixed in."),
+        rules: Optional[str] = typer.Option(None, help="TOML house rules: deny_sounds, deny_categories, "
+                                                      "allow_categories, [boost], min_repeat_s."),
         threshold: Optional[float] = typer.Option(None, help="Auto-foley confidence (default: calibrated)."),
         realtime: bool = typer.Option(False, help="Pace a file at real time (live sources always are)."),
+        show: bool = typer.Option(False, help="Show the frame and its suggestions in a window (q quits)."),
         quiet: bool = typer.Option(False, help="No per-window lines, only the summary."),
         threads: Optional[int] = typer.Option(None, help="CPU threads for the model."),
         max_seconds: Optional[float] = typer.Option(None, help="Stop after this much source time.")):
@@ -54,8 +57,9 @@ def run(source: Optional[str] = typer.Argument(None, help="Video file, camera in
     from edgeav.defaults import DEFAULT_CLIP
     from edgeav.pipeline import RunConfig, run as run_pipeline
 
-    cfg = RunConfig(source or str(DEFAULT_CLIP), bank, model, backend, precision, top_k, hop, jsonl, save, threshold,
-                    realtime, quiet, threads, max_seconds)
+    cfg = RunConfig(source=source or str(DEFAULT_CLIP), bank=bank, model=model, backend=backend, precision=precision,
+                    top_k=top_k, hop=hop, jsonl=jsonl, save=save, rules=rules, threshold=threshold, realtime=realtime, show=show,
+                    quiet=quiet, threads=threads, max_seconds=max_seconds)
     if source is None:
         typer.echo(f"edgeav: bundled clip {DEFAULT_CLIP.name}, bundled sound bank, model {model}", err=True)
     res = run_pipeline(cfg)

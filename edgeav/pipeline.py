@@ -33,8 +33,10 @@ class RunConfig:
     hop: float = 0.5
     jsonl: str | None = None
     save: str | None = None
+    rules: str | None = None      # TOML house rules (edgeav/rules.py), applied before every output
     threshold: float | None = None  # auto-foley confidence; default: the model's calibrated value
     realtime: bool = False
+    show: bool = False
     quiet: bool = False
     threads: int | None = None
     max_seconds: float | None = None
@@ -112,6 +114,11 @@ def run(cfg: RunConfig, on_window=None) -> RunResult:
     if bank.embeddings.shape[1] != backend.cfg.embed_dim:
         raise EdgeavError(f"bank {cfg.bank} has {bank.embeddings.shape[1]}-d embeddings, model {cfg.model} makes "
                           f"{backend.cfg.embed_dim}-d", "re-index the sounds with this model (edgeav index)")
+    rules = None
+    if cfg.rules:
+        from edgeav.rules import Rules
+
+        rules = Rules.load(cfg.rules, bank)
     threshold = cfg.threshold if cfg.threshold is not None else backend.cfg.extra.get("foley_threshold")
     if cfg.save and threshold is None:
         raise EdgeavError(f"model {cfg.model} has no calibrated auto-foley threshold", "pass --threshold")
@@ -120,6 +127,11 @@ def run(cfg: RunConfig, on_window=None) -> RunResult:
     src = open_source(cfg.source, _grid_fps(cfg.hop, offsets) or 25.0, backend.cfg.frame_size, cfg.realtime)
     if cfg.save and src.live:
         raise EdgeavError("--save works on file sources", "record the stream to a file first, then run on it")
+    viewer = None
+    if cfg.show:
+        from edgeav.display import Viewer
+
+        viewer = Viewer()
     asm = WindowAssembler(offsets, cfg.hop)
     res = RunResult()
     out = open(cfg.jsonl, "w", buffering=1) if cfg.jsonl else None
@@ -141,10 +153,15 @@ def run(cfg: RunConfig, on_window=None) -> RunResult:
                 p1 = time.perf_counter()
                 v = backend.encode_preprocessed(x)
                 p2 = time.perf_counter()
-                scores, idx = bank.search(v, cfg.top_k)
+                if rules is None:
+                    scores, idx = bank.search(v, cfg.top_k)
+                    ranked = list(zip(idx[0], scores[0]))
+                else:  # rules may drop many candidates: rank the whole bank (or FAISS's top 2000 for huge banks)
+                    scores, idx = bank.search(v, len(bank) if len(bank) < 100_000 else 2000)
+                    ranked = rules.rank(scores[0], idx[0], bank, s, cfg.top_k)
                 p3 = time.perf_counter()
                 recs = [{"sound": bank.ids[j], "category": bank.categories[j], "score": round(float(sc), 4)}
-                        for sc, j in zip(scores[0], idx[0])]
+                        for j, sc in ranked]
                 lat = {"decode": decode_acc * 1e3, "preprocess": (p1 - p0) * 1e3, "encode": (p2 - p1) * 1e3,
                        "search": (p3 - p2) * 1e3}
                 lat["total"] = sum(lat.values())
@@ -161,6 +178,8 @@ def run(cfg: RunConfig, on_window=None) -> RunResult:
                     if t_event - last_placed.get(top, -1e9) >= max(cfg.hop, 1.0):  # never stack an effect on itself
                         res.placements.append((t_event, top, recs[0]["score"]))
                         last_placed[top] = t_event
+                if viewer is not None and not viewer.show(stack[-1], recs, s):
+                    raise KeyboardInterrupt  # q pressed: end like Ctrl-C, outputs flushed
                 if on_window:
                     on_window(rec)
                 elif not cfg.quiet:
@@ -178,6 +197,8 @@ def run(cfg: RunConfig, on_window=None) -> RunResult:
         if reason and res.ended_by == "end of source":
             res.ended_by = reason
         src.close()
+        if viewer is not None:
+            viewer.close()
         res.source_stats = dict(src.stats)
         if out:
             out.close()

@@ -195,3 +195,27 @@ def test_slow_consumer_drops_frames_and_keeps_latency_bounded(tmp_path):
         srv.stop()
     assert src.stats["dropped"] > 0 and src.stats["delivered"] >= 20
     assert max(ages) < 0.5  # never a growing queue: the frame handed out is always the latest
+
+
+def test_show_without_gui_is_one_line(tiny, tmp_path, monkeypatch):
+    import cv2
+
+    def no_gui(*a, **k):
+        raise cv2.error("The function is not implemented")
+
+    monkeypatch.setattr(cv2, "namedWindow", no_gui)
+    with pytest.raises(EdgeavError) as e:
+        run(RunConfig(str(CLIP), model=tiny, show=True, bank=None))
+    assert "--show" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_faiss_search_matches_exact_search():
+    faiss = pytest.importorskip("faiss", reason="faiss-cpu is the optional large-bank backend (edgeav[faiss])")
+    rng = np.random.default_rng(0)
+    emb = rng.standard_normal((2000, 32)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    bank = SoundBank([f"s{i}" for i in range(2000)], ["c"] * 2000, emb, [""] * 2000)
+    q = emb[:10] + 0.05 * rng.standard_normal((10, 32)).astype(np.float32)
+    s1, i1 = bank.search(q, 10, backend="numpy")
+    s2, i2 = bank.search(q, 10, backend="faiss")
+    assert (i1 == i2).all() and np.allclose(s1, s2, atol=1e-5)
