@@ -50,6 +50,7 @@ def run(source: Optional[str] = typer.Argument(None, help="Video file, camera in
         threshold: Optional[float] = typer.Option(None, help="Auto-foley confidence (default: calibrated)."),
         realtime: bool = typer.Option(False, help="Pace a file at real time (live sources always are)."),
         show: bool = typer.Option(False, help="Show the frame and its suggestions in a window (q quits)."),
+        explain: Optional[str] = typer.Option(None, help="Folder: per window, an image of where the model looked."),
         quiet: bool = typer.Option(False, help="No per-window lines, only the summary."),
         threads: Optional[int] = typer.Option(None, help="CPU threads for the model."),
         max_seconds: Optional[float] = typer.Option(None, help="Stop after this much source time.")):
@@ -58,7 +59,7 @@ def run(source: Optional[str] = typer.Argument(None, help="Video file, camera in
     from edgeav.pipeline import RunConfig, run as run_pipeline
 
     cfg = RunConfig(source=source or str(DEFAULT_CLIP), bank=bank, model=model, backend=backend, precision=precision,
-                    top_k=top_k, hop=hop, jsonl=jsonl, save=save, rules=rules, threshold=threshold, realtime=realtime, show=show,
+                    top_k=top_k, hop=hop, jsonl=jsonl, save=save, rules=rules, explain=explain, threshold=threshold, realtime=realtime, show=show,
                     quiet=quiet, threads=threads, max_seconds=max_seconds)
     if source is None:
         typer.echo(f"edgeav: bundled clip {DEFAULT_CLIP.name}, bundled sound bank, model {model}", err=True)

@@ -34,6 +34,7 @@ class RunConfig:
     jsonl: str | None = None
     save: str | None = None
     rules: str | None = None      # TOML house rules (edgeav/rules.py), applied before every output
+    explain: str | None = None    # folder: an image per window of where the model looked
     threshold: float | None = None  # auto-foley confidence; default: the model's calibrated value
     realtime: bool = False
     show: bool = False
@@ -132,6 +133,11 @@ def run(cfg: RunConfig, on_window=None) -> RunResult:
         from edgeav.display import Viewer
 
         viewer = Viewer()
+    explainer = None
+    if cfg.explain:
+        from edgeav.explain import Explainer
+
+        explainer = Explainer(cfg.explain, backend, bank)
     asm = WindowAssembler(offsets, cfg.hop)
     res = RunResult()
     out = open(cfg.jsonl, "w", buffering=1) if cfg.jsonl else None
@@ -178,6 +184,8 @@ def run(cfg: RunConfig, on_window=None) -> RunResult:
                     if t_event - last_placed.get(top, -1e9) >= max(cfg.hop, 1.0):  # never stack an effect on itself
                         res.placements.append((t_event, top, recs[0]["score"]))
                         last_placed[top] = t_event
+                if explainer is not None:
+                    explainer.explain(s, stack, recs)
                 if viewer is not None and not viewer.show(stack[-1], recs, s):
                     raise KeyboardInterrupt  # q pressed: end like Ctrl-C, outputs flushed
                 if on_window:
@@ -199,6 +207,8 @@ def run(cfg: RunConfig, on_window=None) -> RunResult:
         src.close()
         if viewer is not None:
             viewer.close()
+        if explainer is not None:
+            explainer.close()
         res.source_stats = dict(src.stats)
         if out:
             out.close()

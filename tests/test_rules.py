@@ -85,3 +85,20 @@ def test_rules_mistakes_are_clear_errors(setup, toml, needle):
     with pytest.raises(EdgeavError) as e:
         _run(setup, toml)
     assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("name", ["teacher", "teacher_baseline"])
+def test_explanations_are_written_for_each_window(tmp_path, name):
+    import cv2
+
+    torch.manual_seed(0)
+    m = create_model(name, pretrained=False)
+    model = str(save_model(m, tmp_path / name))
+    be = TorchBackend(model)
+    bank = tmp_path / "bank.npz"
+    index_sounds(be, [ASSETS / "sounds" / "funnyboat"], bank, progress=False, model_id=be.model_id)
+    run(RunConfig(str(CLIP), bank=str(bank), model=model, explain=str(tmp_path / "ex"), quiet=True, max_seconds=2))
+    lines = [json.loads(x) for x in (tmp_path / "ex" / "explanations.jsonl").read_text().splitlines()]
+    assert len(lines) >= 4 and lines[0]["method"] == ("attention" if name == "teacher" else "occlusion")
+    img = cv2.imread(str(tmp_path / "ex" / lines[0]["image"]))
+    assert img is not None and img.shape[1] == 2 * 4 * 128

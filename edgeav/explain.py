@@ -1,0 +1,79 @@
+"""Explanations: where the model looked for each suggestion.
+
+Attention models: the visual encoder's attention maps (one per resolution, each a softmax over positions), upsampled
+to the frame and averaged. Models without attention: an occlusion map (how much the top sound's score drops when a
+patch of the frame stack is greyed out). Written as PNG: the frame, the heatmap over it, the suggestion.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def attention_heatmap(attn: list[np.ndarray], size: tuple[int, int]) -> np.ndarray:
+    """Average of the per-resolution maps, each normalized to max 1 and upsampled to (w, h)."""
+    import cv2
+
+    maps = [cv2.resize((a[0] / max(a[0].max(), 1e-12)).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+            for a in attn]
+    m = np.mean(maps, axis=0)
+    return m / max(m.max(), 1e-12)
+
+
+def occlusion_heatmap(backend, stack: np.ndarray, target: np.ndarray, grid: int = 6) -> np.ndarray:
+    """Score drop of the target embedding when each cell of a grid×grid partition is greyed in every frame."""
+    h, w = stack.shape[1:3]
+    ys, xs = np.linspace(0, h, grid + 1).astype(int), np.linspace(0, w, grid + 1).astype(int)
+    variants = []
+    for i in range(grid):
+        for j in range(grid):
+            s = stack.copy()
+            s[:, ys[i]:ys[i + 1], xs[j]:xs[j + 1]] = 128
+            variants.append(s)
+    base = float(backend.encode_visual(stack[None])[0] @ target)
+    drops = base - backend.encode_visual(np.stack(variants)) @ target
+    import cv2
+
+    m = cv2.resize(np.maximum(drops.reshape(grid, grid), 0).astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
+    return m / max(m.max(), 1e-12)
+
+
+class Explainer:
+    def __init__(self, folder: str | Path, backend, bank):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.backend, self.bank = backend, bank
+        self.index = open(self.folder / "explanations.jsonl", "w", buffering=1)
+        self.method = "attention" if backend.cfg.attention else "occlusion"
+
+    def explain(self, t: float, stack: np.ndarray, recs: list[dict]) -> Path | None:
+        import cv2
+
+        if not recs:
+            return None
+        top = recs[0]
+        if self.method == "attention":
+            _, attn = self.backend.encode_visual(stack[None], return_attention=True)
+            heat = attention_heatmap(attn, (stack.shape[2], stack.shape[1]))
+        else:
+            heat = occlusion_heatmap(self.backend, stack, self.bank.embeddings[self.bank.ids.index(top["sound"])])
+        frame = stack[0]  # the frame at the moment the sound starts
+        scale = 4
+        big = cv2.resize(frame, (frame.shape[1] * scale, frame.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
+        hm = cv2.applyColorMap((cv2.resize(heat, big.shape[1::-1]) * 255).astype(np.uint8), cv2.COLORMAP_JET)
+        over = cv2.addWeighted(cv2.cvtColor(big, cv2.COLOR_RGB2BGR), 0.55, hm, 0.45, 0)
+        panel = np.concatenate([cv2.cvtColor(big, cv2.COLOR_RGB2BGR), over], axis=1)
+        bar = np.full((56, panel.shape[1], 3), 30, np.uint8)
+        cv2.putText(bar, f"t={t + 0.2:.2f}s  {top['sound']}  [{top['category']}]  score {top['score']:.2f}",
+                    (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
+        cv2.putText(bar, f"where the model looked ({self.method})", (8, 46), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    (180, 180, 180), 1)
+        path = self.folder / f"t{t:08.2f}.png"
+        cv2.imwrite(str(path), np.concatenate([bar, panel], axis=0))
+        self.index.write(json.dumps({"t": t, "image": path.name, "method": self.method, **top}) + "\n")
+        return path
+
+    def close(self):
+        self.index.close()
