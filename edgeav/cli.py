@@ -130,6 +130,22 @@ def eval_(model: str = typer.Option("teacher"), out: Optional[str] = typer.Optio
     eval_cmd(model, out, corpus)
 
 
+@app.command()
+@friendly
+def export(model: str = typer.Argument("teacher", help="Registry name or .safetensors path."),
+           format: str = typer.Option("onnx", "--format", "-f", help="onnx (fp32) | int8 (Q/DQ, TensorRT form) | "
+                                                                    "fp16 | engine (TensorRT, from an int8/fp16 export)"),
+           out: str = typer.Option("exports/model", "-o", "--out", help="Output path stem."),
+           calib_video: list[str] = typer.Option([], help="Videos for INT8 calibration (default: the bundled clip)."),
+           calib_windows: int = typer.Option(256, help="How many real windows calibrate INT8."),
+           engine_from: str = typer.Option("int8", help="For --format engine: build from the int8 or fp16 graph.")):
+    """Export the encoders (ONNX opset 17, dynamic batch, sidecar JSON); parity with PyTorch is printed."""
+    from edgeav.export.formats import export as do_export
+
+    rep = do_export(model, format, out, calib_video or None, calib_windows, engine_from)
+    typer.echo(json.dumps(rep, indent=1))
+
+
 @app.command("models")
 def models_():
     """List registered model names and which have shipped weights."""

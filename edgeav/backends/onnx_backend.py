@@ -1,0 +1,66 @@
+"""ONNX Runtime backend over exported encoders (edgeav export): CPU, or CUDA/TensorRT execution providers."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edgeav.errors import EdgeavError
+from edgeav.frontends import preprocess_frames
+
+
+class OnnxBackend:
+    name = "onnx"
+
+    def __init__(self, sidecar: str | Path, precision: str | None = None, threads: int | None = None,
+                 providers: list[str] | None = None):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise EdgeavError("the onnx backend needs onnxruntime", "pip install 'edgeav[onnx]'") from None
+        from edgeav.models import AVConfig
+
+        p = Path(sidecar)
+        if not p.exists():
+            raise EdgeavError(f"exported model not found: {p}", "export it: edgeav export MODEL --format onnx|int8")
+        try:
+            side = json.loads(p.read_text())
+            assert side.get("format") == "edgeav-onnx/1"
+        except Exception:
+            raise EdgeavError(f"{p} is not an edgeav ONNX sidecar", "give the .onnx.json written by edgeav export") from None
+        have = side["precision"]
+        if precision is not None and precision != have:
+            raise EdgeavError(f"{p.name} holds a {have} model but {precision} was asked for",
+                              f"export it with --format {precision}, or run with --precision {have}")
+        avail = ort.get_available_providers()
+        providers = providers or [x for x in ("CUDAExecutionProvider",) if x in avail] + ["CPUExecutionProvider"]
+        if have == "fp16" and providers == ["CPUExecutionProvider"]:
+            raise EdgeavError("FP16 needs a GPU execution provider (CUDA/TensorRT); ONNX Runtime on CPU would run it "
+                              "through casts at FP32 speed", "use --precision int8 or fp32 on CPU")
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        try:
+            self.visual = ort.InferenceSession(str(p.parent / side["files"]["visual"]), opts, providers=providers)
+            self.audio = ort.InferenceSession(str(p.parent / side["files"]["audio"]), opts, providers=providers)
+        except Exception as e:
+            raise EdgeavError(f"cannot load the ONNX encoders of {p}: {' '.join(str(e).split())[:160]}",
+                              "re-export the model") from None
+        self.side, self.precision, self.providers = side, have, providers
+        self.cfg = AVConfig.from_json(side["model"])
+        self.model_id = side["source_weights_sha1"][:16]  # same weights → same embedding space as the torch model
+
+    @staticmethod
+    def preprocess(stacks: np.ndarray) -> np.ndarray:
+        return preprocess_frames(stacks)
+
+    def encode_visual(self, stacks: np.ndarray, return_attention: bool = False):
+        return self.encode_preprocessed(self.preprocess(stacks), return_attention)
+
+    def encode_preprocessed(self, x: np.ndarray, return_attention: bool = False):
+        out = self.visual.run(None, {"frames": np.ascontiguousarray(x, np.float32)})
+        return (out[0], out[1:]) if return_attention else out[0]
+
+    def encode_audio(self, mels: np.ndarray) -> np.ndarray:
+        return self.audio.run(None, {"mel": np.ascontiguousarray(mels, np.float32)})[0]

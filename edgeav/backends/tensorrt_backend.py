@@ -1,0 +1,77 @@
+"""TensorRT backend: runs the engines listed in NAME.trt.json (written by `edgeav export --format engine`) with the
+TensorRT 10/11 tensor API (set_input_shape / set_tensor_address / execute_async_v3) on CUDA tensors from torch."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edgeav.errors import EdgeavError
+from edgeav.frontends import preprocess_frames
+
+
+class _Engine:
+    def __init__(self, path: Path):
+        import torch
+        from edgeav.export.tensorrt import load_engine
+
+        self.engine, self.meta = load_engine(path)
+        self.ctx = self.engine.create_execution_context()
+        self.torch = torch
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        import tensorrt as trt
+
+        self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self.outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+
+    def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+        torch = self.torch
+        inp = torch.from_numpy(np.ascontiguousarray(x, np.float32)).cuda()
+        self.ctx.set_input_shape(self.inputs[0], tuple(inp.shape))
+        self.ctx.set_tensor_address(self.inputs[0], inp.data_ptr())
+        outs = []
+        for name in self.outputs:
+            shape = tuple(self.ctx.get_tensor_shape(name))
+            t = torch.empty(shape, dtype=torch.float32, device="cuda")
+            self.ctx.set_tensor_address(name, t.data_ptr())
+            outs.append(t)
+        stream = torch.cuda.current_stream()
+        if not self.ctx.execute_async_v3(stream.cuda_stream):
+            raise EdgeavError("TensorRT execution failed", "rebuild the engine on this machine")
+        stream.synchronize()
+        return [o.cpu().numpy() for o in outs]
+
+
+class TensorRTBackend:
+    name = "tensorrt"
+
+    def __init__(self, manifest: str | Path, precision: str | None = None):
+        from edgeav.models import AVConfig
+
+        p = Path(manifest)
+        if not p.exists():
+            raise EdgeavError(f"engine manifest not found: {p}", "build it: edgeav export MODEL --format engine")
+        side = json.loads(p.read_text())
+        if precision is not None and precision != side["precision"]:
+            raise EdgeavError(f"{p.name} holds {side['precision']} engines but {precision} was asked for",
+                              f"build engines from a {precision} export, or run with --precision {side['precision']}")
+        self.visual = _Engine(p.parent / side["engines"]["visual"])
+        self.audio = _Engine(p.parent / side["engines"]["audio"])
+        self.cfg = AVConfig.from_json(side["model"])
+        self.model_id = side["source_weights_sha1"][:16]
+        self.precision = side["precision"]
+
+    @staticmethod
+    def preprocess(stacks):
+        return preprocess_frames(stacks)
+
+    def encode_visual(self, stacks, return_attention=False):
+        return self.encode_preprocessed(self.preprocess(stacks), return_attention)
+
+    def encode_preprocessed(self, x, return_attention=False):
+        out = self.visual(x)
+        return (out[0], out[1:]) if return_attention else out[0]
+
+    def encode_audio(self, mels):
+        return self.audio(mels)[0]

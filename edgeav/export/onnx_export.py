@@ -1,0 +1,109 @@
+"""Per-encoder ONNX export with stable input/output names and a dynamic batch axis, a sidecar JSON describing
+preprocessing and inputs, and a PyTorch-vs-ONNX Runtime parity check on every export.
+
+Files for a model exported to OUT/NAME: NAME.visual.onnx, NAME.audio.onnx, NAME.onnx.json (the sidecar).
+Inputs are preprocessed tensors: `frames` (N, T, 3, H, W) ImageNet-normalized; `mel` (N, 100, 64) log-mel.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgeav.atomic import write_json, atomic_path
+from edgeav.errors import EdgeavError
+from edgeav.frontends import MelSpec, IMAGENET_MEAN, IMAGENET_STD
+from edgeav.models import load_model
+from edgeav.models.store import resolve_model_path
+
+OPSET = 17
+
+
+class _Visual(torch.nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, frames):
+        v, attn = self.m.encode_visual(frames, return_attention=True)
+        return (v, *attn)
+
+
+class _Audio(torch.nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, mel):
+        return self.m.encode_audio(mel)
+
+
+def example_inputs(cfg, n: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    w, h = cfg.frame_size
+    return {"frames": rng.standard_normal((n, cfg.visual_frames, 3, h, w)).astype(np.float32),
+            "mel": (rng.standard_normal((n, cfg.audio_frames, cfg.n_mels)) * 2 - 6).astype(np.float32)}
+
+
+def _export(module, x: torch.Tensor, path: Path, in_name: str, out_names: list[str]):
+    dyn = {in_name: {0: "batch"}, **{o: {0: "batch"} for o in out_names}}
+    with atomic_path(path, suffix=".onnx") as tmp:
+        torch.onnx.export(module, (x,), str(tmp), input_names=[in_name], output_names=out_names, dynamic_axes=dyn,
+                          opset_version=OPSET, dynamo=False)
+
+
+def parity(onnx_path: Path, torch_fn, x: np.ndarray, in_name: str) -> float:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {in_name: x})[0]
+    with torch.no_grad():
+        ref = torch_fn(torch.from_numpy(x)).numpy()
+    return float(np.abs(got - ref).max())
+
+
+def export_onnx(model: str, out: str | Path) -> dict:
+    """Export both encoders of `model` (registry name or .safetensors) to `out` (a path stem). Returns the sidecar."""
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise EdgeavError("ONNX export needs onnx and onnxruntime", "pip install 'edgeav[onnx]'") from None
+    src = resolve_model_path(model)
+    m = load_model(model).eval()
+    cfg = m.cfg
+    stem = Path(out)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    x = example_inputs(cfg)
+    n_attn = 3 if cfg.attention else 0
+    vis_out = ["embedding"] + [f"attention{i}" for i in range(n_attn)]
+    # wrappers in eval mode: the exporter restores each module's mode afterwards, and a wrapper left in training
+    # mode would switch the model's BatchNorm back to batch statistics
+    _export(_Visual(m).eval(), torch.from_numpy(x["frames"]), stem.with_suffix(".visual.onnx"), "frames", vis_out)
+    _export(_Audio(m).eval(), torch.from_numpy(x["mel"]), stem.with_suffix(".audio.onnx"), "mel", ["embedding"])
+    m.eval()
+    xp = example_inputs(cfg, n=3, seed=1)  # another batch size than the export's: the batch axis is dynamic
+    err = {"visual": parity(stem.with_suffix(".visual.onnx"), m.encode_visual, xp["frames"], "frames"),
+           "audio": parity(stem.with_suffix(".audio.onnx"), m.encode_audio, xp["mel"], "mel")}
+    import onnx
+    import onnxruntime
+
+    w, h = cfg.frame_size
+    side = {"format": "edgeav-onnx/1", "model": cfg.to_json(), "precision": "fp32", "opset": OPSET,
+            "files": {"visual": stem.with_suffix(".visual.onnx").name, "audio": stem.with_suffix(".audio.onnx").name},
+            "inputs": {"frames": {"shape": ["batch", cfg.visual_frames, 3, h, w], "dtype": "float32",
+                                  "layout": "N,T,C,H,W RGB", "mean": IMAGENET_MEAN.tolist(), "std": IMAGENET_STD.tolist(),
+                                  "frame_offsets_s": list(cfg.frame_offsets)},
+                       "mel": {"shape": ["batch", cfg.audio_frames, cfg.n_mels], "dtype": "float32",
+                               "spec": MelSpec().__dict__}},
+            "outputs": {"visual": vis_out, "audio": ["embedding"]}, "embedding_dim": cfg.embed_dim,
+            "source_weights_sha1": hashlib.sha1(src.read_bytes()).hexdigest(),
+            "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+                         "python": platform.python_version()},
+            "parity_max_abs_err": err}
+    write_json(stem.with_suffix(".onnx.json"), side)
+    return side

@@ -1,0 +1,85 @@
+"""INT8 static post-training quantization in the form TensorRT 10/11 consumes: explicit Q/DQ nodes, symmetric
+INT8, zero point 0, per-channel weights (TensorRT 11 dropped implicit INT8 calibration and the INT8/FP16 builder
+flags: the precision lives in the graph). FP16 by converting the graph's floats.
+
+Calibration runs the FP32 ONNX graph over real windows (frames and log-mels of footage).
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from edgeav.atomic import write_json
+from edgeav.errors import EdgeavError
+
+
+class _Reader:
+    def __init__(self, name: str, batches: list[np.ndarray]):
+        self.name, self.it = name, iter(batches)
+
+    def get_next(self):
+        x = next(self.it, None)
+        return None if x is None else {self.name: x}
+
+    def rewind(self):
+        pass
+
+
+def calibration_windows(video: str, cfg, n: int) -> dict[str, np.ndarray]:
+    """`n` real (frames, mel) windows evenly spread over a video, preprocessed as the encoders expect."""
+    from edgeav.frontends import preprocess_frames, log_mel
+    from edgeav.io import VideoFile
+
+    v = VideoFile(video, fps=None, size=cfg.frame_size)
+    frames = np.stack([img for _, img in v.frames()])
+    fps = v.info.fps
+    starts = np.linspace(0, max(0.0, v.duration - 1.0 - max(cfg.frame_offsets)), n)
+    stacks = np.stack([frames[[min(int((s + o) * fps + 1e-3), len(frames) - 1) for o in cfg.frame_offsets]] for s in starts])
+    mels = np.stack([log_mel(v.audio(s, s + 1.0), n_frames=cfg.audio_frames) for s in starts]) if v.info.has_audio else None
+    v.close()
+    return {"frames": preprocess_frames(stacks), "mel": mels}
+
+
+def quantize_int8(sidecar_path: str | Path, out_stem: str | Path, calib_videos: list[str], n_windows: int = 64) -> dict:
+    import json
+    from onnxruntime.quantization import quantize_static, QuantFormat, QuantType, CalibrationMethod
+
+    from edgeav.models import AVConfig
+
+    side = json.loads(Path(sidecar_path).read_text())
+    cfg = AVConfig.from_json(side["model"])
+    src_dir = Path(sidecar_path).parent
+    out_stem = Path(out_stem)
+    per_video = max(1, n_windows // max(1, len(calib_videos)))
+    wins = [calibration_windows(v, cfg, per_video) for v in calib_videos]
+    data = {"frames": np.concatenate([w["frames"] for w in wins]),
+            "mel": np.concatenate([w["mel"] for w in wins if w["mel"] is not None])}
+    for enc, inp in (("visual", "frames"), ("audio", "mel")):
+        batches = [data[inp][i:i + 8] for i in range(0, len(data[inp]), 8)]
+        quantize_static(str(src_dir / side["files"][enc]), str(out_stem.with_suffix(f".{enc}.onnx")),
+                        _Reader(inp, batches), quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
+                        weight_type=QuantType.QInt8, per_channel=True, calibrate_method=CalibrationMethod.MinMax,
+                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                                       # TensorRT takes float biases (it folds them); int32 bias Q/DQ is refused
+                                       "QuantizeBias": False})
+    side = {**side, "precision": "int8", "files": {e: out_stem.with_suffix(f".{e}.onnx").name for e in ("visual", "audio")},
+            "calibration": {"videos": [Path(v).name for v in calib_videos], "windows": int(len(data["frames"]))}}
+    write_json(out_stem.with_suffix(".onnx.json"), side)
+    return side
+
+
+def convert_fp16(sidecar_path: str | Path, out_stem: str | Path) -> dict:
+    import json
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    side = json.loads(Path(sidecar_path).read_text())
+    src_dir, out_stem = Path(sidecar_path).parent, Path(out_stem)
+    for enc in ("visual", "audio"):
+        m = convert_float_to_float16(onnx.load(str(src_dir / side["files"][enc])), keep_io_types=True)
+        onnx.save(m, str(out_stem.with_suffix(f".{enc}.onnx")))
+    side = {**side, "precision": "fp16", "files": {e: out_stem.with_suffix(f".{e}.onnx").name for e in ("visual", "audio")}}
+    write_json(out_stem.with_suffix(".onnx.json"), side)
+    return side

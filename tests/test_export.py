@@ -1,0 +1,120 @@
+"""Export: ONNX parity for every registered model, INT8 Q/DQ in TensorRT's form, precision and engine checks."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ASSETS
+from edgeav import EdgeavError
+from edgeav.backends import load_backend
+from edgeav.export.formats import export
+from edgeav.export.lint import lint_qdq
+from edgeav.export.onnx_export import export_onnx, example_inputs
+from edgeav.export.tensorrt import check_engine_metadata
+from edgeav.models import list_models, create_model, save_model
+
+
+def _small(name):
+    over = {"frame_size": (64, 64)} if name == "teacher_paper" else {}
+    return create_model(name, pretrained=False, **over)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_onnx_parity_every_registered_model(name, tmp_path):
+    torch.manual_seed(0)
+    path = save_model(_small(name), tmp_path / name)
+    side = export_onnx(str(path), tmp_path / "x")
+    assert side["opset"] >= 17 and side["embedding_dim"] == side["model"]["embed_dim"]
+    assert max(side["parity_max_abs_err"].values()) < 1e-4
+    be = load_backend(str(tmp_path / "x.onnx.json"))  # auto → onnx by file type
+    x = example_inputs(be.cfg, n=5)  # a batch size the export never saw
+    assert be.encode_preprocessed(x["frames"]).shape == (5, be.cfg.embed_dim)
+    assert be.encode_audio(x["mel"]).shape == (5, be.cfg.embed_dim)
+    assert len(side["source_weights_sha1"]) == 40 and side["versions"]["onnxruntime"]
+
+
+@pytest.fixture(scope="module")
+def int8(tmp_path_factory):
+    d = tmp_path_factory.mktemp("int8")
+    torch.manual_seed(0)
+    path = save_model(create_model("teacher", pretrained=False), d / "t")
+    rep = export(str(path), "int8", str(d / "t-int8"), calib_windows=16)
+    return d, path, rep
+
+
+def test_int8_graph_follows_tensorrt_rules(int8):
+    d, _, rep = int8
+    side = json.loads((d / "t-int8.onnx.json").read_text())
+    assert side["precision"] == "int8" and side["calibration"]["windows"] == 16
+    for enc in ("visual", "audio"):
+        problems, stats = lint_qdq(str(d / side["files"][enc]))
+        assert problems == [] and stats["per_channel_weights"] == stats["int8_convs"] > 0
+    be = load_backend(str(d / "t-int8.onnx.json"), precision="int8")
+    assert be.precision == "int8"
+
+
+def test_lint_catches_asymmetric_and_qoperator_graphs(int8, tmp_path):
+    import onnx
+    from onnx import numpy_helper
+
+    d, _, _ = int8
+    m = onnx.load(str(d / "t-int8.audio.onnx"))
+    for t in m.graph.initializer:
+        if t.name.endswith("zero_point"):
+            a = numpy_helper.to_array(t).copy()
+            t.CopyFrom(numpy_helper.from_array((a + 3).astype(np.int8), t.name))
+            break
+    m.graph.node[0].op_type = "QLinearConv" if m.graph.node[0].op_type == "Conv" else m.graph.node[0].op_type
+    bad = tmp_path / "bad.onnx"
+    onnx.save(m, str(bad))
+    problems, _ = lint_qdq(str(bad))
+    assert any("≠ 0" in p for p in problems)
+
+
+def test_precision_not_available_is_an_error(int8, tmp_path):
+    d, path, _ = int8
+    with pytest.raises(EdgeavError, match="int8 model but fp32"):
+        load_backend(str(d / "t-int8.onnx.json"), precision="fp32")
+    with pytest.raises(EdgeavError, match="fp32 model but int8"):
+        load_backend(str(d / "t-int8-fp32.onnx.json"), precision="int8")
+    with pytest.raises(EdgeavError, match="precision 'int8'"):
+        load_backend(str(path), precision="int8")  # torch on CPU: no silent FP32 fallback
+    with pytest.raises(EdgeavError, match="export it first"):
+        load_backend(str(path), backend="onnx")
+    export(str(path), "fp16", str(tmp_path / "h"))
+    with pytest.raises(EdgeavError, match="FP16 needs a GPU"):
+        load_backend(str(tmp_path / "h.onnx.json"), precision="fp16")
+
+
+def test_int8_runs_in_the_pipeline(int8, tmp_path):
+    from edgeav.pipeline import RunConfig, run
+
+    d, _, _ = int8
+    out = tmp_path / "o.jsonl"
+    res = run(RunConfig(str(ASSETS / "clips" / "funnyboat-s12_20-35.mp4"), model=str(d / "t-int8.onnx.json"),
+                        precision="int8", jsonl=str(out), quiet=True, max_seconds=3))
+    assert res.windows >= 5 and len(out.read_text().splitlines()) == res.windows
+
+
+def test_engine_metadata_mismatch_is_refused():
+    meta = {"tensorrt": "10.3.0", "gpu": "Orin", "compute_capability": "8.7"}
+    check_engine_metadata(meta, dict(meta))
+    with pytest.raises(EdgeavError, match="rebuild the engine"):
+        check_engine_metadata(meta, {**meta, "compute_capability": "8.6"})
+    with pytest.raises(EdgeavError, match="tensorrt"):
+        check_engine_metadata(meta, {**meta, "tensorrt": "11.0.0"})
+
+
+def test_tensorrt_missing_is_a_clear_error_or_builds(int8):
+    d, _, _ = int8
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        with pytest.raises(EdgeavError, match="TensorRT is not installed"):
+            export(str(d / "t.safetensors"), "engine", str(d / "t-int8"))
+        pytest.skip("TensorRT is not installed here (no NVIDIA GPU): only its missing-dependency error is checked")
+    if not torch.cuda.is_available():
+        pytest.skip("TensorRT present but no CUDA GPU")
+    rep = export(str(d / "t.safetensors"), "engine", str(d / "t-int8"))
+    assert rep["visual_engine"]["compute_capability"]
