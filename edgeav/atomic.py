@@ -17,6 +17,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = ""):
     os.close(fd)
     try:
         yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a bank or result should read like any other file
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
