@@ -40,3 +40,25 @@ def test_errors_are_one_line(tmp_path, args, needle):
     lines = [x for x in r.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and lines[0].startswith("edgeav: error:") and needle in lines[0], r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_ctrl_c_ends_cleanly_with_outputs_flushed(tmp_path):
+    import signal
+    import time
+
+    from edgeav.models import create_model, save_model
+
+    model = save_model(create_model("tiny"), tmp_path / "tiny")
+    env = {**os.environ, "EDGEAV_CACHE": str(tmp_path / "cache")}
+    p = subprocess.Popen(EDGEAV + ["run", "--model", str(model), "--realtime", "--quiet", "--jsonl", "out.jsonl"],
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not (tmp_path / "out.jsonl").exists()
+                                      or len((tmp_path / "out.jsonl").read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err[-1500:]
+    assert "ended: interrupted" in err and "Traceback" not in err
+    lines = (tmp_path / "out.jsonl").read_text().splitlines()
+    assert 3 <= len(lines) < 59 and all(json.loads(x) for x in lines)  # stopped early, every line whole
