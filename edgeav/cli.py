@@ -61,9 +61,12 @@ def run(source: Optional[str] = typer.Argument(None, help="Video file, camera in
     cfg = RunConfig(source=source or str(DEFAULT_CLIP), bank=bank, model=model, backend=backend, precision=precision,
                     top_k=top_k, hop=hop, jsonl=jsonl, save=save, rules=rules, explain=explain, threshold=threshold, realtime=realtime, show=show,
                     quiet=quiet, threads=threads, max_seconds=max_seconds)
-    if source is None:
-        typer.echo(f"edgeav: bundled clip {DEFAULT_CLIP.name}, bundled sound bank, model {model}", err=True)
-    res = run_pipeline(cfg)
+    def ready(backend, bank_):
+        what = f"bundled clip {DEFAULT_CLIP.name}" if source is None else source
+        typer.echo(f"edgeav: {what}, bank of {len(bank_)} sounds{' (bundled)' if bank is None else ''}, model {model} "
+                   f"({backend.name} {backend.precision})", err=True)
+
+    res = run_pipeline(cfg, on_ready=ready)
     s = res.summary()
     lat = "  ".join(f"{k} {v['p50']:.1f}/{v['p95']:.1f}/{v['max']:.1f}" for k, v in s["latency_ms"].items())
     typer.echo(f"edgeav: {s['windows']} windows in {res.seconds:.1f} s ({s['windows_per_s']:.1f} windows/s); "

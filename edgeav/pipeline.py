@@ -102,7 +102,8 @@ def _grid_fps(hop: float, offsets) -> float | None:
     return None
 
 
-def run(cfg: RunConfig, on_window=None) -> RunResult:
+def run(cfg: RunConfig, on_window=None, on_ready=None) -> RunResult:
+    """Run the loop over cfg.source. `on_ready(backend, bank)` is called once everything opened without error."""
     from edgeav.backends import load_backend
     from edgeav.defaults import default_bank
     from edgeav.bank import SoundBank
@@ -139,6 +140,8 @@ def run(cfg: RunConfig, on_window=None) -> RunResult:
 
         explainer = Explainer(cfg.explain, backend, bank)
     asm = WindowAssembler(offsets, cfg.hop)
+    if on_ready:
+        on_ready(backend, bank)
     res = RunResult()
     out = open(cfg.jsonl, "w", buffering=1) if cfg.jsonl else None
     last_placed: dict[str, float] = {}

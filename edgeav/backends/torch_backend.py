@@ -26,7 +26,7 @@ class TorchBackend:
         self.precision = precision
         path = resolve_model_path(model)
         self.model_id = hashlib.sha1(path.read_bytes()).hexdigest()[:16]
-        self.model_path = path
+        self.model_path = path  # for size reports
 
     @staticmethod
     def preprocess(stacks: np.ndarray) -> np.ndarray:
