@@ -50,8 +50,11 @@ def test_ctrl_c_ends_cleanly_with_outputs_flushed(tmp_path):
 
     model = save_model(create_model("tiny"), tmp_path / "tiny")
     env = {**os.environ, "EDGEAV_CACHE": str(tmp_path / "cache")}
+    # a shell without job control starts background jobs with SIGINT ignored, and children inherit that; a user's
+    # terminal delivers Ctrl-C with the default disposition, so the child gets it back
     p = subprocess.Popen(EDGEAV + ["run", "--model", str(model), "--realtime", "--quiet", "--jsonl", "out.jsonl"],
-                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and (not (tmp_path / "out.jsonl").exists()
                                       or len((tmp_path / "out.jsonl").read_text().splitlines()) < 3):
