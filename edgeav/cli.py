@@ -118,9 +118,23 @@ def train(cache_dir: str = typer.Option(".cache/gameplay", "--cache"),
           w_correspondence: float = typer.Option(1.0), w_mix: float = typer.Option(0.0),
           mix_sounds: str = typer.Option(""), seed: int = typer.Option(0)):
     """Train a teacher with the self-supervised losses (resumes from OUT/checkpoint.pt)."""
+    options = dict(locals())
     from distill.cli import train_cmd
 
-    train_cmd(**{k: v for k, v in locals().items()})
+    train_cmd(**options)
+
+
+@app.command("bank-distill")
+@friendly
+def bank_distill(model: str = typer.Option(..., help="Stage-1 model (.safetensors)."),
+                 sounds: str = typer.Option(..., help="The sound library the visual side learns to point into."),
+                 out: str = typer.Option("runs/bank_distill", "-o", "--out"),
+                 cache_dir: str = typer.Option(".cache/gameplay", "--cache"),
+                 steps: int = typer.Option(600), seed: int = typer.Option(0)):
+    """Stage 2 (label-free): the soundtrack matched against the library teaches the visual attention head."""
+    from distill.bank_distill import BankDistillConfig, bank_distill as run_stage2
+
+    typer.echo(f"model saved: {run_stage2(BankDistillConfig(model=model, sounds=sounds, out=out, cache=cache_dir, steps=steps, seed=seed))}")
 
 
 @app.command("eval")
