@@ -9,7 +9,6 @@ benchmarks/results/ablation.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys

@@ -28,7 +28,6 @@ def train_cmd(cache_dir, model, out, steps, clips_per_batch, windows_per_clip, l
 
 
 def eval_cmd(model: str, out: str | None, corpus: str | None) -> None:
-    import json
 
     from distill.evaluate import evaluate, load_inputs
     from distill.report import format_eval

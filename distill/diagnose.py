@@ -2,7 +2,6 @@
 file that fired — the ceiling for anything the visual side learns from audio."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np

@@ -153,7 +153,7 @@ def train(cfg: TrainConfig) -> Path:
     bar.close()
     if rank == 0 and step == cfg.steps:
         log.close()
-        final = save_model(model, out / "model", extra={"train": asdict(cfg), "corr_scale": float(task.corr.scale.detach()),
+        save_model(model, out / "model", extra={"train": asdict(cfg), "corr_scale": float(task.corr.scale.detach()),
                                                          "corr_bias": float(task.corr.bias.detach())})
     if dist.is_initialized():
         dist.barrier()

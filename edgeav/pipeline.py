@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import signal
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 

@@ -20,7 +20,6 @@ def make_clip(path: Path, seconds: float = 3.0, fps: int = 25, size=(64, 48), fl
         vs = c.add_stream(vcodec, rate=fps)
         vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
         vs.options = {"preset": "ultrafast"} if vcodec == "libx264" else {}
-        streams = [vs]
         if audio_rate:
             layout = "mono" if channels == 1 else "stereo"
             a = c.add_stream(codec, rate=audio_rate, layout=layout)

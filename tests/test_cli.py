@@ -3,11 +3,9 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO
 
 EDGEAV = [sys.executable, "-m", "edgeav.cli"]
 

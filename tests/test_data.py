@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import needs_corpus, SHARED
+from conftest import needs_corpus
 from media import make_clip
 from edgeav import EdgeavError
 from distill.builder import build_cache, discover, CacheConfig

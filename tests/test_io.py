@@ -1,7 +1,4 @@
 """Media I/O: sync of audio and video, every bundled clip decodes, bad input gives one clear line."""
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

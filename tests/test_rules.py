@@ -1,7 +1,6 @@
 """House rules are honoured by every output; mistakes in the rules file are clear errors."""
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -11,7 +10,6 @@ from edgeav.backends.torch_backend import TorchBackend
 from edgeav.bank import index_sounds
 from edgeav.models import create_model, save_model
 from edgeav.pipeline import RunConfig, run
-from edgeav.rules import Rules
 
 CLIP = ASSETS / "clips" / "solarwolf-s11_10-40.mp4"
 

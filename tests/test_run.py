@@ -210,7 +210,7 @@ def test_show_without_gui_is_one_line(tiny, tmp_path, monkeypatch):
 
 
 def test_faiss_search_matches_exact_search():
-    faiss = pytest.importorskip("faiss", reason="faiss-cpu is the optional large-bank backend (edgeav[faiss])")
+    pytest.importorskip("faiss", reason="faiss-cpu is the optional large-bank backend (edgeav[faiss])")
     rng = np.random.default_rng(0)
     emb = rng.standard_normal((2000, 32)).astype(np.float32)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)

@@ -7,7 +7,6 @@ Inputs are preprocessed tensors: `frames` (N, T, 3, H, W) ImageNet-normalized; `
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 from pathlib import Path
 

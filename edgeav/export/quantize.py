@@ -6,13 +6,11 @@ Calibration runs the FP32 ONNX graph over real windows (frames and log-mels of f
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from edgeav.atomic import write_json
-from edgeav.errors import EdgeavError
 
 
 class _Reader:

@@ -5,16 +5,14 @@ that starts later than the video (or uses another time base) still lines up: the
 """
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from edgeav.errors import EdgeavError
-from edgeav.io._av import open_container, make_resampler, resample_frame, _short
+from edgeav.io._av import open_container, make_resampler, resample_frame
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ts", ".flv")
 

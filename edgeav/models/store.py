@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
 
 from edgeav.atomic import atomic_path, write_json
 from edgeav.errors import EdgeavError
