@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeav.atomic import write_json, save_npy
+from edgeav.atomic import write_json, save_npy, sha1_file
 from edgeav.errors import EdgeavError
 from edgeav.frontends import MelSpec, log_mel
 from edgeav.io.video import VideoFile, VIDEO_EXTENSIONS
@@ -40,14 +40,6 @@ class SourceVideo:
     path: str
     split: str        # train / val / test
     group: str        # game, VGG-Sound label is NOT used; for folders, the parent folder
-
-
-def file_hash(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        while b := f.read(chunk):
-            h.update(b)
-    return h.hexdigest()
 
 
 def discover(root: str | Path, layout: str = "auto", vggsound_csv: str | None = None) -> list[SourceVideo]:
@@ -153,7 +145,7 @@ def build_cache(root: str | Path, out: str | Path, cfg: CacheConfig = CacheConfi
         if not Path(src.path).exists():
             manifest["bad"][src.path] = "file missing"
             continue
-        digest = file_hash(src.path)
+        digest = sha1_file(src.path)
         done = manifest["clips"].get(src.key)
         if done and done.get("sha1") == digest and (out / "shards" / f"{src.key}.mel.npy").exists():
             continue  # resume: this clip is already cached

@@ -1,4 +1,5 @@
-"""Atomic writes: a crash never leaves a half-written index, checkpoint or result behind."""
+"""File helpers: atomic writes (a crash never leaves a half-written index, checkpoint or result behind) and
+content hashes."""
 from __future__ import annotations
 
 import json
@@ -36,3 +37,14 @@ def save_npy(path: str | os.PathLike, array) -> None:
 
     with atomic_path(path, suffix=".npy") as tmp:
         np.save(tmp, array)
+
+
+def sha1_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-1 of a file's bytes, read in chunks (sound libraries hold hour-long files)."""
+    import hashlib
+
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        while b := f.read(chunk):
+            h.update(b)
+    return h.hexdigest()

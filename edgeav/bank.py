@@ -7,14 +7,13 @@ as one .npz (no pickle).
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from edgeav.atomic import atomic_path
+from edgeav.atomic import atomic_path, sha1_file
 from edgeav.errors import EdgeavError
 from edgeav.io.audio import AUDIO_EXTENSIONS, read_audio
 
@@ -92,10 +91,6 @@ def _has_faiss() -> bool:
         return False
 
 
-def _sha1(path: Path) -> str:
-    return hashlib.sha1(path.read_bytes()).hexdigest()
-
-
 def read_categories(csv_path: str | Path | None) -> dict[str, str]:
     """`file,category` rows, file relative to the indexed folder (a header row is optional)."""
     if csv_path is None:
@@ -136,7 +131,7 @@ def index_sounds(encoder, roots: list[str | Path], out: str | Path, categories_c
     previous = {} if old is None else {i: (h, c, e) for i, h, c, e in zip(old.ids, old.hashes, old.categories, old.embeddings)}
     ids, hashes, categories, embs, report = [], [], [], [], {"added": 0, "kept": 0, "dropped": 0, "skipped": {}}
     for rel, path in tqdm(files.items(), desc="index", unit="file", disable=not progress):
-        digest = _sha1(path)
+        digest = sha1_file(path)
         category = cats.get(rel) or (rel.split("/")[-2] if "/" in rel else "")
         if rel in previous and previous[rel][0] == digest:
             ids.append(rel), hashes.append(digest), categories.append(category or previous[rel][1])

@@ -1,10 +1,10 @@
-"""Embedding helpers shared by index, run and eval: sound files → one vector, frame stacks → vectors."""
+"""Embedding helpers shared by index, training and eval: sound files → 1 s windows → one pooled vector."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from edgeav.frontends import MelSpec, log_mel, preprocess_frames, WindowSpec
+from edgeav.frontends import MelSpec, log_mel, WindowSpec
 
 PRE_ROLL_S = WindowSpec().pre_roll_s
 
@@ -28,13 +28,3 @@ def embed_mels(model, mels: np.ndarray, batch: int = 64) -> np.ndarray:
 def pool(embs: np.ndarray) -> np.ndarray:
     v = embs.mean(0)
     return (v / max(np.linalg.norm(v), 1e-8)).astype(np.float32)
-
-
-@torch.no_grad()
-def embed_frames(model, stacks: np.ndarray, batch: int = 32) -> np.ndarray:
-    """stacks: uint8 (N, T, H, W, 3) at the model's frame size → (N, D)."""
-    out = []
-    for i in range(0, len(stacks), batch):
-        x = torch.from_numpy(preprocess_frames(stacks[i:i + batch]))
-        out.append(model.encode_visual(x).numpy())
-    return np.concatenate(out) if out else np.zeros((0, model.cfg.embed_dim), np.float32)

@@ -1,11 +1,11 @@
 """PyTorch backend (CPU, or CUDA where present)."""
 from __future__ import annotations
 
-import hashlib
 
 import numpy as np
 import torch
 
+from edgeav.atomic import sha1_file
 from edgeav.errors import EdgeavError
 from edgeav.frontends import preprocess_frames
 from edgeav.models import load_model
@@ -25,7 +25,7 @@ class TorchBackend:
         self.cfg = self.model.cfg
         self.precision = precision
         path = resolve_model_path(model)
-        self.model_id = hashlib.sha1(path.read_bytes()).hexdigest()[:16]
+        self.model_id = sha1_file(path)[:16]  # same as an export's source_weights_sha1: banks are shared
         self.model_path = path  # for size reports
 
     @staticmethod

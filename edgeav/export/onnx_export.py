@@ -6,14 +6,13 @@ Inputs are preprocessed tensors: `frames` (N, T, 3, H, W) ImageNet-normalized; `
 """
 from __future__ import annotations
 
-import hashlib
 import platform
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from edgeav.atomic import write_json, atomic_path
+from edgeav.atomic import write_json, atomic_path, sha1_file
 from edgeav.errors import EdgeavError
 from edgeav.frontends import MelSpec, IMAGENET_MEAN, IMAGENET_STD
 from edgeav.models import load_model
@@ -100,7 +99,7 @@ def export_onnx(model: str, out: str | Path) -> dict:
                        "mel": {"shape": ["batch", cfg.audio_frames, cfg.n_mels], "dtype": "float32",
                                "spec": MelSpec().__dict__}},
             "outputs": {"visual": vis_out, "audio": ["embedding"]}, "embedding_dim": cfg.embed_dim,
-            "source_weights_sha1": hashlib.sha1(src.read_bytes()).hexdigest(),
+            "source_weights_sha1": sha1_file(src),
             "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
                          "python": platform.python_version()},
             "parity_max_abs_err": err}
