@@ -59,12 +59,12 @@ class SoundBank:
     # ---- search -------------------------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int, backend: str = "auto") -> tuple[np.ndarray, np.ndarray]:
         """(scores, indices), each (Q, k), best first. Exact cosine with numpy; FAISS for large banks."""
+        if backend not in ("auto", "numpy", "faiss"):
+            raise EdgeavError(f"unknown search backend {backend!r}", "use auto, numpy or faiss")
         q = np.atleast_2d(queries).astype(np.float32)
         k = min(k, len(self))
         if backend == "faiss" or (backend == "auto" and len(self) >= FAISS_THRESHOLD and _has_faiss()):
             return self._faiss_search(q, k)
-        if backend not in ("auto", "numpy", "faiss"):
-            raise EdgeavError(f"unknown search backend {backend!r}", "use auto, numpy or faiss")
         s = q @ self.embeddings.T
         idx = np.argpartition(-s, k - 1, axis=1)[:, :k]
         part = np.take_along_axis(s, idx, 1)

@@ -40,6 +40,7 @@ def run(source: Optional[str] = typer.Argument(None, help="Video file, camera in
         backend: str = typer.Option("auto", help="auto | torch | onnx | tensorrt"),
         precision: str = typer.Option("fp32", help="fp32 | fp16 | int8 (what the backend can deliver)"),
         top_k: int = typer.Option(5, help="Sounds recommended per window."),
+        search: str = typer.Option("auto", help="Bank search: auto (FAISS at ≥ 100k sounds if installed) | numpy | faiss"),
         hop: float = typer.Option(0.5, help="Seconds between windows."),
         jsonl: Optional[str] = typer.Option(None, help="Write one JSON object per window here."),
         save: Optional[str] = typer.Option(None, help="Write the video with the recommended effects mixed in."),
@@ -57,7 +58,7 @@ def run(source: Optional[str] = typer.Argument(None, help="Video file, camera in
     from edgeav.pipeline import RunConfig, run as run_pipeline
 
     cfg = RunConfig(source=source or str(DEFAULT_CLIP), bank=bank, model=model, backend=backend, precision=precision,
-                    top_k=top_k, hop=hop, jsonl=jsonl, save=save, rules=rules, explain=explain, threshold=threshold, realtime=realtime, show=show,
+                    top_k=top_k, search=search, hop=hop, jsonl=jsonl, save=save, rules=rules, explain=explain, threshold=threshold, realtime=realtime, show=show,
                     quiet=quiet, threads=threads, max_seconds=max_seconds)
     def ready(backend, bank_):
         what = f"bundled clip {DEFAULT_CLIP.name}" if source is None else source

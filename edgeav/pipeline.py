@@ -28,6 +28,7 @@ class RunConfig:
     precision: str = "fp32"
     top_k: int = 5
     hop: float = 0.5
+    search: str = "auto"          # auto (FAISS at ≥ 100k sounds when installed) | numpy (exact) | faiss
     jsonl: str | None = None
     save: str | None = None
     rules: str | None = None      # TOML house rules (edgeav/rules.py), applied before every output
@@ -160,10 +161,10 @@ def run(cfg: RunConfig, on_window=None, on_ready=None) -> RunResult:
                 v = backend.encode_preprocessed(x)
                 p2 = time.perf_counter()
                 if rules is None:
-                    scores, idx = bank.search(v, cfg.top_k)
+                    scores, idx = bank.search(v, cfg.top_k, backend=cfg.search)
                     ranked = list(zip(idx[0], scores[0]))
                 else:  # rules may drop many candidates: rank the whole bank (or FAISS's top 2000 for huge banks)
-                    scores, idx = bank.search(v, len(bank) if len(bank) < 100_000 else 2000)
+                    scores, idx = bank.search(v, len(bank) if len(bank) < 100_000 else 2000, backend=cfg.search)
                     ranked = rules.rank(scores[0], idx[0], bank, s, cfg.top_k)
                 p3 = time.perf_counter()
                 recs = [{"sound": bank.ids[j], "category": bank.categories[j], "score": round(float(sc), 4)}
