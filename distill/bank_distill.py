@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from edgeav.atomic import write_json
-from edgeav.embed import embed_mels, pool, sound_windows
-from edgeav.io import AUDIO_EXTENSIONS, read_audio
+from edgeav.embed import embed_mels, embed_sound_file
+from edgeav.io import AUDIO_EXTENSIONS
 from edgeav.models import load_model, save_model
 from distill.data import WindowSampler
 
@@ -50,7 +50,7 @@ def library_embeddings(model, folder: str) -> tuple[list[str], np.ndarray]:
     ids, embs = [], []
     for p in files:
         try:
-            embs.append(pool(embed_mels(model, sound_windows(read_audio(p, 16000, max_seconds=30.0)))))
+            embs.append(embed_sound_file(lambda m: embed_mels(model, m), p, max_seconds=30.0))
             ids.append(p.relative_to(folder).as_posix())
         except Exception:
             continue

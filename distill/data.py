@@ -81,20 +81,23 @@ class WindowSampler:
         rows = [(c, k) for c in clips for k in self.starts(c, windows_per_clip, rng)]
         vis, mel = zip(*(self.window(c, k) for c, k in rows))
         clip_of = np.array([c for c, _ in rows])
+        t = np.array([k / self.fps for _, k in rows])
         visual = [np.stack([v[j] for v in vis]) for j in range(len(vis[0]))] if self.features else np.stack(vis)
-        return Batch(visual, np.stack(mel), self._negatives(clip_of, rng), clip_of,
-                     np.array([k / self.fps for _, k in rows]))
+        # windows of one clip in a batch are already ≥ min_gap apart (see `starts`)
+        return Batch(visual, np.stack(mel), pick_negatives(clip_of, t, rng, self.gap / self.fps), clip_of, t)
 
-    @staticmethod
-    def _negatives(clip_of: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        n = len(clip_of)
-        neg = np.empty(n, int)
-        for i in range(n):
-            same = np.flatnonzero((clip_of == clip_of[i]) & (np.arange(n) != i))
-            other = np.flatnonzero(clip_of != clip_of[i])
-            pool = same if (len(same) and (rng.random() < 0.5 or not len(other))) else other
-            neg[i] = rng.choice(pool) if len(pool) else (i + 1) % n
-        return neg
+
+def pick_negatives(clip: np.ndarray, t: np.ndarray, rng: np.random.Generator, min_gap_s: float = 2.0) -> np.ndarray:
+    """For each window, the index of an unsynchronized partner: half the time a window of the same clip at least
+    `min_gap_s` away (same scene, another moment), otherwise one of another clip."""
+    n = len(clip)
+    neg = np.empty(n, int)
+    for i in range(n):
+        same = np.flatnonzero((clip == clip[i]) & (np.abs(t - t[i]) >= min_gap_s - 1e-6))
+        other = np.flatnonzero(clip != clip[i])
+        pool = same if (len(same) and (rng.random() < 0.5 or not len(other))) else other
+        neg[i] = rng.choice(pool) if len(pool) else (i + 1) % n
+    return neg
 
 
 class BankMixer:

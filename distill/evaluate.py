@@ -19,9 +19,10 @@ import torch
 
 from edgeav.atomic import save_npy
 from edgeav.bank import SoundBank
-from edgeav.embed import sound_windows, embed_mels, pool
+from edgeav.embed import embed_mels, embed_sound_file
 from edgeav.frontends import preprocess_frames, MelSpec, log_mel
-from edgeav.io import read_audio, VideoFile
+from edgeav.io import VideoFile
+from distill.data import pick_negatives
 from distill.corpus import corpus_root, load_clips, load_sounds, load_queries, event_counts, Query
 
 KS = (1, 5, 10)
@@ -122,7 +123,7 @@ class VisualCache:
 def corpus_bank(model, root=None) -> SoundBank:
     r = corpus_root(root)
     rows = load_sounds(root)
-    embs = [pool(embed_mels(model, sound_windows(read_audio(r / s["file"], 16000, max_seconds=30)))) for s in rows]
+    embs = [embed_sound_file(lambda m: embed_mels(model, m), r / s["file"], max_seconds=30) for s in rows]
     return SoundBank([s["sound_id"] for s in rows], [s["category"] for s in rows], np.stack(embs),
                      [""] * len(rows), {"source": str(r / "sounds")})
 
@@ -183,16 +184,6 @@ def correlation_accuracy(sim_pos_val, sim_neg_val, sim_pos_test, sim_neg_test) -
     return {"correlation_acc": float(acc), "threshold": thr, "val_acc": float(max(accs))}
 
 
-def _negatives(clip: np.ndarray, t: np.ndarray, rng) -> np.ndarray:
-    neg = np.empty(len(clip), int)
-    for i in range(len(clip)):
-        same = np.flatnonzero((clip == clip[i]) & (np.abs(t - t[i]) >= 2.0))
-        other = np.flatnonzero(clip != clip[i])
-        pool_ = same if len(same) and rng.random() < 0.5 else other
-        neg[i] = rng.choice(pool_)
-    return neg
-
-
 def recall_at_k(v: np.ndarray, a: np.ndarray) -> dict:
     s = v @ a.T
     rank_v2a = (s > np.diag(s)[:, None]).sum(1)
@@ -201,7 +192,7 @@ def recall_at_k(v: np.ndarray, a: np.ndarray) -> dict:
             **{f"a2v_R@{k}": float((rank_a2v < k).mean()) for k in KS}}
 
 
-def calibrate_foley(model, inputs: EvalInputs, bank: SoundBank, vcache: VisualCache, root=None) -> dict:
+def calibrate_foley(v: np.ndarray, inputs: EvalInputs, bank: SoundBank, root=None) -> dict:
     """The auto-foley confidence threshold, on val only (the test split stays untouched).
 
     Rate-matched: of all val windows, the fraction whose query point (window start + pre_roll ± 0.1 s) has an
@@ -217,8 +208,7 @@ def calibrate_foley(model, inputs: EvalInputs, bank: SoundBank, vcache: VisualCa
     events = [np.array([e["t"] for e in _json.loads(c.events.read_text())["sound_events"]]) for c in clips]
     onset = np.array([np.any((events[ci] >= s + 0.1) & (events[ci] <= s + 0.3)) for ci, s in zip(w["clip"], w["t"])])
     quiet = np.array([not np.any((events[ci] >= s - 0.3) & (events[ci] <= s + 1.0)) for ci, s in zip(w["clip"], w["t"])])
-    v = vcache.embed(model, w["frames"], "windows-val")
-    top = bank.search(v, 1, backend="numpy")[0][:, 0]
+    top = bank.search(v, 1, backend="numpy")[0][:, 0]  # v: the model's embeddings of the val windows
     rate = float(onset.mean())
     thr = float(np.quantile(top, 1 - rate))
     bal = 0.5 * ((top[onset] >= thr).mean() + (top[quiet] < thr).mean())
@@ -240,18 +230,18 @@ def evaluate(model, inputs: EvalInputs, root=None, vcache: VisualCache | None = 
            "blind_prior": ranking_metrics(blind_prior_ranking(inputs.queries, bank, root), inputs.queries, category_of),
            "chance": chance_metrics(inputs.queries, bank)}
     rng = np.random.default_rng(seed)
-    sims = {}
+    sims, embedded = {}, {}
     for split in ("val", "test"):
         w = inputs.windows[split]
-        v = vcache.embed(model, w["frames"], f"windows-{split}")
+        v = embedded[split] = vcache.embed(model, w["frames"], f"windows-{split}")
         a = embed_mels(model, w["mel"])
-        neg = _negatives(w["clip"], w["t"], rng)
+        neg = pick_negatives(w["clip"], w["t"], rng)
         sims[split] = ((v * a).sum(1), (v * a[neg]).sum(1))
         if split == "test":
             res["retrieval"] = recall_at_k(v, a)
             res["retrieval_chance_R@1"] = 1 / len(v)
     res["correlation"] = correlation_accuracy(*sims["val"], *sims["test"])
-    res["foley"] = calibrate_foley(model, inputs, bank, vcache, root)
+    res["foley"] = calibrate_foley(embedded["val"], inputs, bank, root)
     res["n_queries"], res["n_effects"], res["bank_size"] = len(inputs.queries), len({q.sound_id for q in inputs.queries}), len(bank)
     res["seconds"] = round(time.perf_counter() - t0, 1)
     return res

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgeav.atomic import atomic_path, sha1_file
 from edgeav.errors import EdgeavError
-from edgeav.io.audio import AUDIO_EXTENSIONS, read_audio
+from edgeav.io.audio import AUDIO_EXTENSIONS
 
 FAISS_THRESHOLD = 100_000
 
@@ -112,7 +112,7 @@ def index_sounds(encoder, roots: list[str | Path], out: str | Path, categories_c
     backend: `encode_audio(mels (N,100,64)) -> (N,D)` and `cfg.embed_dim`.
     Returns the bank and a report {added, kept, dropped, skipped: {id: reason}}."""
     from tqdm import tqdm
-    from edgeav.embed import sound_windows, pool
+    from edgeav.embed import embed_sound_file
 
     files: dict[str, Path] = {}
     for root in map(Path, roots):
@@ -139,11 +139,10 @@ def index_sounds(encoder, roots: list[str | Path], out: str | Path, categories_c
             report["kept"] += 1
             continue
         try:
-            audio = read_audio(path, 16000, max_seconds=60.0)
+            embs.append(embed_sound_file(encoder.encode_audio, path, max_seconds=60.0))
         except EdgeavError as e:
             report["skipped"][rel] = str(e)
             continue
-        embs.append(pool(encoder.encode_audio(sound_windows(audio))))
         ids.append(rel), hashes.append(digest), categories.append(category)
         report["added"] += 1
     report["dropped"] = len(set(previous) - set(ids))

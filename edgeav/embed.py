@@ -28,3 +28,11 @@ def embed_mels(model, mels: np.ndarray, batch: int = 64) -> np.ndarray:
 def pool(embs: np.ndarray) -> np.ndarray:
     v = embs.mean(0)
     return (v / max(np.linalg.norm(v), 1e-8)).astype(np.float32)
+
+
+def embed_sound_file(encode_audio, path, max_seconds: float) -> np.ndarray:
+    """One library file → one unit vector: its 1 s windows (aligned like queries) encoded and pooled.
+    `encode_audio` maps log-mels (N, 100, 64) to embeddings (N, D) — a backend's method or a model wrapper."""
+    from edgeav.io.audio import read_audio
+
+    return pool(encode_audio(sound_windows(read_audio(path, 16000, max_seconds=max_seconds))))

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from edgeav.errors import EdgeavError
-from edgeav.frontends import preprocess_frames
+from edgeav.backends.base import EncoderBackend
 
 
-class OnnxBackend:
+class OnnxBackend(EncoderBackend):
     name = "onnx"
 
     def __init__(self, sidecar: str | Path, precision: str | None = None, threads: int | None = None,
@@ -50,13 +50,6 @@ class OnnxBackend:
         self.side, self.precision, self.providers = side, have, providers
         self.cfg = AVConfig.from_json(side["model"])
         self.model_id = side["source_weights_sha1"][:16]  # same weights → same embedding space as the torch model
-
-    @staticmethod
-    def preprocess(stacks: np.ndarray) -> np.ndarray:
-        return preprocess_frames(stacks)
-
-    def encode_visual(self, stacks: np.ndarray, return_attention: bool = False):
-        return self.encode_preprocessed(self.preprocess(stacks), return_attention)
 
     def encode_preprocessed(self, x: np.ndarray, return_attention: bool = False):
         out = self.visual.run(None, {"frames": np.ascontiguousarray(x, np.float32)})

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeav.errors import EdgeavError
-from edgeav.frontends import preprocess_frames
+from edgeav.backends.base import EncoderBackend
 
 
 class _Engine:
@@ -43,7 +43,7 @@ class _Engine:
         return [o.cpu().numpy() for o in outs]
 
 
-class TensorRTBackend:
+class TensorRTBackend(EncoderBackend):
     name = "tensorrt"
 
     def __init__(self, manifest: str | Path, precision: str | None = None):
@@ -61,13 +61,6 @@ class TensorRTBackend:
         self.cfg = AVConfig.from_json(side["model"])
         self.model_id = side["source_weights_sha1"][:16]
         self.precision = side["precision"]
-
-    @staticmethod
-    def preprocess(stacks):
-        return preprocess_frames(stacks)
-
-    def encode_visual(self, stacks, return_attention=False):
-        return self.encode_preprocessed(self.preprocess(stacks), return_attention)
 
     def encode_preprocessed(self, x, return_attention=False):
         out = self.visual(x)

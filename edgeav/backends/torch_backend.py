@@ -7,12 +7,12 @@ import torch
 
 from edgeav.atomic import sha1_file
 from edgeav.errors import EdgeavError
-from edgeav.frontends import preprocess_frames
+from edgeav.backends.base import EncoderBackend
 from edgeav.models import load_model
 from edgeav.models.store import resolve_model_path
 
 
-class TorchBackend:
+class TorchBackend(EncoderBackend):
     name = "torch"
 
     def __init__(self, model: str, precision: str = "fp32", threads: int | None = None):
@@ -27,13 +27,6 @@ class TorchBackend:
         path = resolve_model_path(model)
         self.model_id = sha1_file(path)[:16]  # same as an export's source_weights_sha1: banks are shared
         self.model_path = path  # for size reports
-
-    @staticmethod
-    def preprocess(stacks: np.ndarray) -> np.ndarray:
-        return preprocess_frames(stacks)
-
-    def encode_visual(self, stacks: np.ndarray, return_attention: bool = False):
-        return self.encode_preprocessed(self.preprocess(stacks), return_attention)
 
     @torch.no_grad()
     def encode_preprocessed(self, x: np.ndarray, return_attention: bool = False):
