@@ -1,95 +1,112 @@
-"""Latency of the visual encoder at batch 1 for each backend × precision (warm up, then time), and the run
-pipeline's per-stage breakdown on the bundled clip. Writes benchmarks/results/latency.{json,md}.
+"""Latency of each model × backend × precision at batch 1 (warm up, then time: p50/p95/p99, windows/s), and the run
+pipeline's per-stage breakdown on the bundled clip. Variants a machine cannot run (FP16 without a GPU provider,
+TensorRT without TensorRT) are listed with the error they give. Writes results/latency.{json,md}.
 
-    python -m benchmarks.latency --model teacher --threads 2 --runs 100
+    python -m benchmarks.latency --models teacher student student_small --threads 2 --runs 100
 """
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
+from benchmarks.common import (time_fn, machine, int8_export, export_size_mb, write_result, RESULTS,
+                               calibration_videos)
 
 
-def time_fn(fn, warmup: int, runs: int) -> dict:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        ts.append((time.perf_counter() - t0) * 1e3)
-    ts = np.array(ts)
-    return {"p50_ms": float(np.percentile(ts, 50)), "p95_ms": float(np.percentile(ts, 95)),
-            "p99_ms": float(np.percentile(ts, 99)), "windows_per_s": float(1e3 / np.median(ts)), "runs": runs}
+def variants(model: str, exports: str, corpus: str | None, calib_windows: int) -> dict:
+    """name → a function giving (model file, backend, precision); it raises EdgeavError where this machine cannot
+    make or run the variant (FP16 on a CPU-only ONNX Runtime, TensorRT absent)."""
+    from edgeav.export.formats import export
+
+    fp32, int8 = int8_export(model, exports, corpus, calib_windows)
+    stem = Path(exports) / Path(model).stem
+
+    def fp16():
+        if not Path(f"{stem}-fp16.onnx.json").exists():
+            export(model, "fp16", f"{stem}-fp16")
+        return f"{stem}-fp16.onnx.json", "onnx", "fp16"
+
+    def engine():
+        if not Path(f"{stem}-int8.trt.json").exists():
+            export(model, "engine", f"{stem}-int8", calibration_videos(corpus), calib_windows)
+        return f"{stem}-int8.trt.json", "tensorrt", "int8"
+
+    return {"torch fp32": lambda: (model, "torch", "fp32"), "onnxruntime fp32": lambda: (fp32, "onnx", "fp32"),
+            "onnxruntime int8": lambda: (int8, "onnx", "int8"), "onnxruntime fp16": fp16, "tensorrt int8": engine}
 
 
-def machine() -> dict:
-    import torch
+def measure(model: str, a) -> dict:
+    from edgeav.backends import load_backend
+    from edgeav.defaults import DEFAULT_CLIP
+    from edgeav.errors import EdgeavError
+    from edgeav.export.onnx_export import example_inputs
+    from edgeav.pipeline import RunConfig, run
 
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__}
+    rows = {}
+    for name, make in variants(model, a.exports, a.corpus, a.calib_windows).items():
+        try:
+            path, backend, prec = make()
+            be = load_backend(path, backend, prec, a.threads)
+        except EdgeavError as e:  # recorded, never silently replaced by another precision
+            rows[name] = {"status": "unavailable", "reason": e.what}
+            continue
+        x = example_inputs(be.cfg, n=1)
+        r = {"status": "ok",
+             "visual": time_fn(lambda: be.encode_preprocessed(x["frames"]), a.warmup, a.runs),
+             "audio": time_fn(lambda: be.encode_audio(x["mel"]), a.warmup, a.runs),
+             "file_mb": export_size_mb(path) if path.endswith(".json") else Path(str(be.model_path)).stat().st_size / 1e6}
+        res = run(RunConfig(str(DEFAULT_CLIP), model=path, backend=backend, precision=prec, quiet=True,
+                            threads=a.threads))
+        r["pipeline"] = res.summary()
+        rows[name] = r
+        print(model, name, f"visual p50 {r['visual']['p50_ms']:.2f} ms, audio p50 {r['audio']['p50_ms']:.2f} ms",
+              flush=True)
+    return rows
 
 
-def main():
+def markdown(result: dict) -> str:
+    m = result["machine"]
+    lines = [f"Machine: {m['cpu']} ({', '.join(m['isa'])}), {result['threads']} threads, batch 1; {result['runs']} timed "
+             f"runs after {result['warmup']} warm-up. Command: `{result['command']}`.", "",
+             "| model | backend | size (MB) | visual p50 / p95 / p99 ms | visual windows/s | audio p50 ms | run pipeline "
+             "total p50 / p95 ms (decode, preprocess, encode, search p50) | run windows/s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for model, rows in result["models"].items():
+        for name, r in rows.items():
+            if r["status"] != "ok":
+                lines.append(f"| {model} | {name} | – | unavailable: {r['reason']} | | | | |")
+                continue
+            s = r["pipeline"]["latency_ms"]
+            lines.append(f"| {model} | {name} | {r['file_mb']:.2f} | {r['visual']['p50_ms']:.2f} / "
+                         f"{r['visual']['p95_ms']:.2f} / {r['visual']['p99_ms']:.2f} | {r['visual']['windows_per_s']:.0f}"
+                         f" | {r['audio']['p50_ms']:.2f} | {s['total']['p50']:.1f} / {s['total']['p95']:.1f} "
+                         f"({s['decode']['p50']:.1f}, {s['preprocess']['p50']:.1f}, {s['encode']['p50']:.1f}, "
+                         f"{s['search']['p50']:.2f}) | {r['pipeline']['windows_per_s']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default="teacher")
+    ap.add_argument("--models", nargs="+", default=["teacher", "student", "student_small"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--exports", default="exports")
-    ap.add_argument("--out", default="benchmarks/results/latency")
-    ap.add_argument("--calib-windows", type=int, default=128)
-    a = ap.parse_args()
+    ap.add_argument("--corpus", default=None, help="corpus root (INT8 calibration on its train clips)")
+    ap.add_argument("--calib-windows", type=int, default=256)
+    ap.add_argument("--out", default=str(RESULTS))
+    a = ap.parse_args(argv)
 
     import torch
-    from edgeav.atomic import write_json
-    from edgeav.backends import load_backend
-    from edgeav.defaults import DEFAULT_CLIP
-    from edgeav.export.formats import export
-    from edgeav.export.onnx_export import example_inputs
-    from edgeav.pipeline import RunConfig, run
 
     torch.set_num_threads(a.threads)
-    stem = Path(a.exports) / Path(a.model).stem
-    if not Path(f"{stem}-int8.onnx.json").exists():
-        export(a.model, "int8", f"{stem}-int8", calib_windows=a.calib_windows)
-    variants = {"torch fp32": (a.model, "fp32"), "onnxruntime fp32": (f"{stem}-int8-fp32.onnx.json", "fp32"),
-                "onnxruntime int8": (f"{stem}-int8.onnx.json", "int8")}
-    rows = {}
-    for name, (path, prec) in variants.items():
-        be = load_backend(path, "auto", prec, a.threads)
-        x = example_inputs(be.cfg, n=1)
-        rows[name] = {"visual": time_fn(lambda: be.encode_preprocessed(x["frames"]), a.warmup, a.runs),
-                      "audio": time_fn(lambda: be.encode_audio(x["mel"]), a.warmup, a.runs),
-                      "file_mb": sum(Path(path).parent.joinpath(f).stat().st_size for f in
-                                     __import__("json").loads(Path(path).read_text())["files"].values()) / 1e6
-                      if path.endswith(".json") else Path(str(be.model_path)).stat().st_size / 1e6}
-        print(name, {k: round(v["p50_ms"], 2) for k, v in rows[name].items() if isinstance(v, dict)}, flush=True)
-    stages = {}
-    for name, (path, prec) in variants.items():
-        res = run(RunConfig(str(DEFAULT_CLIP), model=path, precision=prec, quiet=True, threads=a.threads))
-        stages[name] = res.summary()
-    result = {"machine": machine(), "threads": a.threads, "batch": 1, "model": a.model, "encoders": rows,
-              "pipeline_on_bundled_clip": stages, "command": "python -m benchmarks.latency " + " ".join(sys.argv[1:])}
-    write_json(a.out + ".json", result)
-    lines = [f"Machine: {result['machine']['cpu']}, {a.threads} threads, batch 1; {a.runs} timed runs after {a.warmup} "
-             f"warm-up. Command: `{result['command']}`.", "",
-             "| backend | size (MB) | visual p50 / p95 / p99 ms | visual windows/s | audio p50 ms | run pipeline total p50 / p95 ms "
-             "(decode, preprocess, encode, search p50) | run windows/s |", "|---|---|---|---|---|---|---|"]
-    for name, r in rows.items():
-        s = stages[name]["latency_ms"]
-        lines.append(f"| {name} | {r['file_mb']:.1f} | {r['visual']['p50_ms']:.1f} / {r['visual']['p95_ms']:.1f} / "
-                     f"{r['visual']['p99_ms']:.1f} | {r['visual']['windows_per_s']:.1f} | {r['audio']['p50_ms']:.2f} | "
-                     f"{s['total']['p50']:.1f} / {s['total']['p95']:.1f} ({s['decode']['p50']:.1f}, "
-                     f"{s['preprocess']['p50']:.1f}, {s['encode']['p50']:.1f}, {s['search']['p50']:.2f}) | "
-                     f"{stages[name]['windows_per_s']:.1f} |")
-    Path(a.out + ".md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    result = {"machine": machine(), "threads": a.threads, "batch": 1, "runs": a.runs, "warmup": a.warmup,
+              "models": {m: measure(m, a) for m in a.models},
+              "command": "python -m benchmarks.latency " + " ".join(argv if argv is not None else sys.argv[1:])}
+    md = markdown(result)
+    write_result("latency", result, md, a.out)
+    print(md)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ stay fixed, so the bank embeddings do not move.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import dataclass, asdict
@@ -136,14 +135,8 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
 
 
 if __name__ == "__main__":
-    import dataclasses
+    import sys
 
-    ap = argparse.ArgumentParser()
-    for f in dataclasses.fields(BankDistillConfig):
-        required = f.default is dataclasses.MISSING
-        if isinstance(f.default, tuple):
-            ap.add_argument(f"--{f.name.replace('_', '-')}", nargs="+", default=f.default)
-            continue
-        ap.add_argument(f"--{f.name.replace('_', '-')}", required=required,
-                        type=str if required else type(f.default), default=None if required else f.default)
-    print(bank_distill(BankDistillConfig(**vars(ap.parse_args()))))
+    from distill.loop import cli_config
+
+    print(bank_distill(cli_config(BankDistillConfig, sys.argv[1:])))

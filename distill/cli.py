@@ -27,15 +27,23 @@ def train_cmd(cache_dir, model, out, steps, clips_per_batch, windows_per_clip, l
     print(f"model saved: {path}")
 
 
-def eval_cmd(model: str, out: str | None, corpus: str | None) -> None:
+def eval_cmd(model: str, out: str | None, corpus: str | None, bank_model: str | None = None) -> None:
 
     from distill.evaluate import evaluate, load_inputs
     from distill.report import format_eval
     from edgeav.atomic import write_json
     from edgeav.models import load_model
 
-    m = load_model(model)
-    res = evaluate(m, load_inputs(corpus, m.cfg.frame_size, m.cfg.frame_offsets), corpus)
+    if model.endswith((".onnx.json", ".trt.json")):  # an exported model, measured through its runtime backend
+        from distill.evaluate import BackendModel
+        from edgeav.backends import load_backend
+
+        m = BackendModel(load_backend(model))
+    else:
+        m = load_model(model)
+    # inputs are decoded once at the teacher's 128×96 and resized for smaller students
+    res = evaluate(m, load_inputs(corpus, (128, 96), m.cfg.frame_offsets), corpus,
+                   bank_model=load_model(bank_model) if bank_model else None)
     print(format_eval(res))
     if out:
         write_json(out, res)

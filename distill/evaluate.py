@@ -110,6 +110,7 @@ class VisualCache:
 
     @torch.no_grad()
     def embed(self, model, stacks: np.ndarray, tag: str, batch: int = 64) -> np.ndarray:
+        stacks = resize_stacks(stacks, model.cfg.frame_size)
         if not getattr(model.visual.backbone, "frozen", False):
             return np.concatenate([model.encode_visual(torch.from_numpy(preprocess_frames(stacks[i:i + batch]))).numpy()
                                    for i in range(0, len(stacks), batch)])
@@ -117,6 +118,36 @@ class VisualCache:
         return np.concatenate([model.encode_visual_features([torch.from_numpy(np.asarray(f[i:i + 256], np.float32))
                                                              for f in feats]).numpy()
                                for i in range(0, len(stacks), 256)])
+
+
+def resize_stacks(stacks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, T, H, W, 3) uint8 frame stacks at another (width, height), as the run pipeline resizes frames."""
+    if stacks.shape[3] == size[0] and stacks.shape[2] == size[1]:
+        return stacks
+    from edgeav.frontends import resize_frame
+
+    return np.stack([[resize_frame(f, size) for f in st] for st in stacks])
+
+
+class BackendModel:
+    """A runtime backend (ONNX Runtime fp32/int8, TensorRT) seen through the model interface evaluate() uses, so
+    an exported or quantized model is measured on exactly the same queries, bank and pairs as its PyTorch source."""
+
+    class _Unfrozen:
+        frozen = False
+
+    def __init__(self, backend):
+        self.backend, self.cfg = backend, backend.cfg
+        self.visual = type("V", (), {"backbone": self._Unfrozen()})()
+
+    def eval(self):
+        return self
+
+    def encode_visual(self, frames: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(self.backend.encode_preprocessed(frames.numpy()), np.float32))
+
+    def encode_audio(self, mel: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(self.backend.encode_audio(mel.numpy()), np.float32))
 
 
 # ---------------------------------------------------------------- bank
@@ -217,11 +248,14 @@ def calibrate_foley(v: np.ndarray, inputs: EvalInputs, bank: SoundBank, root=Non
 
 
 @torch.no_grad()
-def evaluate(model, inputs: EvalInputs, root=None, vcache: VisualCache | None = None, seed: int = 0) -> dict:
+def evaluate(model, inputs: EvalInputs, root=None, vcache: VisualCache | None = None, seed: int = 0,
+             bank_model=None) -> dict:
+    """`bank_model`: embed the library with another model's audio encoder (a student searched against the bank its
+    teacher indexed: one bank serves both when the student lives in the teacher's space)."""
     t0 = time.perf_counter()
     model.eval()
     vcache = vcache or VisualCache()
-    bank = corpus_bank(model, root)
+    bank = corpus_bank(bank_model.eval() if bank_model is not None else model, root)
     category_of = dict(zip(bank.ids, bank.categories))
     qv = vcache.embed(model, inputs.query_frames, "queries")
     _, idx = bank.search(qv, max(KS), backend="numpy")

@@ -2,22 +2,18 @@
 GPU). Read top to bottom: config → data → model + task → loop (sample, loss, step, log, checkpoint) → save."""
 from __future__ import annotations
 
-import json
-import math
-import os
-import time
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 
-from edgeav.atomic import atomic_path
 from edgeav.models import create_model, save_model
 from distill.data import WindowSampler, BankMixer
 from distill.losses import info_nce, Correspondence
+from distill.loop import (dist_setup, save_checkpoint, load_checkpoint, cli_config, warmup_cosine, Progress,
+                          finish_distributed)
 
 
 @dataclass
@@ -73,21 +69,8 @@ class TeacherTask(nn.Module):
         return out
 
 
-def _dist_setup() -> tuple[int, int]:
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
-
-
-def _save_checkpoint(path: Path, task, opt, step: int, rng: np.random.Generator):
-    state = {"task": task.state_dict(), "opt": opt.state_dict(), "step": step,
-             "rng": json.dumps(rng.bit_generator.state), "torch_rng": torch.get_rng_state()}
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(state, tmp)
-
-
 def train(cfg: TrainConfig) -> Path:
-    rank, world = _dist_setup()
+    rank, world = dist_setup()
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -102,29 +85,14 @@ def train(cfg: TrainConfig) -> Path:
     params = [p for p in task.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng([cfg.seed, rank])  # each process draws its own clips
-    step = 0
-
     ckpt = out / "checkpoint.pt"
-    if ckpt.exists():  # resume: model, optimizer, step and both RNG streams
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        task.load_state_dict(state["task"])
-        opt.load_state_dict(state["opt"])
-        step = state["step"]
-        rng.bit_generator.state = json.loads(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
-        if rank == 0:
-            print(f"resumed from {ckpt} at step {step}")
+    step = load_checkpoint(ckpt, task, opt, rng, verbose=rank == 0)  # resume: model, optimizer, both RNG streams
 
     ddp = nn.parallel.DistributedDataParallel(task) if world > 1 else task
-    sched = lambda s: cfg.lr * min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))
-
-    from tqdm import tqdm
-
-    bar = tqdm(total=cfg.steps, initial=step, disable=not (cfg.progress and rank == 0), unit="step")
-    log = open(out / "metrics.jsonl", "a") if rank == 0 else None
-    t_last, n_last = time.perf_counter(), 0
-    task.train()
+    sched = warmup_cosine(cfg.lr, 50, cfg.steps)
     stop_at = min(cfg.steps, step + cfg.stop_after) if cfg.stop_after else cfg.steps
+    progress = Progress(out, cfg.steps, step, cfg.log_every, rank == 0, cfg.progress)
+    task.train()
     while step < stop_at:
         b = sampler.sample(rng, cfg.clips_per_batch, cfg.windows_per_clip)
         visual = [torch.from_numpy(x) for x in b.visual] if isinstance(b.visual, list) else torch.from_numpy(b.visual)
@@ -137,42 +105,18 @@ def train(cfg: TrainConfig) -> Path:
         nn.utils.clip_grad_norm_(params, 5.0)
         opt.step()
         step += 1
-        n_last += len(b.mel) * world
-        if rank == 0:
-            bar.update(1)
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                dt = time.perf_counter() - t_last
-                rec = {"step": step, **{k: round(float(v.detach()), 4) for k, v in parts.items()},
-                       "lr": sched(step - 1), "samples_per_s": round(n_last / dt, 1)}
-                bar.set_postfix(loss=rec["loss"], sps=rec["samples_per_s"])
-                log.write(json.dumps(rec) + "\n")
-                log.flush()
-                t_last, n_last = time.perf_counter(), 0
-            if step % cfg.ckpt_every == 0 or step == stop_at:
-                _save_checkpoint(ckpt, task, opt, step, rng)
-    bar.close()
+        progress.update(step, cfg.steps, len(b.mel) * world, parts, sched(step - 1))
+        if rank == 0 and (step % cfg.ckpt_every == 0 or step == stop_at):
+            save_checkpoint(ckpt, task, opt, step, rng)
+    progress.close()
     if rank == 0 and step == cfg.steps:
-        log.close()
         save_model(model, out / "model", extra={"train": asdict(cfg), "corr_scale": float(task.corr.scale.detach()),
                                                          "corr_bias": float(task.corr.bias.detach())})
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    finish_distributed()
     return out / "model.safetensors"
 
 
 if __name__ == "__main__":  # torchrun entry: python -m distill.train --key value ...
     import sys
 
-    kv = dict(zip(sys.argv[1::2], sys.argv[2::2]))
-    c = TrainConfig()
-    for k, v in kv.items():
-        k = k.lstrip("-").replace("-", "_")
-        cur = getattr(c, k)
-        if isinstance(cur, bool):
-            setattr(c, k, v.lower() in ("1", "true", "yes"))
-        elif isinstance(cur, (tuple, dict)):
-            setattr(c, k, json.loads(v))
-        else:
-            setattr(c, k, type(cur)(v))
-    train(c)
+    train(cli_config(TrainConfig, sys.argv[1:]))

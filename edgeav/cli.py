@@ -136,14 +136,32 @@ def bank_distill(model: str = typer.Option(..., help="Stage-1 model (.safetensor
     typer.echo(f"model saved: {run_stage2(BankDistillConfig(model=model, sounds=sounds, out=out, cache=cache_dir, steps=steps, seed=seed))}")
 
 
+@app.command()
+@friendly
+def distill(teacher: str = typer.Option("teacher", help="Frozen teacher: registry name or .safetensors path."),
+            student: str = typer.Option("student", help="Student architecture (registry name)."),
+            sounds: str = typer.Option(..., help="Sound library: its windows and mixes teach the audio side."),
+            out: str = typer.Option("runs/student", "-o", "--out"),
+            cache_dir: str = typer.Option(".cache/gameplay", "--cache"),
+            steps: int = typer.Option(4000), batch: int = typer.Option(128), lr: float = typer.Option(3e-3),
+            w_align: float = typer.Option(1.0), w_relational: float = typer.Option(1.0),
+            w_bank: float = typer.Option(1.0), w_nce: float = typer.Option(0.2), seed: int = typer.Option(0)):
+    """Distill a small student into the teacher's space (teacher outputs cached once; resumes from OUT)."""
+    from distill.student import DistillConfig, distill as run_distill
+
+    typer.echo(f"model saved: {run_distill(DistillConfig(teacher=teacher, student=student, sounds=sounds, out=out, cache=cache_dir, steps=steps, batch=batch, lr=lr, w_align=w_align, w_relational=w_relational, w_bank=w_bank, w_nce=w_nce, seed=seed))}")
+
+
 @app.command("eval")
 @friendly
 def eval_(model: str = typer.Option("teacher"), out: Optional[str] = typer.Option(None, help="Write results JSON."),
-          corpus: Optional[str] = typer.Option(None, help="Corpus root (default ../shared/data/gameplay).")):
+          corpus: Optional[str] = typer.Option(None, help="Corpus root (default ../shared/data/gameplay)."),
+          bank_model: Optional[str] = typer.Option(None, help="Embed the bank with this model's audio encoder "
+                                                              "(e.g. a student's visual against the teacher's bank).")):
     """Correlation, recommendation and retrieval accuracy on the corpus test split, beside chance and the prior."""
     from distill.cli import eval_cmd
 
-    eval_cmd(model, out, corpus)
+    eval_cmd(model, out, corpus, bank_model)
 
 
 @app.command()
@@ -160,6 +178,15 @@ def export(model: str = typer.Argument("teacher", help="Registry name or .safete
 
     rep = do_export(model, format, out, calib_video or None, calib_windows, engine_from)
     typer.echo(json.dumps(rep, indent=1))
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@friendly
+def bench(ctx: typer.Context):
+    """Regenerate every benchmark result, table and plot (options: python -m benchmarks.run_all --help)."""
+    from benchmarks.run_all import main
+
+    main(ctx.args)
 
 
 @app.command("models")

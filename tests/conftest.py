@@ -16,3 +16,36 @@ ASSETS = REPO / "edgeav" / "assets"
 
 needs_corpus = pytest.mark.skipif(not (SHARED / "splits.csv").exists(),
                                   reason="../shared/data/gameplay is absent (fresh clone without the corpus)")
+
+
+def make_mini_corpus(root: Path) -> Path:
+    """A corpus in the gameplay layout from the bundled assets alone (so corpus-reading code runs on a fresh clone):
+    each bundled clip appears in train, val and test under its own id, with its real event log; the bank is every
+    bundled sound with its category."""
+    import csv
+    import shutil
+
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(ASSETS / "sounds", root / "sounds", dirs_exist_ok=True)
+    with open(ASSETS / "sounds" / "categories.csv") as f, open(root / "sounds.csv", "w", newline="") as out:
+        w = csv.writer(out)
+        w.writerow(["sound_id", "game", "file", "duration_s", "category"])
+        for row in csv.DictReader(f):
+            w.writerow([row["file"], row["file"].split("/")[0], f"sounds/{row['file']}", 0, row["category"]])
+    with open(root / "splits.csv", "w", newline="") as out:
+        w = csv.writer(out)
+        w.writerow(["clip_id", "game", "split"])
+        for clip in sorted((ASSETS / "clips").glob("*.mp4")):
+            game = clip.stem.split("-")[0]
+            for split in ("train", "val", "test"):
+                cid = f"{clip.stem}-{split}"
+                for sub, src, ext in (("clips", clip, ".mp4"), ("events", clip.with_suffix(".events.json"), ".json")):
+                    (root / sub / game).mkdir(parents=True, exist_ok=True)
+                    shutil.copy(src, root / sub / game / f"{cid}{ext}")
+                w.writerow([cid, game, split])
+    return root
+
+
+@pytest.fixture(scope="session")
+def mini_corpus(tmp_path_factory):
+    return make_mini_corpus(tmp_path_factory.mktemp("corpus"))

@@ -1,4 +1,5 @@
-"""Each benchmark script runs on a tiny configuration, so none of them rots."""
+"""Every benchmark script runs on a tiny configuration (through the one command that regenerates them all), so
+none of them rots: a tiny model, the mini corpus made from the bundled assets, a 1000-sound bank, 4 training steps."""
 import json
 import os
 import subprocess
@@ -6,19 +7,37 @@ import sys
 
 import torch
 
-from conftest import REPO
+from conftest import REPO, ASSETS
+from distill.builder import build_cache, CacheConfig
 from edgeav.models import create_model, save_model
 
 
-def test_latency_benchmark_tiny(tmp_path):
+def test_run_all_benchmarks_tiny(tmp_path, mini_corpus):
     torch.manual_seed(0)
-    model = save_model(create_model("tiny"), tmp_path / "tiny")
-    r = subprocess.run([sys.executable, "-m", "benchmarks.latency", "--model", str(model), "--runs", "3", "--warmup", "1",
-                        "--exports", str(tmp_path / "exp"), "--out", str(tmp_path / "lat"), "--calib-windows", "8",
-                        "--threads", "1"], cwd=REPO, capture_output=True, text=True, timeout=600,
-                       env={**os.environ, "EDGEAV_CACHE": str(tmp_path / "cache")})
-    assert r.returncode == 0, r.stderr[-2000:]
-    res = json.loads((tmp_path / "lat.json").read_text())
-    assert set(res["encoders"]) == {"torch fp32", "onnxruntime fp32", "onnxruntime int8"}
-    assert all(v["visual"]["p50_ms"] > 0 for v in res["encoders"].values())
-    assert "| torch fp32 |" in (tmp_path / "lat.md").read_text()
+    model = str(save_model(create_model("tiny"), tmp_path / "tiny"))
+    cache = tmp_path / "cache"
+    build_cache(mini_corpus, cache, CacheConfig(fps=5, width=64, height=48), layout="gameplay", workers=1, progress=False)
+    out = tmp_path / "results"
+    cmd = [sys.executable, "-m", "benchmarks.run_all", "--models", model, "--corpus", str(mini_corpus),
+           "--cache", str(cache), "--sounds", str(ASSETS / "sounds"), "--threads", "1", "--runs", "3",
+           "--bank-sizes", "1000", "--train-steps", "4", "--exports", str(tmp_path / "exp"),
+           "--eval-cache", str(tmp_path / "eval"), "--calib-windows", "8", "--out", str(out),
+           "--train-args", "--teacher", "tiny", "--students", "student_small", "--distill-teacher", model,
+           "--student-overrides", '{"embed_dim": 16}', "--log-every", "2"]
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900,
+                       env={**os.environ, "EDGEAV_CACHE": str(tmp_path / "edgeav-cache")})
+    assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-2500:]
+    lat = json.loads((out / "latency.json").read_text())["models"][model]
+    assert lat["torch fp32"]["visual"]["p50_ms"] > 0 and lat["onnxruntime int8"]["status"] == "ok"
+    assert lat["tensorrt int8"]["status"] == "unavailable" and "TensorRT" in lat["tensorrt int8"]["reason"]
+    acc = json.loads((out / "accuracy.json").read_text())
+    row = acc["models"][model]["onnxruntime int8"]
+    assert acc["n_queries"] > 0 and 0 <= row["model"]["top1_file"] <= 1 and row["blind_prior"]["top1_file"] > 0
+    assert json.loads((out / "peak.json").read_text())["achieved"]
+    assert json.loads((out / "bank_scale.json").read_text())["rows"][0]["numpy exact"]["recall@10"] == 1.0
+    train = json.loads((out / "training.json").read_text())["rows"]
+    assert [r["model"] for r in train] == ["tiny", "student_small"]
+    assert all(x["samples_per_s"] > 0 for r in train for x in r["runs"])
+    for f in ("summary.md", "models.md", "accuracy_vs_latency.png", "bank_scale.png"):
+        assert (out / f).stat().st_size > 0, f
+    assert "| ONNX INT8 (Q/DQ) |" in (out / "summary.md").read_text().replace(f"| {model} ", "| ")

@@ -32,6 +32,24 @@ def test_onnx_parity_every_registered_model(name, tmp_path):
     assert be.encode_preprocessed(x["frames"]).shape == (5, be.cfg.embed_dim)
     assert be.encode_audio(x["mel"]).shape == (5, be.cfg.embed_dim)
     assert len(side["source_weights_sha1"]) == 40 and side["versions"]["onnxruntime"]
+    if name.startswith("student"):  # mobile blocks: BatchNorm folded into the convs, the deployed graph is conv+clip
+        import onnx
+
+        for enc in ("visual", "audio"):
+            g = onnx.load(str(tmp_path / side["files"][enc])).graph
+            bns = [n for n in g.node if n.op_type == "BatchNormalization"]
+            # only the audio encoder's input scaling of the log-mel (it follows no conv) may remain
+            sizes = [next(onnx.numpy_helper.to_array(t).size for t in g.initializer if t.name == n.input[1]) for n in bns]
+            assert len(bns) <= (enc == "audio") and all(sz == 1 for sz in sizes)
+
+
+def test_shipped_teacher_int8_keeps_both_encoders_close_to_fp32(tmp_path):
+    """Real windows of the bundled clip through the shipped teacher's INT8 graph: every embedding keeps a cosine of
+    at least 0.8 with FP32 (all-INT8 audio fell to −0.03 before the first conv was kept in float)."""
+    rep = export("teacher", "int8", str(tmp_path / "t-int8"), calib_windows=24)
+    assert rep["audio_min_cosine"] > 0.8 and rep["visual_min_cosine"] > 0.8, rep
+    side = json.loads((tmp_path / "t-int8.onnx.json").read_text())
+    assert len(side["float_nodes"]["audio"]) >= 1
 
 
 @pytest.fixture(scope="module")

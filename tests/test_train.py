@@ -84,3 +84,61 @@ def test_bank_distillation_points_the_visual_head_into_the_library(tiny_cache, t
     assert changed and all(k.startswith("visual.head.") for k in changed)
     kls = [__import__("json").loads(x)["kl"] for x in (tmp_path / "s2" / "metrics.jsonl").read_text().splitlines()]
     assert kls[-1] < kls[0]  # it learns to predict the soundtrack's match in the library
+
+
+# ---------------------------------------------------------------- students: offline distillation
+def _distill_cfg(cache, teacher, out, **kw):
+    from distill.student import DistillConfig
+
+    base = dict(steps=4, batch=8, library_batch=8, n_mixes=16, log_every=1, ckpt_every=100, progress=False,
+                overrides={"embed_dim": 16})
+    return DistillConfig(teacher=str(teacher), student="student_small", sounds=str(ASSETS / "sounds" / "funnyboat"),
+                         cache=str(cache), out=str(out), **{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def tiny_teacher(tiny_cache, tmp_path_factory):
+    return train(_cfg(tiny_cache, tmp_path_factory.mktemp("teacher")))
+
+
+def test_distill_steps_resume_and_teacher_outputs_cached_once(tiny_cache, tiny_teacher, tmp_path):
+    import json
+    from distill.student import distill
+
+    a = distill(_distill_cfg(tiny_cache, tiny_teacher, tmp_path / "a"))
+    targets = list(Path(tiny_cache).glob("teacher-targets-*.npz"))
+    assert len(targets) == 1
+    stamp = targets[0].stat().st_mtime_ns
+    distill(_distill_cfg(tiny_cache, tiny_teacher, tmp_path / "b", stop_after=2))
+    assert not (tmp_path / "b" / "model.safetensors").exists()
+    b = distill(_distill_cfg(tiny_cache, tiny_teacher, tmp_path / "b"))
+    assert targets[0].stat().st_mtime_ns == stamp  # the teacher ran once; later runs reuse its outputs
+    sa, sb = load_file(a), load_file(b)
+    for k in sa:
+        assert np.allclose(sa[k].numpy(), sb[k].numpy(), atol=1e-6), k
+    rec = json.loads((tmp_path / "a" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert {"align_v", "align_a", "relational", "bank", "nce", "loss", "samples_per_s"} <= rec.keys()
+    meta = json.loads(Path(a).with_suffix(".json").read_text())
+    assert meta["name"] == "student_small" and meta["extra"]["distill"]["teacher"] == str(tiny_teacher)
+
+
+def test_distill_aligns_the_student_with_the_teacher(tiny_cache, tiny_teacher, tmp_path):
+    import json
+    from distill.student import distill
+
+    distill(_distill_cfg(tiny_cache, tiny_teacher, tmp_path / "s", steps=40, lr=1e-2, log_every=5))
+    recs = [json.loads(x) for x in (tmp_path / "s" / "metrics.jsonl").read_text().splitlines()]
+    assert recs[-1]["align_v"] < 0.5 * recs[0]["align_v"] and recs[-1]["bank"] < recs[0]["bank"]
+
+
+def test_distill_ddp_two_processes(tiny_cache, tiny_teacher, tmp_path):
+    torchrun = Path(sys.executable).parent / "torchrun"
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29518", "-m", "distill.student",
+           "--teacher", str(tiny_teacher), "--student", "student_small", "--sounds", str(ASSETS / "sounds" / "funnyboat"),
+           "--cache", str(tiny_cache), "--out", str(tmp_path / "ddp"), "--steps", "2", "--batch", "8",
+           "--library_batch", "8", "--n_mixes", "16", "--log_every", "1", "--progress", "0",
+           "--overrides", '{"embed_dim": 16}']
+    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "ddp" / "model.safetensors").exists()

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgeav.models.attention import MultiResolutionHead
-from edgeav.models.backbones import EfficientNetLite0Trunk, ConvStack
+from edgeav.models.backbones import EfficientNetLite0Trunk, ConvStack, MobileStack
 
 
 @dataclass
@@ -21,15 +21,18 @@ class AVConfig:
     """A model's architecture. Every field is data: saved beside the weights as JSON."""
 
     name: str = "teacher"
-    visual_backbone: str = "lite0"          # lite0 (ImageNet, frozen) | convstack (trained from scratch)
-    visual_widths: tuple[int, ...] = (32, 64, 128, 256)   # convstack only
+    visual_backbone: str = "lite0"          # lite0 (ImageNet, frozen) | convstack | mobile (trained from scratch)
+    visual_widths: tuple[int, ...] = (32, 64, 128, 256)   # convstack / mobile stage widths
     visual_frames: int = 2                  # 1 = one frame as in the paper; 2 = frame + change across the window
+    visual_fusion: str = "late"             # late: [f0, f_last - f0] per feature resolution; early: as 6 input channels
     frame_size: tuple[int, int] = (128, 96)  # (width, height)
     frame_offsets: tuple[float, ...] = (0.2, 0.4)  # seconds after window start of each stacked frame
     attention: bool = True
     attn_dim: int = 128
     embed_dim: int = 128
+    audio_backbone: str = "convstack"       # convstack | mobile
     audio_widths: tuple[int, ...] = (16, 32, 64, 128)
+    blocks_per_stage: int = 2               # mobile backbones: depthwise-separable blocks per stage
     audio_convs_per_stage: int = 1          # 1 keeps a CPU training step ~3x cheaper than 2 (measured)
     n_mels: int = 64
     audio_frames: int = 100
@@ -52,25 +55,35 @@ class AVConfig:
 class VisualEncoder(nn.Module):
     def __init__(self, cfg: AVConfig):
         super().__init__()
+        self.n_frames = cfg.visual_frames
+        self.early = cfg.visual_fusion == "early" and cfg.visual_frames > 1
+        in_ch = 6 if self.early else 3
         if cfg.visual_backbone == "lite0":
+            if self.early:
+                raise ValueError("the pretrained lite0 trunk takes 3-channel frames: use visual_fusion='late'")
             self.backbone = EfficientNetLite0Trunk(pretrained=cfg.pretrained, frozen=True)
         elif cfg.visual_backbone == "convstack":
-            self.backbone = ConvStack(3, cfg.visual_widths, taps=(1, 2, 3))
+            self.backbone = ConvStack(in_ch, cfg.visual_widths, taps=(1, 2, 3))
+        elif cfg.visual_backbone == "mobile":
+            n = len(cfg.visual_widths)
+            self.backbone = MobileStack(in_ch, cfg.visual_widths, taps=(n - 3, n - 2, n - 1),
+                                        blocks_per_stage=cfg.blocks_per_stage)
         else:
             raise ValueError(f"unknown visual backbone {cfg.visual_backbone}")
-        self.n_frames = cfg.visual_frames
-        mult = 2 if cfg.visual_frames > 1 else 1
+        mult = 2 if cfg.visual_frames > 1 and not self.early else 1
         self.head = MultiResolutionHead([c * mult for c in self.backbone.channels], cfg.attn_dim, cfg.embed_dim,
                                         cfg.attention)
 
     def backbone_features(self, frames: torch.Tensor) -> list[torch.Tensor]:
-        """frames (B, T, 3, H, W) → per resolution (B, T, C, h, w)."""
+        """frames (B, T, 3, H, W) → per resolution (B, T, C, h, w); with early fusion T = 1."""
+        if self.early:  # the change across the window enters as input channels: one backbone pass, not T
+            frames = torch.cat([frames[:, 0], frames[:, -1] - frames[:, 0]], dim=1)[:, None]
         b, t = frames.shape[:2]
         feats = self.backbone.forward_intermediates(frames.flatten(0, 1))
         return [f.view(b, t, *f.shape[1:]) for f in feats]
 
     def fuse(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
-        if self.n_frames == 1:
+        if self.n_frames == 1 or self.early:
             return [f[:, 0] for f in feats]
         return [torch.cat([f[:, 0], f[:, -1] - f[:, 0]], dim=1) for f in feats]
 
@@ -85,7 +98,14 @@ class AudioEncoder(nn.Module):
     def __init__(self, cfg: AVConfig):
         super().__init__()
         self.norm = nn.BatchNorm2d(1)  # learned input scaling of the log-mel
-        self.backbone = ConvStack(1, cfg.audio_widths, taps=(1, 2, 3), convs_per_stage=cfg.audio_convs_per_stage)
+        if cfg.audio_backbone == "mobile":
+            n = len(cfg.audio_widths)
+            self.backbone = MobileStack(1, cfg.audio_widths, taps=(n - 3, n - 2, n - 1),
+                                        blocks_per_stage=cfg.blocks_per_stage)
+        elif cfg.audio_backbone == "convstack":
+            self.backbone = ConvStack(1, cfg.audio_widths, taps=(1, 2, 3), convs_per_stage=cfg.audio_convs_per_stage)
+        else:
+            raise ValueError(f"unknown audio backbone {cfg.audio_backbone}")
         self.head = MultiResolutionHead(self.backbone.channels, cfg.attn_dim, cfg.embed_dim, cfg.attention)
 
     def forward(self, mel: torch.Tensor):

@@ -43,11 +43,23 @@ class EfficientNetLite0Trunk(nn.Module):
         return out
 
 
+class _TappedStages(nn.Module):
+    """A sequence of `stages`; `forward_intermediates` returns the outputs of the stages listed in `taps`."""
+
+    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
+        out = []
+        for i, s in enumerate(self.stages):
+            x = s(x)
+            if i in self.taps:
+                out.append(x)
+        return out
+
+
 def _conv_bn(cin, cout, stride=1):
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-class ConvStack(nn.Module):
+class ConvStack(_TappedStages):
     """A plain VGG-like stack (conv-bn-relu ×2, then 2×2 max-pool per stage). Used for audio (log-mel as an image)
     and, at `widths=(64,128,256,512)`, as the paper-scale backbone for GPU users."""
 
@@ -63,10 +75,28 @@ class ConvStack(nn.Module):
         self.taps = taps
         self.channels = [widths[i] for i in taps]
 
-    def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
-        out = []
-        for i, s in enumerate(self.stages):
-            x = s(x)
-            if i in self.taps:
-                out.append(x)
-        return out
+
+
+def _dw_separable(cin, cout, stride):
+    """Depthwise 3×3 (+BN, ReLU6) then pointwise 1×1 (+BN, ReLU6): the MobileNet block. BatchNorm folds into the
+    convolutions on ONNX export (eval mode), so the deployed graph is conv + clip only."""
+    return nn.Sequential(
+        nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False), nn.BatchNorm2d(cin), nn.ReLU6(inplace=True),
+        nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU6(inplace=True))
+
+
+class MobileStack(_TappedStages):
+    """A small mobile-style backbone for students: a full 3×3 stem at stride 2, then stages of depthwise-separable
+    blocks, each stage halving the resolution in its first block. Every stage output can be tapped."""
+
+    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (16, 24, 48, 96, 192),
+                 taps: tuple[int, ...] = (2, 3, 4), blocks_per_stage: int = 2):
+        super().__init__()
+        stages = [nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, 2, 1, bias=False), nn.BatchNorm2d(widths[0]),
+                                nn.ReLU6(inplace=True))]
+        for cin, cout in zip(widths[:-1], widths[1:]):
+            blocks = [_dw_separable(cin, cout, 2)] + [_dw_separable(cout, cout, 1) for _ in range(blocks_per_stage - 1)]
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.ModuleList(stages)
+        self.taps = taps
+        self.channels = [widths[i] for i in taps]

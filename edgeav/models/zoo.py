@@ -36,3 +36,19 @@ def tiny() -> AVConfig:
     """A few-thousand-parameter model for tests."""
     return AVConfig(name="tiny", visual_backbone="convstack", visual_widths=(4, 8, 8, 16), audio_widths=(4, 8, 8, 16),
                     frame_size=(64, 48), attn_dim=16, embed_dim=16, pretrained=False)
+
+
+@register_model
+def student() -> AVConfig:
+    """Default student (`edgeav run` uses it): mobile depthwise-separable encoders embedding into the teacher's space;
+    the two frames enter as 6 channels [f0, f1 − f0] (one backbone pass). ~26× fewer visual MACs than `teacher`."""
+    return AVConfig(name="student", visual_backbone="mobile", visual_widths=(8, 16, 32, 64, 128), visual_fusion="early",
+                    audio_backbone="mobile", audio_widths=(16, 32, 64, 128), attn_dim=64, pretrained=False)
+
+
+@register_model
+def student_small() -> AVConfig:
+    """The smallest student: 64×48 frames, one block per stage; ~160× fewer visual MACs than `teacher`."""
+    return AVConfig(name="student_small", visual_backbone="mobile", visual_widths=(8, 16, 32, 64, 128),
+                    visual_fusion="early", frame_size=(64, 48), audio_backbone="mobile", audio_widths=(8, 16, 32, 64),
+                    blocks_per_stage=1, attn_dim=32, pretrained=False)

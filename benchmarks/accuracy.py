@@ -1,0 +1,91 @@
+"""Accuracy of each model × precision on the corpus test split, through the backend that would run it: correlation
+accuracy, top-1/5/10 file and category accuracy (over events, macro over effects), retrieval recall@k, beside chance
+and the blind prior. Students are also measured against the bank their teacher indexed (one bank serves both).
+Writes results/accuracy.{json,md}.
+
+    python -m benchmarks.accuracy --models teacher student student_small
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from benchmarks.common import int8_export, write_result, RESULTS
+
+
+def evaluate_variants(model: str, a, inputs, vcache) -> dict:
+    from distill.evaluate import evaluate, BackendModel
+    from edgeav.backends import load_backend
+    from edgeav.errors import EdgeavError
+    from edgeav.models import load_model
+
+    m = load_model(model)
+    fp32, int8 = int8_export(model, a.exports, a.corpus, a.calib_windows)
+    rows = {"torch fp32": evaluate(m, inputs, a.corpus, vcache)}
+    teacher = m.cfg.extra.get("distill", {}).get("teacher")
+    if teacher:  # a student searched against the bank its teacher indexed
+        rows["torch fp32, teacher's bank"] = evaluate(m, inputs, a.corpus, vcache, bank_model=load_model(teacher))
+    rows["onnxruntime int8"] = evaluate(BackendModel(load_backend(int8, "onnx", "int8", a.threads)), inputs, a.corpus,
+                                        vcache)
+    try:
+        load_backend(fp32, "onnx", "fp16", a.threads)
+    except EdgeavError as e:
+        rows["onnxruntime fp16"] = {"status": "unavailable", "reason": e.what}
+    for name, r in rows.items():
+        if "model" in r:
+            print(model, name, f"top-1 {r['model']['top1_file']:.3f}, macro {r['model']['top1_file_macro']:.3f}, "
+                  f"top-5 {r['model']['top5_file']:.3f}, corr {r['correlation']['correlation_acc']:.3f}", flush=True)
+    return rows
+
+
+def markdown(result: dict) -> str:
+    cols = [("top1_file", "top-1"), ("top1_file_macro", "macro top-1"), ("top5_file", "top-5"),
+            ("top10_file", "top-10"), ("top1_category", "cat. top-1")]
+    lines = [f"Test split: {result['n_queries']} sound events, {result['n_effects']} effects, bank of "
+             f"{result['bank_size']}. Command: `{result['command']}`.", "",
+             "| model | variant | " + " | ".join(c for _, c in cols) + " | corr. acc | v→a R@10 |",
+             "|---|---|" + "---|" * (len(cols) + 2)]
+    first = None
+    for model, rows in result["models"].items():
+        for name, r in rows.items():
+            if "model" not in r:
+                lines.append(f"| {model} | {name} | unavailable: {r['reason']} |" + " |" * (len(cols) + 1))
+                continue
+            first = first or r
+            lines.append(f"| {model} | {name} | " + " | ".join(f"{r['model'][k]:.3f}" for k, _ in cols) +
+                         f" | {r['correlation']['correlation_acc']:.3f} | {r['retrieval']['v2a_R@10']:.3f} |")
+    for ref in ("blind_prior", "chance"):
+        lines.append(f"| {ref.replace('_', ' ')} | – | " + " | ".join(f"{first[ref][k]:.3f}" for k, _ in cols) +
+                     f" | {'–' if ref == 'blind_prior' else '0.500'} | – |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", nargs="+", default=["teacher", "student", "student_small"])
+    ap.add_argument("--corpus", default=None, help="corpus root (default ../shared/data/gameplay)")
+    ap.add_argument("--exports", default="exports")
+    ap.add_argument("--calib-windows", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--eval-cache", default=".cache/eval")
+    ap.add_argument("--out", default=str(RESULTS))
+    a = ap.parse_args(argv)
+
+    import torch
+    from distill.evaluate import load_inputs, VisualCache
+
+    torch.set_num_threads(a.threads)
+    inputs = load_inputs(a.corpus, (128, 96), (0.2, 0.4), cache_dir=a.eval_cache)
+    vcache = VisualCache(a.eval_cache)
+    models = {m: evaluate_variants(m, a, inputs, vcache) for m in a.models}
+    any_row = next(r for rows in models.values() for r in rows.values() if "model" in r)
+    result = {"models": models, "n_queries": any_row["n_queries"], "n_effects": any_row["n_effects"],
+              "bank_size": any_row["bank_size"],
+              "command": "python -m benchmarks.accuracy " + " ".join(argv if argv is not None else sys.argv[1:])}
+    md = markdown(result)
+    write_result("accuracy", result, md, a.out)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Shared by the benchmark scripts: timing (warm up, then time), the machine's description, the exported artifacts
+every script measures (one INT8 calibration per model), and result files."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def time_fn(fn, warmup: int, runs: int) -> dict:
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t0) * 1e3)
+    ts = np.array(ts)
+    return {"p50_ms": float(np.percentile(ts, 50)), "p95_ms": float(np.percentile(ts, 95)),
+            "p99_ms": float(np.percentile(ts, 99)), "windows_per_s": float(1e3 / np.median(ts)), "runs": runs}
+
+
+def machine() -> dict:
+    import torch
+
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
+               platform.processor())
+    flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+            "isa": [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]}
+
+
+def calibration_videos(corpus: str | None, n: int = 8) -> list[str] | None:
+    """INT8 calibration footage: `n` train-split clips of the corpus spread over its games (never test footage);
+    None (the bundled clip) when the corpus is absent."""
+    from distill.corpus import corpus_root, load_clips
+
+    if not (corpus_root(corpus) / "splits.csv").exists():
+        return None
+    clips = load_clips(corpus, "train")
+    by_game: dict[str, list] = {}
+    for c in clips:
+        by_game.setdefault(c.game, []).append(c)
+    picked, i = [], 0
+    while len(picked) < min(n, len(clips)):
+        for g in sorted(by_game):
+            if i < len(by_game[g]) and len(picked) < n:
+                picked.append(str(by_game[g][i].video))
+        i += 1
+    return picked
+
+
+def int8_export(model: str, exports: str | Path, corpus: str | None = None, windows: int = 256) -> tuple[str, str]:
+    """(fp32 sidecar, int8 sidecar) of `model` under `exports`, made once and reused by every benchmark."""
+    from edgeav.export.formats import export
+
+    stem = Path(exports) / Path(model).stem
+    int8, fp32 = f"{stem}-int8.onnx.json", f"{stem}-int8-fp32.onnx.json"
+    if not (Path(int8).exists() and Path(fp32).exists()):
+        export(model, "int8", f"{stem}-int8", calibration_videos(corpus), windows)
+    return fp32, int8
+
+
+def export_size_mb(sidecar: str) -> float:
+    side = json.loads(Path(sidecar).read_text())
+    return sum((Path(sidecar).parent / f).stat().st_size for f in side["files"].values()) / 1e6
+
+
+def write_result(name: str, data: dict, markdown: str | None, out_dir: str | Path = RESULTS) -> None:
+    from edgeav.atomic import write_json
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(out_dir / f"{name}.json", data)
+    if markdown is not None:
+        (out_dir / f"{name}.md").write_text(markdown)

@@ -1,0 +1,163 @@
+"""Tables and plots from the results JSON of one regeneration: the deployment summary (Ultralytics style: format,
+status, size, accuracy, ms per window, windows/s), the per-model table (parameters, MACs, size, accuracy, latency),
+accuracy against latency with its Pareto front, and bank search time against bank size.
+
+    python -m benchmarks.report
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from benchmarks.common import RESULTS
+
+# latency variant → accuracy variant measuring the same artifact (ONNX fp32 has parity ~1e-7 with torch)
+SAME_ACCURACY = {"torch fp32": "torch fp32", "onnxruntime fp32": "torch fp32", "onnxruntime int8": "onnxruntime int8",
+                 "onnxruntime fp16": "onnxruntime fp16", "tensorrt int8": "onnxruntime int8"}
+FORMAT = {"torch fp32": "PyTorch (.safetensors)", "onnxruntime fp32": "ONNX", "onnxruntime int8": "ONNX INT8 (Q/DQ)",
+          "onnxruntime fp16": "ONNX FP16", "tensorrt int8": "TensorRT INT8 engine"}
+
+
+def _load(out: Path, name: str) -> dict:
+    p = out / f"{name}.json"
+    return json.loads(p.read_text()) if p.exists() else {}
+
+
+def rows(out: Path) -> list[dict]:
+    """One row per model × latency variant, joined with its accuracy and the model's cost."""
+    from edgeav.models import load_model
+    from edgeav.models.profile import encoder_costs
+
+    lat, acc = _load(out, "latency"), _load(out, "accuracy")
+    table = []
+    for model, variants in lat.get("models", {}).items():
+        cost = encoder_costs(load_model(model))
+        for name, r in variants.items():
+            a = acc.get("models", {}).get(model, {}).get(SAME_ACCURACY[name], {})
+            row = {"model": model, "variant": name, "format": FORMAT[name], "status": r["status"],
+                   "reason": r.get("reason", ""), "visual_params": cost["visual"]["params"],
+                   "visual_macs": cost["visual"]["macs"], "audio_macs": cost["audio"]["macs"]}
+            if r["status"] == "ok":
+                row.update(size_mb=r["file_mb"], p50_ms=r["visual"]["p50_ms"], p95_ms=r["visual"]["p95_ms"],
+                           windows_per_s=r["visual"]["windows_per_s"])
+            if "model" in a:
+                m = a["model"]
+                row.update(top1=m["top1_file"], top1_macro=m["top1_file_macro"], top5=m["top5_file"],
+                           corr=a["correlation"]["correlation_acc"])
+            table.append(row)
+    return table
+
+
+def _f(v, fmt):
+    return format(v, fmt) if isinstance(v, (int, float)) else "–"
+
+
+def summary_md(table: list[dict], out: Path) -> str:
+    lat, acc = _load(out, "latency"), _load(out, "accuracy")
+    first = next((r for rows_ in acc.get("models", {}).values() for r in rows_.values() if "model" in r), None)
+    prior = f"; blind prior top-1 {first['blind_prior']['top1_file']:.3f}, macro {first['blind_prior']['top1_file_macro']:.3f}" if first else ""
+    head = (f"Machine: {lat.get('machine', {}).get('cpu', '?')}, {lat.get('threads', '?')} threads, batch 1. Accuracy: "
+            f"top-1 / macro top-1 / top-5 file accuracy on the test split{prior}. ms per window: the visual encoder, "
+            f"p50. Regenerate: `python -m benchmarks.run_all`.")
+    lines = [head, "", "| model | format | status | size (MB) | top-1 | macro top-1 | top-5 | corr. acc | ms / window | windows/s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in table:
+        status = "✅" if r["status"] == "ok" else f"❌ {r['reason']}"
+        lines.append(f"| {r['model']} | {r['format']} | {status} | {_f(r.get('size_mb'), '.2f')} | {_f(r.get('top1'), '.3f')} | "
+                     f"{_f(r.get('top1_macro'), '.3f')} | {_f(r.get('top5'), '.3f')} | {_f(r.get('corr'), '.3f')} | "
+                     f"{_f(r.get('p50_ms'), '.2f')} | {_f(r.get('windows_per_s'), '.0f')} |")
+    return "\n".join(lines) + "\n"
+
+
+def models_md(table: list[dict]) -> str:
+    teacher = next((r for r in table if r["model"] == "teacher" and r["variant"] == "torch fp32"), None)
+    lines = ["| model | precision (backend) | visual params | visual MMAC | MAC ratio to teacher | size (MB) | top-1 | "
+             "macro top-1 | top-5 | corr. acc | CPU p50 / p95 ms |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in table:
+        if r["status"] != "ok" or r["variant"] == "onnxruntime fp32":
+            continue
+        ratio = f"1/{teacher['visual_macs'] / r['visual_macs']:.0f}" if teacher and r["model"] != "teacher" else "1"
+        lines.append(f"| {r['model']} | {r['variant']} | {r['visual_params'] / 1e6:.2f} M | {r['visual_macs'] / 1e6:.1f} | "
+                     f"{ratio} | {_f(r.get('size_mb'), '.2f')} | {_f(r.get('top1'), '.3f')} | {_f(r.get('top1_macro'), '.3f')} | "
+                     f"{_f(r.get('top5'), '.3f')} | {_f(r.get('corr'), '.3f')} | {r['p50_ms']:.2f} / {r['p95_ms']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def pareto(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of points no other point beats on both lower latency and higher accuracy, by latency."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -1.0
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def plots(table: list[dict], out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    pts = [r for r in table if r.get("p50_ms") and r.get("top1") is not None]
+    if pts:
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        xy = [(r["p50_ms"], r["top1"]) for r in pts]
+        for r, (x, y) in zip(pts, xy):
+            ax.scatter(x, y, s=30)
+            ax.annotate(f"{r['model']} {r['variant']}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        front = pareto(xy)
+        ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "k--", lw=1, label="Pareto front")
+        first = json.loads((out / "accuracy.json").read_text()) if (out / "accuracy.json").exists() else None
+        if first:
+            any_row = next(r for rows_ in first["models"].values() for r in rows_.values() if "model" in r)
+            ax.axhline(any_row["blind_prior"]["top1_file"], color="grey", lw=0.8, ls=":", label="blind prior top-1")
+        ax.set_xscale("log")
+        ax.set_xlabel("visual encoder p50 latency, batch 1 (ms, log)")
+        ax.set_ylabel("top-1 file accuracy (test split)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "accuracy_vs_latency.png", dpi=120)
+        plt.close(fig)
+        made.append("accuracy_vs_latency.png")
+    bank = _load(out, "bank_scale")
+    if bank:
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        methods = sorted({k.split(" (nlist")[0] for row in bank["rows"] for k, v in row.items() if isinstance(v, dict)})
+        for meth in methods:
+            xs, ys = [], []
+            for row in bank["rows"]:
+                for k, v in row.items():
+                    if isinstance(v, dict) and k.split(" (nlist")[0] == meth:
+                        xs.append(row["n"]), ys.append(v["p50_ms"])
+            ax.plot(xs, ys, "o-", label=meth)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("bank size (sounds)")
+        ax.set_ylabel("search p50 per query (ms)")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "bank_scale.png", dpi=120)
+        plt.close(fig)
+        made.append("bank_scale.png")
+    return made
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=str(RESULTS))
+    a = ap.parse_args(argv)
+    out = Path(a.out)
+    table = rows(out)
+    (out / "summary.md").write_text(summary_md(table, out))
+    (out / "models.md").write_text(models_md(table))
+    made = plots(table, out)
+    print((out / "summary.md").read_text())
+    print(f"plots: {', '.join(made) or 'none'}")
+
+
+if __name__ == "__main__":
+    main()

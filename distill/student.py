@@ -1,0 +1,242 @@
+"""Offline distillation of a small student into the frozen teacher's embedding space.
+
+The teacher runs once over every training window (visual and audio) and over the user's sound library (clean
+windows and bank-mix windows); its embeddings are cached on disk. Each student step then costs only the student:
+- align:      1 − cos(student, teacher) per modality (same space, so one sound bank serves teacher and students),
+- relational: the student's cross-modal similarity distribution over the batch (softmax of v·aᵀ/τ) matched to the
+              teacher's with KL, both directions,
+- bank:       the student's ranking of the library (softmax of v·Bᵀ/τ over the teacher's bank embeddings)
+              matched to the teacher's, KL — what recommendation accuracy measures,
+- nce:        the contrastive loss on the data (InfoNCE between the student's own v and a).
+Same loop shape, DDP and checkpointing as `distill.train`.
+
+    python -m distill.student --student student --sounds ../shared/data/gameplay/sounds --out runs/student
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, asdict, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torch.distributed as dist
+from torch import nn
+
+from edgeav.atomic import atomic_path
+from edgeav.embed import embed_mels, pool, sound_windows
+from edgeav.io import AUDIO_EXTENSIONS
+from edgeav.models import create_model, load_model, save_model
+from edgeav.models.store import resolve_model_path
+from distill.data import WindowSampler
+from distill.losses import info_nce
+from distill.loop import (dist_setup, save_checkpoint, load_checkpoint, cli_config, warmup_cosine, Progress,
+                          finish_distributed)
+
+
+@dataclass
+class DistillConfig:
+    teacher: str = "teacher"                # registry name with shipped weights, or a .safetensors path
+    student: str = "student"                # registry name of the student architecture
+    sounds: str = ""                        # the sound library: its clean windows (and mixes) teach the audio side
+    cache: str = ".cache/gameplay"          # built by `edgeav cache`
+    out: str = "runs/student"
+    steps: int = 6000
+    batch: int = 128                        # gameplay windows per process and step
+    library_batch: int = 64                 # library / bank-mix windows per step (audio side)
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    temperature: float = 0.07               # relational, bank and contrastive softmaxes
+    w_align: float = 1.0
+    w_relational: float = 1.0
+    w_bank: float = 1.0
+    w_nce: float = 0.2
+    n_mixes: int = 4000                     # fixed bank-mix windows (library sound over gameplay audio) for the audio side
+    seed: int = 0
+    log_every: int = 50
+    ckpt_every: int = 500
+    progress: bool = True
+    stop_after: int = 0                     # stop this invocation after N steps (time-boxed jobs); 0 = run to the end
+    overrides: dict = field(default_factory=dict)  # student config overrides
+
+
+# ---------------------------------------------------------------- teacher outputs, computed once
+def _library_windows(folder: str) -> list[np.ndarray]:
+    """Each readable library file's 1 s windows, as the bank embeds them (edgeav.embed.sound_windows)."""
+    from edgeav.io.audio import read_audio
+
+    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+    mels = []
+    for p in files:
+        try:
+            mels.append(sound_windows(read_audio(p, 16000, max_seconds=30.0)).astype(np.float32))
+        except Exception:
+            continue  # unreadable library files are the index's business
+    if not mels:
+        raise ValueError(f"no readable sounds under {folder}")
+    return mels
+
+
+@torch.no_grad()
+def teacher_targets(teacher: str, cache: str | Path, sounds: str, n_mixes: int = 4000, seed: int = 0,
+                    splits=("train", "val")) -> Path:
+    """The teacher's embeddings of every window (start on the frame grid) of `splits`, of the library's windows, of
+    a fixed set of bank-mix windows, and of each library file (its bank vector). Cached by teacher hash + inputs."""
+    src = resolve_model_path(teacher)
+    key = hashlib.sha1(f"{src.read_bytes()[:1 << 20]!r}{src.stat().st_size}{Path(sounds).resolve()}{n_mixes}{seed}"
+                       f"{splits}".encode()).hexdigest()[:12]
+    path = Path(cache) / f"teacher-targets-{key}.npz"
+    if path.exists():
+        return path
+    t0 = time.perf_counter()
+    model = load_model(teacher).eval()
+    frozen = getattr(model.visual.backbone, "frozen", False)
+    arrays = {}
+    for split in splits:
+        try:
+            s = WindowSampler(cache, (split,), model.cfg.frame_offsets, frame_size=model.cfg.frame_size,
+                              features=model.cfg.visual_backbone if frozen else None)
+        except ValueError:
+            continue  # a cache without this split (a small folder of footage may have no val clips)
+        rows = np.array([(c, k) for c in range(len(s.keys)) for k in range(s.n_starts[c])])
+        tv, ta = [], []
+        for i in range(0, len(rows), 256):
+            vis, mel = zip(*(s.window(c, k) for c, k in rows[i:i + 256]))
+            if frozen:
+                tv.append(model.encode_visual_features([torch.from_numpy(np.stack([v[j] for v in vis]))
+                                                        for j in range(len(vis[0]))]).numpy())
+            else:
+                tv.append(model.encode_visual(torch.from_numpy(np.stack(vis))).numpy())
+            ta.append(embed_mels(model, np.stack(mel), batch=256))
+        arrays[f"{split}_rows"], arrays[f"{split}_v"], arrays[f"{split}_a"] = rows, np.concatenate(tv), np.concatenate(ta)
+        arrays[f"{split}_keys"] = np.array(s.keys)
+    per_file = _library_windows(sounds)
+    lib = np.concatenate(per_file)
+    # bank-mix windows: a clean library window over a random training soundtrack window at a random gain
+    rng = np.random.default_rng(seed)
+    s = WindowSampler(cache, ("train",), model.cfg.frame_offsets, frame_size=model.cfg.frame_size)
+    bg_rows = arrays["train_rows"][rng.choice(len(arrays["train_rows"]), n_mixes)]
+    bg = np.stack([s.audio_window(c, k) for c, k in bg_rows])
+    gain = rng.uniform(-18.0, 6.0, size=(n_mixes, 1, 1))
+    mixes = np.log(np.exp(bg) + np.exp(lib[rng.choice(len(lib), n_mixes)]) * 10 ** (gain / 10)).astype(np.float32)
+    library_mels = np.concatenate([lib, mixes])
+    arrays["library_mel"] = library_mels.astype(np.float16)
+    arrays["library_a"] = embed_mels(model, library_mels, batch=256)
+    arrays["bank"] = np.stack([pool(embed_mels(model, m)) for m in per_file])  # each file's bank vector
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **arrays)
+    print(f"teacher targets: {sum(len(v) for k, v in arrays.items() if k.endswith('_rows'))} windows, {len(library_mels)} library "
+          f"windows in {time.perf_counter() - t0:.0f} s → {path}", flush=True)
+    return path
+
+
+# ---------------------------------------------------------------- the task: student + losses against cached targets
+def _kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
+    """KL(softmax(p) ‖ softmax(q)) per row, averaged."""
+    p = F.softmax(p_logits, dim=1)
+    return (p * (F.log_softmax(p_logits, dim=1) - F.log_softmax(q_logits, dim=1))).sum(1).mean()
+
+
+class DistillTask(nn.Module):
+    def __init__(self, student, cfg: DistillConfig, bank: torch.Tensor):
+        super().__init__()
+        self.student, self.cfg = student, cfg
+        self.register_buffer("bank", bank)
+
+    def forward(self, frames, mel, tv, ta, lib_mel, lib_a) -> dict[str, torch.Tensor]:
+        c, s, tau = self.cfg, self.student, self.cfg.temperature
+        v, a = s.encode_visual(frames), s.encode_audio(mel)
+        la = s.encode_audio(lib_mel)
+        out = {"align_v": (1 - (v * tv).sum(1)).mean(),
+               "align_a": (1 - torch.cat([(a * ta).sum(1), (la * lib_a).sum(1)])).mean(),
+               "relational": 0.5 * (_kl(tv @ ta.t() / tau, v @ a.t() / tau) + _kl(ta @ tv.t() / tau, a @ v.t() / tau)),
+               "bank": _kl(tv @ self.bank.t() / tau, v @ self.bank.t() / tau)}
+        nce = info_nce(v, a, tau)
+        out["nce"] = 0.5 * (nce["nce_v2a"] + nce["nce_a2v"])
+        out["loss"] = (c.w_align * (out["align_v"] + out["align_a"]) + c.w_relational * out["relational"]
+                       + c.w_bank * out["bank"] + c.w_nce * out["nce"])
+        return out
+
+
+@torch.no_grad()
+def val_alignment(student, sampler: WindowSampler, rows: np.ndarray, tv: np.ndarray, n: int = 512) -> float:
+    """Mean cosine between the student's and the teacher's visual embeddings on held-out (val) windows."""
+    pick = np.linspace(0, len(rows) - 1, min(n, len(rows))).astype(int)
+    frames = np.stack([sampler.window(c, k)[0] for c, k in rows[pick]])
+    student.eval()
+    v = student.encode_visual(torch.from_numpy(frames)).numpy()
+    student.train()
+    return float((v * tv[pick]).sum(1).mean())
+
+
+def distill(cfg: DistillConfig) -> Path:
+    rank, world = dist_setup()
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not cfg.sounds:
+        raise ValueError("distillation needs the sound library (sounds=FOLDER) for the audio side and the bank loss")
+    if rank == 0:
+        teacher_targets(cfg.teacher, cfg.cache, cfg.sounds, cfg.n_mixes, cfg.seed)
+    if dist.is_initialized():
+        dist.barrier()
+    z = dict(np.load(teacher_targets(cfg.teacher, cfg.cache, cfg.sounds, cfg.n_mixes, cfg.seed)))
+
+    torch.manual_seed(cfg.seed)  # the student's init must not depend on whether the teacher ran in this process
+    student = create_model(cfg.student, **cfg.overrides)
+    sc = student.cfg
+    if sc.embed_dim != z["train_v"].shape[1]:
+        raise ValueError(f"student {cfg.student} embeds into {sc.embed_dim} dims, the teacher into "
+                         f"{z['train_v'].shape[1]}: set embed_dim to the teacher's")
+    train_s = WindowSampler(cfg.cache, ("train",), sc.frame_offsets, frame_size=sc.frame_size)
+    val_s = WindowSampler(cfg.cache, ("val",), sc.frame_offsets, frame_size=sc.frame_size) if "val_rows" in z else None
+    assert list(train_s.keys) == list(z["train_keys"]), "teacher targets were made from another cache"
+    rows, TV, TA = z["train_rows"], torch.from_numpy(z["train_v"]), torch.from_numpy(z["train_a"])
+    LM, LA = z["library_mel"], torch.from_numpy(z["library_a"])
+    task = DistillTask(student, cfg, torch.from_numpy(z["bank"]))
+    params = [p for p in task.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rng = np.random.default_rng([cfg.seed, rank])
+    ckpt = out / "checkpoint.pt"
+    step = load_checkpoint(ckpt, task, opt, rng, verbose=rank == 0)
+
+    ddp = nn.parallel.DistributedDataParallel(task) if world > 1 else task
+    sched = warmup_cosine(cfg.lr, 100, cfg.steps)
+    stop_at = min(cfg.steps, step + cfg.stop_after) if cfg.stop_after else cfg.steps
+    progress = Progress(out, cfg.steps, step, cfg.log_every, rank == 0, cfg.progress)
+    task.train()
+    while step < stop_at:
+        pick = rng.choice(len(rows), cfg.batch, replace=False)
+        frames, mel = zip(*(train_s.window(c, k) for c, k in rows[pick]))
+        lib = rng.choice(len(LM), cfg.library_batch, replace=False)
+        for g in opt.param_groups:
+            g["lr"] = sched(step)
+        parts = ddp(torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(mel)), TV[pick], TA[pick],
+                    torch.from_numpy(LM[lib].astype(np.float32)), LA[lib])
+        opt.zero_grad(set_to_none=True)
+        parts["loss"].backward()
+        nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        step += 1
+        at_ckpt = step % cfg.ckpt_every == 0 or step == stop_at
+        val = (lambda: {"val_align_v": round(val_alignment(student, val_s, z["val_rows"], z["val_v"]), 4)}) \
+            if val_s is not None and at_ckpt else None
+        progress.update(step, stop_at, cfg.batch * world, parts, sched(step - 1), val)
+        if rank == 0 and at_ckpt:
+            save_checkpoint(ckpt, task, opt, step, rng)
+    progress.close()
+    if rank == 0 and step == cfg.steps:
+        teacher_cfg = json.loads(resolve_model_path(cfg.teacher).with_suffix(".json").read_text())
+        save_model(student.eval(), out / "model",
+                   extra={"distill": asdict(cfg), "teacher": teacher_cfg.get("name", cfg.teacher)})
+    finish_distributed()
+    return out / "model.safetensors"
+
+
+if __name__ == "__main__":  # torchrun entry: python -m distill.student --key value ...
+    import sys
+
+    print(distill(cli_config(DistillConfig, sys.argv[1:])))

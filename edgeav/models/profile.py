@@ -1,0 +1,56 @@
+"""Model cost: parameters and multiply-accumulates (MACs) per encoder call, counted from the layers that run.
+
+MACs are counted by forward hooks on Conv2d and Linear (the attention's softmax-weighted sums add a few thousand,
+left out, as the usual counters do). Numbers are for batch 1 at the model's own input size.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _count(module: nn.Module, fn, *inputs) -> int:
+    total = 0
+
+    def conv_hook(m: nn.Conv2d, inp, out):
+        nonlocal total
+        k = m.kernel_size[0] * m.kernel_size[1] * (m.in_channels // m.groups)
+        total += out.numel() // out.shape[0] * k
+
+    def linear_hook(m: nn.Linear, inp, out):
+        nonlocal total
+        total += out.numel() // out.shape[0] * m.in_features
+
+    hooks = []
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            hooks.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            hooks.append(m.register_forward_hook(linear_hook))
+    try:
+        with torch.no_grad():
+            fn(*inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    return total
+
+
+def encoder_costs(model) -> dict[str, dict[str, int]]:
+    """{'visual': {'params', 'macs'}, 'audio': {...}} for batch 1. The shared projector counts in both."""
+    cfg = model.cfg
+    w, h = cfg.frame_size
+    frames = torch.zeros(1, cfg.visual_frames, 3, h, w)
+    mel = torch.zeros(1, cfg.audio_frames, cfg.n_mels)
+    was = model.training
+    model.eval()
+    try:
+        proj = sum(p.numel() for p in model.projector.parameters())
+        return {
+            "visual": {"params": sum(p.numel() for p in model.visual.parameters()) + proj,
+                       "macs": _count(model, model.encode_visual, frames)},
+            "audio": {"params": sum(p.numel() for p in model.audio.parameters()) + proj,
+                      "macs": _count(model, model.encode_audio, mel)},
+        }
+    finally:
+        model.train(was)
