@@ -29,24 +29,24 @@ VARIANTS = {
 STAGE2 = "+bankdistill"
 STAGE2_STEPS = 600
 PAPER = {"correlation_acc_gain_from_attention": "+18%", "recommendation_acc_gain_from_attention": "+10%"}
-SHARED_SOUNDS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gameplay" / "sounds"
 
 
 def run_dir(root: Path, variant: str, seed: int) -> Path:
     return root / f"{variant.replace('+', '_')}-s{seed}"
 
 
-def train_cmd(variant: str, seed: int, steps: int, root: Path, cache: str) -> list[str]:
+def train_cmd(variant: str, seed: int, steps: int, root: Path, cache: str, sounds: Path,
+              stage2_steps: int = STAGE2_STEPS) -> list[str]:
     if variant.endswith(STAGE2):
         stage1 = run_dir(root, variant[: -len(STAGE2)], seed) / "model.safetensors"
-        return [sys.executable, "-m", "distill.bank_distill", "--model", str(stage1), "--sounds", str(SHARED_SOUNDS),
-                "--out", str(run_dir(root, variant, seed)), "--cache", cache, "--steps", str(STAGE2_STEPS),
+        return [sys.executable, "-m", "distill.bank_distill", "--model", str(stage1), "--sounds", str(sounds),
+                "--out", str(run_dir(root, variant, seed)), "--cache", cache, "--steps", str(stage2_steps),
                 "--seed", str(seed)]
     model, over = VARIANTS[variant]
     args = {"model": model, "out": str(run_dir(root, variant, seed)), "steps": steps, "seed": seed, "cache": cache,
             "progress": "0", **over}
     if over.get("w_mix"):
-        args["mix_sounds"] = str(SHARED_SOUNDS)
+        args["mix_sounds"] = str(sounds)
     return [sys.executable, "-m", "distill.train"] + [x for k, v in args.items() for x in (f"--{k}", str(v))]
 
 
@@ -76,10 +76,11 @@ def summarize(results: dict) -> dict:
 
 
 def markdown(summary: dict, prior: dict, chance: dict, meta: dict) -> str:
+    stage2 = meta.get("stage2_steps", STAGE2_STEPS)
     cols = ["top1_file", "top1_file_macro", "top5_file", "top5_file_macro", "top1_category", "correlation_acc", "v2a_R@10"]
     lines = [f"Test split of the gameplay corpus ({meta['n_queries']} sound events, {meta['n_effects']} effects, bank of "
              f"{meta['bank_size']} clean files). Stage 1: {meta['steps']} steps × batch 128; stage 2 (bank distillation): "
-             f"{STAGE2_STEPS} steps × 256. Mean ± std over the seeds each row has (n).", "",
+             f"{stage2} steps × 256. Mean ± std over the seeds each row has (n).", "",
              "| variant | n | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
     for v, s in summary.items():
         lines.append(f"| {v} | {s[cols[0]]['n']} | " + " | ".join(
@@ -110,7 +111,7 @@ def markdown(summary: dict, prior: dict, chance: dict, meta: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
@@ -120,12 +121,18 @@ def main():
     ap.add_argument("--cache", default=".cache/gameplay")
     ap.add_argument("--root", default="runs/ablation")
     ap.add_argument("--eval-only", action="store_true")
+    ap.add_argument("--corpus", default=None, help="corpus root (default ../shared/data/gameplay): eval and library")
+    ap.add_argument("--stage2-steps", type=int, default=STAGE2_STEPS)
+    ap.add_argument("--eval-cache", default=".cache/eval")
     ap.add_argument("--out", default="benchmarks/results/ablation")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
+    from distill.corpus import corpus_root
+
+    sounds = corpus_root(a.corpus) / "sounds"
     root = Path(a.root)
     if not a.eval_only:
         for stage in (1, 2):  # stage-2 runs need their stage-1 model
-            jobs = [(train_cmd(v, s, a.steps, root, a.cache), run_dir(root, v, s)) for v in a.variants for s in a.seeds
+            jobs = [(train_cmd(v, s, a.steps, root, a.cache, sounds, a.stage2_steps), run_dir(root, v, s)) for v in a.variants for s in a.seeds
                     if v.endswith(STAGE2) == (stage == 2) and not (run_dir(root, v, s) / "model.safetensors").exists()]
             train_all(jobs, a.parallel, a.threads)
 
@@ -135,15 +142,15 @@ def main():
     from edgeav.models import load_model
 
     torch.set_num_threads(2)
-    inputs, vcache, results, per_run = None, VisualCache(), {}, {}
+    inputs, vcache, results, per_run = None, VisualCache(a.eval_cache), {}, {}
     for v in a.variants:
         for s in a.seeds:
             path = run_dir(root, v, s) / "model.safetensors"
             if not path.exists():
                 continue
             m = load_model(str(path))
-            inputs = inputs or load_inputs(None, m.cfg.frame_size, m.cfg.frame_offsets)
-            res = evaluate(m, inputs, vcache=vcache)
+            inputs = inputs or load_inputs(a.corpus, m.cfg.frame_size, m.cfg.frame_offsets, cache_dir=a.eval_cache)
+            res = evaluate(m, inputs, a.corpus, vcache=vcache)
             results.setdefault(v, []).append(res)
             per_run[f"{v}-s{s}"] = res
             print(v, s, {k: round(res["model"][k], 3) for k in ("top1_file", "top1_file_macro", "top5_file")},
@@ -152,7 +159,8 @@ def main():
     summary = summarize(results)
     prior = any_res["blind_prior"]
     meta = {"steps": a.steps, "seeds": a.seeds, "n_queries": any_res["n_queries"], "n_effects": any_res["n_effects"],
-            "bank_size": any_res["bank_size"], "command": "python -m benchmarks.ablation " + " ".join(sys.argv[1:])}
+            "bank_size": any_res["bank_size"], "stage2_steps": a.stage2_steps,
+            "command": "python -m benchmarks.ablation " + " ".join(argv if argv is not None else sys.argv[1:])}
     write_json(a.out + ".json", {"meta": meta, "summary": summary, "blind_prior": prior, "chance": any_res["chance"],
                                  "paper": PAPER, "runs": per_run})
     Path(a.out + ".md").write_text(markdown(summary, prior, any_res["chance"], meta))

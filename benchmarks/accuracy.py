@@ -1,6 +1,7 @@
 """Accuracy of each model × precision on the corpus test split, through the backend that would run it: correlation
 accuracy, top-1/5/10 file and category accuracy (over events, macro over effects), retrieval recall@k, beside chance
-and the blind prior. Students are also measured against the bank their teacher indexed (one bank serves both).
+and the blind prior. A student is searched against the bank its teacher indexed, as `run` does (one bank serves
+both); its own audio encoder's bank is a second row.
 Writes results/accuracy.{json,md}.
 
     python -m benchmarks.accuracy --models teacher student student_small
@@ -21,12 +22,15 @@ def evaluate_variants(model: str, a, inputs, vcache) -> dict:
 
     m = load_model(model)
     fp32, int8 = int8_export(model, a.exports, a.corpus, a.calib_windows)
-    rows = {"torch fp32": evaluate(m, inputs, a.corpus, vcache)}
-    teacher = m.cfg.extra.get("distill", {}).get("teacher")
-    if teacher:  # a student searched against the bank its teacher indexed
-        rows["torch fp32, teacher's bank"] = evaluate(m, inputs, a.corpus, vcache, bank_model=load_model(teacher))
+    # as `run` deploys it: a student's bank is indexed by its teacher (edgeav.bank.bank_encoder), a teacher's
+    # (also at INT8) by its own audio encoder
+    teacher = m.cfg.extra.get("teacher")
+    bank_model = load_model(teacher) if teacher else None
+    rows = {"torch fp32": evaluate(m, inputs, a.corpus, vcache, bank_model=bank_model)}
+    if teacher:
+        rows["torch fp32, own audio bank"] = evaluate(m, inputs, a.corpus, vcache)
     rows["onnxruntime int8"] = evaluate(BackendModel(load_backend(int8, "onnx", "int8", a.threads)), inputs, a.corpus,
-                                        vcache)
+                                        vcache, bank_model=bank_model)
     try:
         load_backend(fp32, "onnx", "fp16", a.threads)
     except EdgeavError as e:

@@ -42,6 +42,9 @@ class BankDistillConfig:
     seed: int = 0
     log_every: int = 50
     splits: tuple[str, ...] = ("train",)
+    games: tuple[str, ...] = ()      # only clips of these games; () = all
+    audio_model: str = ""            # whose audio encoder makes the targets and bank; "" = the model's teacher
+                                     # (a distilled student's banks are indexed by its teacher), else the model
 
 
 def library_embeddings(model, folder: str) -> tuple[list[str], np.ndarray]:
@@ -81,11 +84,15 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
     head.requires_grad_(True)
 
     t0 = time.perf_counter()
-    ids, bank = library_embeddings(model, cfg.sounds)
+    # the audio side that indexes this model's banks (edgeav.bank.bank_encoder): the student's teacher, or itself
+    audio_src = cfg.audio_model or model.cfg.extra.get("teacher") or ""
+    hearing = load_model(audio_src).eval() if audio_src else model
+    ids, bank = library_embeddings(hearing, cfg.sounds)
     frozen = getattr(model.visual.backbone, "frozen", False)
     sampler = WindowSampler(cfg.cache, cfg.splits, model.cfg.frame_offsets,
-                            features=model.cfg.visual_backbone if frozen else None, frame_size=model.cfg.frame_size)
-    rows, audio = window_audio_embeddings(model, sampler)
+                            features=model.cfg.visual_backbone if frozen else None, frame_size=model.cfg.frame_size,
+                            games=cfg.games)
+    rows, audio = window_audio_embeddings(hearing, sampler)
     B = torch.from_numpy(bank)
     A = torch.from_numpy(audio)
     targets = torch.softmax(A @ B.t() / cfg.tau_target, dim=1)
@@ -97,7 +104,7 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
     head.train()
     t_last = time.perf_counter()
     for step in range(1, cfg.steps + 1):
-        pick = rng.choice(len(rows), cfg.batch, replace=False)
+        pick = rng.choice(len(rows), min(cfg.batch, len(rows)), replace=False)  # short footage: all windows
         feats = [sampler.window(c, k)[0] for c, k in rows[pick]]
         for g in opt.param_groups:
             g["lr"] = cfg.lr * 0.5 * (1 + np.cos(np.pi * step / cfg.steps))

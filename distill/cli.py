@@ -41,6 +41,10 @@ def eval_cmd(model: str, out: str | None, corpus: str | None, bank_model: str | 
         m = BackendModel(load_backend(model))
     else:
         m = load_model(model)
+    # a student is searched against the bank its teacher indexed, as `run` does (edgeav.bank.bank_encoder)
+    bank_model = bank_model or m.cfg.extra.get("teacher")
+    if bank_model:
+        print(f"bank indexed by {bank_model}")
     # inputs are decoded once at the teacher's 128×96 and resized for smaller students
     res = evaluate(m, load_inputs(corpus, (128, 96), m.cfg.frame_offsets), corpus,
                    bank_model=load_model(bank_model) if bank_model else None)

@@ -27,14 +27,17 @@ class Batch:
 
 class WindowSampler:
     def __init__(self, cache: str | Path, splits=("train",), frame_offsets=(0.2, 0.4), features: str | None = None,
-                 frame_size: tuple[int, int] | None = None, window_s: float = 1.0, min_gap_s: float = 2.0):
+                 frame_size: tuple[int, int] | None = None, window_s: float = 1.0, min_gap_s: float = 2.0,
+                 games: tuple[str, ...] = ()):
         self.cache = Path(cache)
         man = json.loads((self.cache / "manifest.json").read_text())
         self.fps = man["config"]["fps"]
         self.mel_rate = man["config"]["sample_rate"] / 160
-        self.keys = sorted(k for k, e in man["clips"].items() if e["split"] in splits)
+        # `games`: only clips of these groups (the corpus's game; a folder cache's top-level folder)
+        self.keys = sorted(k for k, e in man["clips"].items()
+                           if e["split"] in splits and (not games or e.get("group") in games))
         if not self.keys:
-            raise ValueError(f"no clips of split {splits} in {cache}")
+            raise ValueError(f"no clips of split {splits}{f' and games {games}' if games else ''} in {cache}")
         self.offsets = [int(round(o * self.fps)) for o in frame_offsets]
         self.win_mel = int(round(window_s * self.mel_rate))
         self.gap = int(round(min_gap_s * self.fps))

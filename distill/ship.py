@@ -23,6 +23,12 @@ def ship(model_path: str, name: str, results: str, command: str) -> Path:
     cfg["extra"] = {**cfg.get("extra", {}), "foley_threshold": res["foley"]["threshold"], "trained_by": command,
                     "test_metrics": {"model": {k: round(v, 4) for k, v in res["model"].items()},
                                      "correlation_acc": round(res["correlation"]["correlation_acc"], 4)}}
+    teacher = cfg["extra"].get("teacher")
+    if teacher and "teacher_sha1" not in cfg["extra"]:  # a student distilled before the hash was recorded
+        from edgeav.atomic import sha1_file
+        from edgeav.models.store import resolve_model_path
+
+        cfg["extra"]["teacher_sha1"] = sha1_file(resolve_model_path(teacher))
     ASSET_MODELS.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src.with_suffix(".safetensors"), ASSET_MODELS / f"{name}.safetensors")
     write_json(ASSET_MODELS / f"{name}.json", cfg)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 import torch.distributed as dist
 from torch import nn
 
-from edgeav.atomic import atomic_path
+from edgeav.atomic import atomic_path, sha1_file
 from edgeav.embed import embed_mels, pool, sound_windows
 from edgeav.io import AUDIO_EXTENSIONS
 from edgeav.models import create_model, load_model, save_model
@@ -209,7 +209,7 @@ def distill(cfg: DistillConfig) -> Path:
     progress = Progress(out, cfg.steps, step, cfg.log_every, rank == 0, cfg.progress)
     task.train()
     while step < stop_at:
-        pick = rng.choice(len(rows), cfg.batch, replace=False)
+        pick = rng.choice(len(rows), min(cfg.batch, len(rows)), replace=False)  # short footage: all windows
         frames, mel = zip(*(train_s.window(c, k) for c, k in rows[pick]))
         lib = rng.choice(len(LM), cfg.library_batch, replace=False)
         for g in opt.param_groups:
@@ -229,9 +229,9 @@ def distill(cfg: DistillConfig) -> Path:
             save_checkpoint(ckpt, task, opt, step, rng)
     progress.close()
     if rank == 0 and step == cfg.steps:
-        teacher_cfg = json.loads(resolve_model_path(cfg.teacher).with_suffix(".json").read_text())
         save_model(student.eval(), out / "model",
-                   extra={"distill": asdict(cfg), "teacher": teacher_cfg.get("name", cfg.teacher)})
+                   extra={"distill": asdict(cfg), "teacher": cfg.teacher,
+                          "teacher_sha1": sha1_file(resolve_model_path(cfg.teacher))})
     finish_distributed()
     return out / "model.safetensors"
 

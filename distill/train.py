@@ -36,6 +36,7 @@ class TrainConfig:
     log_every: int = 20
     ckpt_every: int = 200
     splits: tuple[str, ...] = ("train",)
+    games: tuple[str, ...] = ()             # only clips of these games (leave-one-game-out); () = all
     progress: bool = True
     stop_after: int = 0                     # stop this invocation after N steps (time-boxed jobs); 0 = run to the end
     overrides: dict = field(default_factory=dict)  # model config overrides
@@ -79,7 +80,7 @@ def train(cfg: TrainConfig) -> Path:
     frozen_trunk = getattr(model.visual.backbone, "frozen", False)
     sampler = WindowSampler(cfg.cache, cfg.splits, model.cfg.frame_offsets,
                             features=model.cfg.visual_backbone if frozen_trunk else None,
-                            frame_size=model.cfg.frame_size)
+                            frame_size=model.cfg.frame_size, games=cfg.games)
     mixer = BankMixer(cfg.mix_sounds) if cfg.w_mix else None
     task = TeacherTask(model, cfg)
     params = [p for p in task.parameters() if p.requires_grad]

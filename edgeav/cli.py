@@ -46,9 +46,12 @@ def run(source: Optional[str] = typer.Argument(None, help="Video file, camera in
         save: Optional[str] = typer.Option(None, help="Write the video with the recommended effects mixed in."),
         rules: Optional[str] = typer.Option(None, help="TOML house rules: deny_sounds, deny_categories, "
                                                       "allow_categories, [boost], min_repeat_s."),
+        feedback: Optional[str] = typer.Option(None, help="Verdicts file (JSONL): re-ranks suggestions; in --show, "
+                                                          "a / r accept / reject the top suggestion into it."),
         threshold: Optional[float] = typer.Option(None, help="Auto-foley confidence (default: calibrated)."),
         realtime: bool = typer.Option(False, help="Pace a file at real time (live sources always are)."),
-        show: bool = typer.Option(False, help="Show the frame and its suggestions in a window (q quits)."),
+        show: bool = typer.Option(False, help="Show the frame and its suggestions in a window (q quits; a / r "
+                                                "accept / reject with --feedback)."),
         explain: Optional[str] = typer.Option(None, help="Folder: per window, an image of where the model looked."),
         quiet: bool = typer.Option(False, help="No per-window lines, only the summary."),
         threads: Optional[int] = typer.Option(None, help="CPU threads for the model."),
@@ -59,7 +62,7 @@ def run(source: Optional[str] = typer.Argument(None, help="Video file, camera in
 
     cfg = RunConfig(source=source or str(DEFAULT_CLIP), bank=bank, model=model, backend=backend, precision=precision,
                     top_k=top_k, search=search, hop=hop, jsonl=jsonl, save=save, rules=rules, explain=explain, threshold=threshold, realtime=realtime, show=show,
-                    quiet=quiet, threads=threads, max_seconds=max_seconds)
+                    feedback=feedback, quiet=quiet, threads=threads, max_seconds=max_seconds)
     def ready(backend, bank_):
         what = f"bundled clip {DEFAULT_CLIP.name}" if source is None else source
         typer.echo(f"edgeav: {what}, bank of {len(bank_)} sounds{' (bundled)' if bank is None else ''}, model {model} "
@@ -81,17 +84,34 @@ def index(sounds: list[str] = typer.Argument(..., help="Folders of sound files (
           out: str = typer.Option(..., "-o", "--out", help="Bank file to create or update (.npz)."),
           categories: Optional[str] = typer.Option(None, help="CSV of file,category (paths relative to the folder); "
                                                              "default: the parent folder name."),
-          model: str = typer.Option("teacher", help="Registry name or .safetensors path.")):
+          model: str = typer.Option("teacher", help="Registry name or .safetensors path (a student's bank is "
+                                                    "indexed by its teacher: one bank serves both).")):
     """Embed a sound library into a bank (incremental: unchanged files are skipped)."""
     from edgeav.backends import load_backend
-    from edgeav.bank import index_sounds
+    from edgeav.bank import index_sounds, bank_encoder
 
-    be = load_backend(model, "torch")
+    be = bank_encoder(load_backend(model, "torch"), warn=lambda m: typer.echo(m, err=True))
     bank, rep = index_sounds(be, sounds, out, categories, model_id=be.model_id)
     typer.echo(f"edgeav: bank {out}: {len(bank)} sounds (added {rep['added']}, unchanged {rep['kept']}, "
                f"dropped {rep['dropped']}, skipped {len(rep['skipped'])})", err=True)
     for rel, why in rep["skipped"].items():
         typer.echo(f"  skipped {rel}: {why}", err=True)
+
+
+@app.command()
+@friendly
+def feedback(run_jsonl: str = typer.Argument(..., help="JSONL written by `edgeav run --jsonl`."),
+             source: str = typer.Option(..., help="The video that run was made on."),
+             store: str = typer.Option(..., help="Verdicts file to append to (created if missing)."),
+             accept: list[str] = typer.Option([], help="T or T=SOUND: accept the window at T s (default: its top sound)."),
+             reject: list[str] = typer.Option([], help="T or T=SOUND: reject it."),
+             model: str = typer.Option("teacher", help="The model the run used (its embeddings key the verdicts).")):
+    """Record verdicts on a run's suggestions (also lines of the JSONL marked "verdict": "accept" | "reject")."""
+    from edgeav.feedback import record_run_verdicts
+
+    vs = record_run_verdicts(run_jsonl, source, model, store, accept, reject)
+    n_acc = sum(v.verdict == "accept" for v in vs)
+    typer.echo(f"edgeav: {len(vs)} verdicts ({n_acc} accepted, {len(vs) - n_acc} rejected) appended to {store}", err=True)
 
 
 @app.command()
@@ -150,6 +170,21 @@ def distill(teacher: str = typer.Option("teacher", help="Frozen teacher: registr
     from distill.student import DistillConfig, distill as run_distill
 
     typer.echo(f"model saved: {run_distill(DistillConfig(teacher=teacher, student=student, sounds=sounds, out=out, cache=cache_dir, steps=steps, batch=batch, lr=lr, w_align=w_align, w_relational=w_relational, w_bank=w_bank, w_nce=w_nce, seed=seed))}")
+
+
+@app.command()
+@friendly
+def adapt(footage: str = typer.Argument(..., help="Folder of your videos (unlabeled; a few minutes is enough)."),
+          sounds: str = typer.Option(..., help="Your sound library."),
+          model: str = typer.Option("teacher", help="Model to adapt: registry name or .safetensors path."),
+          out: str = typer.Option("runs/adapted", "-o", "--out"),
+          steps: int = typer.Option(300, help="Adaptation steps (batch 256)."),
+          feedback: str = typer.Option("", help="Your verdicts file: re-embedded for the adapted model."),
+          seed: int = typer.Option(0)):
+    """Adapt a model to your footage and library (label-free), and carry your feedback over to it."""
+    from distill.adapt import adapt_cmd
+
+    adapt_cmd(footage=footage, sounds=sounds, model=model, out=out, steps=steps, feedback=feedback, seed=seed)
 
 
 @app.command("eval")

@@ -18,10 +18,13 @@ def cache_dir() -> Path:
 
 
 def default_bank(backend):
-    """The bundled sounds embedded by `backend`'s model; incremental, so later calls load the cached bank."""
-    from edgeav.bank import index_sounds
+    """The bundled sounds embedded for `backend`'s model (by its teacher for a student: edgeav.bank.bank_encoder);
+    incremental, so later calls load the cached bank."""
+    import sys
 
-    out = cache_dir() / "banks" / f"bundled-{backend.model_id}.npz"
-    bank, _ = index_sounds(backend, [DEFAULT_SOUNDS], out, DEFAULT_CATEGORIES, progress=False,
-                           model_id=backend.model_id)
+    from edgeav.bank import index_sounds, bank_encoder
+
+    enc = bank_encoder(backend, warn=lambda m: print(m, file=sys.stderr))
+    out = cache_dir() / "banks" / f"bundled-{enc.model_id}.npz"
+    bank, _ = index_sounds(enc, [DEFAULT_SOUNDS], out, DEFAULT_CATEGORIES, progress=False, model_id=enc.model_id)
     return bank

@@ -32,6 +32,7 @@ class RunConfig:
     jsonl: str | None = None
     save: str | None = None
     rules: str | None = None      # TOML house rules (edgeav/rules.py), applied before every output
+    feedback: str | None = None   # verdicts store (edgeav/feedback.py): re-ranks; live a/r verdicts are appended
     explain: str | None = None    # folder: an image per window of where the model looked
     threshold: float | None = None  # auto-foley confidence; default: the model's calibrated value
     realtime: bool = False
@@ -92,12 +93,38 @@ class WindowAssembler:
         return best
 
 
+def record_verdict(store, cfg: RunConfig, backend, t: float, sound: str, verdict: str, v: np.ndarray) -> None:
+    """A live verdict (the viewer's a / r keys) on the top suggestion, appended to the feedback store."""
+    from edgeav.feedback import Verdict
+
+    if store is None:
+        raise EdgeavError("a verdict was given but no feedback file is set", "run with --feedback FILE.jsonl")
+    store.append([Verdict(cfg.source, round(t, 3), sound, verdict, v.tolist(), backend.model_id)])
+
+
 def _grid_fps(hop: float, offsets) -> float | None:
     """The coarsest frame grid (fps) that holds every window's frame times exactly; None = native rate."""
     for fps in (5, 10, 20, 25, 50):
         if all(abs(x * fps - round(x * fps)) < 1e-6 for x in (hop, *offsets)):
             return float(fps)
     return None
+
+
+def rank_window(v: np.ndarray, bank, k: int, search: str, rules=None, reranker=None, t: float = 0.0):
+    """[(bank index, score)] best first for one window's embedding `v` (1, D): cosine search, then the users'
+    feedback (contextual score moves), then the house rules (filter, boost, no repeats)."""
+    if rules is None and reranker is None:
+        scores, idx = bank.search(v, k, backend=search)
+        return [(int(j), float(sc)) for j, sc in zip(idx[0], scores[0])]
+    # feedback and rules may reorder or drop many candidates: rank the whole bank (FAISS's top 2000 for huge ones)
+    scores, idx = bank.search(v, len(bank) if len(bank) < 100_000 else 2000, backend=search)
+    scores, idx = scores[0], idx[0]
+    if reranker is not None:
+        scores = scores + reranker.adjust(v[0])[idx]
+    if rules is not None:
+        return rules.rank(scores, idx, bank, t, k)
+    order = np.argsort(-scores)[:k]
+    return [(int(idx[j]), float(scores[j])) for j in order]
 
 
 def run(cfg: RunConfig, on_window=None, on_ready=None) -> RunResult:
@@ -119,6 +146,15 @@ def run(cfg: RunConfig, on_window=None, on_ready=None) -> RunResult:
         from edgeav.rules import Rules
 
         rules = Rules.load(cfg.rules, bank)
+    reranker = store = None
+    if cfg.feedback:
+        from edgeav.feedback import FeedbackReranker, FeedbackStore
+
+        store = FeedbackStore(cfg.feedback)
+        reranker = FeedbackReranker(store.load(), bank, backend.model_id)
+        if reranker.skipped_other_model and not cfg.quiet:
+            print(f"edgeav: {reranker.skipped_other_model} verdicts in {cfg.feedback} were made with another model "
+                  f"and are not used (re-embed them: edgeav adapt ... --feedback {cfg.feedback})", flush=True)
     threshold = cfg.threshold if cfg.threshold is not None else backend.cfg.extra.get("foley_threshold")
     if cfg.save and threshold is None:
         raise EdgeavError(f"model {cfg.model} has no calibrated auto-foley threshold", "pass --threshold")
@@ -160,12 +196,7 @@ def run(cfg: RunConfig, on_window=None, on_ready=None) -> RunResult:
                 p1 = time.perf_counter()
                 v = backend.encode_preprocessed(x)
                 p2 = time.perf_counter()
-                if rules is None:
-                    scores, idx = bank.search(v, cfg.top_k, backend=cfg.search)
-                    ranked = list(zip(idx[0], scores[0]))
-                else:  # rules may drop many candidates: rank the whole bank (or FAISS's top 2000 for huge banks)
-                    scores, idx = bank.search(v, len(bank) if len(bank) < 100_000 else 2000, backend=cfg.search)
-                    ranked = rules.rank(scores[0], idx[0], bank, s, cfg.top_k)
+                ranked = rank_window(v, bank, cfg.top_k, cfg.search, rules, reranker, s)
                 p3 = time.perf_counter()
                 recs = [{"sound": bank.ids[j], "category": bank.categories[j], "score": round(float(sc), 4)}
                         for j, sc in ranked]
@@ -187,8 +218,12 @@ def run(cfg: RunConfig, on_window=None, on_ready=None) -> RunResult:
                         last_placed[top] = t_event
                 if explainer is not None:
                     explainer.explain(s, stack, recs)
-                if viewer is not None and not viewer.show(stack[-1], recs, s):
-                    raise KeyboardInterrupt  # q pressed: end like Ctrl-C, outputs flushed
+                if viewer is not None:
+                    action = viewer.show(stack[-1], recs, s)
+                    if action == "quit":
+                        raise KeyboardInterrupt  # q pressed: end like Ctrl-C, outputs flushed
+                    if action in ("accept", "reject") and recs:
+                        record_verdict(store, cfg, backend, s, recs[0]["sound"], action, v[0])
                 if on_window:
                     on_window(rec)
                 elif not cfg.quiet:

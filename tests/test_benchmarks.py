@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from conftest import REPO, ASSETS
@@ -41,3 +42,38 @@ def test_run_all_benchmarks_tiny(tmp_path, mini_corpus):
     for f in ("summary.md", "models.md", "accuracy_vs_latency.png", "bank_scale.png"):
         assert (out / f).stat().st_size > 0, f
     assert "| ONNX INT8 (Q/DQ) |" in (out / "summary.md").read_text().replace(f"| {model} ", "| ")
+
+
+@pytest.fixture(scope="module")
+def corpus_cache(mini_corpus, tmp_path_factory):
+    from distill.features import build_features
+
+    cache = tmp_path_factory.mktemp("corpus-cache")
+    build_cache(mini_corpus, cache, CacheConfig(fps=5, width=64, height=48), layout="gameplay", workers=1, progress=False)
+    build_features(cache, progress=False)
+    return cache
+
+
+def test_ablation_script_tiny(tmp_path, mini_corpus, corpus_cache):
+    out = tmp_path / "ablation"
+    r = subprocess.run([sys.executable, "-m", "benchmarks.ablation", "--steps", "2", "--seeds", "0", "--variants",
+                        "baseline", "attention+contrastive+bankmix", "attention+contrastive+bankmix+bankdistill",
+                        "--parallel", "1", "--cache", str(corpus_cache), "--root", str(tmp_path / "runs"),
+                        "--corpus", str(mini_corpus), "--stage2-steps", "2", "--eval-cache", str(tmp_path / "eval"),
+                        "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-2500:]
+    res = json.loads(out.with_suffix(".json").read_text())
+    assert set(res["summary"]) == {"baseline", "attention+contrastive+bankmix", "attention+contrastive+bankmix+bankdistill"}
+    assert "| baseline | 1 |" in out.with_suffix(".md").read_text()
+
+
+def test_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
+    out = tmp_path / "results"
+    r = subprocess.run([sys.executable, "-m", "benchmarks.adapt", "--game", "funnyboat", "--corpus", str(mini_corpus),
+                        "--cache", str(corpus_cache), "--work", str(tmp_path / "logo"), "--steps", "2",
+                        "--stage2-steps", "2", "--adapt-steps", "2", "--verdicts", "5", "--eval-cache",
+                        str(tmp_path / "eval"), "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-2500:]
+    res = json.loads((out / "adapt-funnyboat.json").read_text())
+    assert res["trained_on"] == ["solarwolf"] and set(res["rows"]) == {"before", "adapted", "adapted+feedback"}
+    assert res["verdicts"]["accepted"] == 5 and res["adapt"]["seconds_total"] > 0

@@ -119,7 +119,17 @@ def test_distill_steps_resume_and_teacher_outputs_cached_once(tiny_cache, tiny_t
     rec = json.loads((tmp_path / "a" / "metrics.jsonl").read_text().splitlines()[-1])
     assert {"align_v", "align_a", "relational", "bank", "nce", "loss", "samples_per_s"} <= rec.keys()
     meta = json.loads(Path(a).with_suffix(".json").read_text())
-    assert meta["name"] == "student_small" and meta["extra"]["distill"]["teacher"] == str(tiny_teacher)
+    assert meta["name"] == "student_small" and meta["extra"]["teacher"] == str(tiny_teacher)
+    # one bank serves teacher and student: the student's banks are indexed by the teacher it was distilled from
+    from edgeav.backends.torch_backend import TorchBackend
+    from edgeav.bank import bank_encoder
+
+    notes = []
+    assert bank_encoder(TorchBackend(str(a)), notes.append).model_id == TorchBackend(str(tiny_teacher)).model_id
+    meta["extra"]["teacher_sha1"] = "0" * 40  # another teacher now lives at that path: the student uses its own
+    Path(a).with_suffix(".json").write_text(json.dumps(meta))
+    student = TorchBackend(str(a))
+    assert bank_encoder(student, notes.append) is student and "not the one" in notes[-1]
 
 
 def test_distill_aligns_the_student_with_the_teacher(tiny_cache, tiny_teacher, tmp_path):

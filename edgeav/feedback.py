@@ -1,0 +1,171 @@
+"""Users' verdicts on suggestions, stored append-only, and folded back into the ranking.
+
+A record: the moment (source, window start t), the sound, the verdict (accept | reject), and the model's visual
+embedding of that window (so the store is self-contained: no re-decoding to use it), tagged with the model id that
+made it. Records come from the live view (a / r keys on the top suggestion) or from `edgeav feedback` on a run's
+JSONL afterwards. The file only ever grows: one JSON line per verdict, flushed and fsynced per write; a later
+verdict on the same moment and sound wins.
+
+Re-ranking is contextual: a verdict moves a sound's score in windows that look like the one judged,
+    Δscore(s | v) = weight · tanh( Σ_i y_i · exp((cos(v, e_i) − 1) / tau) )   over verdicts i on sound s,
+with y = +1 accept / −1 reject — an accepted explosion rises where the screen looks like that explosion, not
+everywhere; tanh bounds the total move to ±weight.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, asdict
+from pathlib import Path
+
+import numpy as np
+
+from edgeav.errors import EdgeavError
+
+VERDICTS = {"accept": 1.0, "reject": -1.0}
+
+
+@dataclass
+class Verdict:
+    source: str
+    t: float
+    sound: str
+    verdict: str              # accept | reject
+    embedding: list[float]    # the model's visual embedding of the judged window
+    model_id: str
+    time: float = 0.0         # when the verdict was given (unix seconds)
+
+
+class FeedbackStore:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def append(self, verdicts: list[Verdict]) -> None:
+        for v in verdicts:
+            if v.verdict not in VERDICTS:
+                raise EdgeavError(f"unknown verdict {v.verdict!r}", "use accept or reject")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as f:  # append-only: earlier verdicts are never rewritten
+            for v in verdicts:
+                d = asdict(v)
+                d["time"] = d["time"] or time.time()
+                d["embedding"] = [round(float(x), 5) for x in d["embedding"]]
+                f.write(json.dumps(d) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def load(self) -> list[Verdict]:
+        if not self.path.exists():
+            return []
+        out = []
+        for i, line in enumerate(self.path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(Verdict(**json.loads(line)))
+            except (json.JSONDecodeError, TypeError) as e:
+                raise EdgeavError(f"feedback file {self.path} line {i} is not a verdict record ({type(e).__name__})",
+                                  "it is append-only JSONL written by edgeav; remove the damaged line") from None
+        return out
+
+
+class FeedbackReranker:
+    """Score adjustments for one bank from the verdicts made with the same model (embedding space)."""
+
+    def __init__(self, verdicts: list[Verdict], bank, model_id: str, weight: float = 0.3, tau: float = 0.1):
+        latest: dict[tuple, Verdict] = {}
+        for v in verdicts:  # the last verdict on a moment and sound wins
+            latest[(v.source, round(v.t, 3), v.sound)] = v
+        index = {s: i for i, s in enumerate(bank.ids)}
+        usable = [v for v in latest.values() if v.model_id == model_id and v.sound in index]
+        self.skipped_other_model = sum(v.model_id != model_id for v in latest.values())
+        self.skipped_unknown_sound = sum(v.model_id == model_id and v.sound not in index for v in latest.values())
+        self.n = len(usable)
+        self.size, self.weight, self.tau = len(bank), weight, tau
+        dim = bank.embeddings.shape[1]
+        self.E = np.array([v.embedding for v in usable], np.float32).reshape(-1, dim)
+        self.sound = np.array([index[v.sound] for v in usable], int)
+        self.y = np.array([VERDICTS[v.verdict] for v in usable], np.float32)
+
+    def adjust(self, v: np.ndarray) -> np.ndarray:
+        """(len(bank),) additive score change for the window embedded as `v` (D,)."""
+        delta = np.zeros(self.size, np.float32)
+        if self.n:
+            k = np.exp((self.E @ v.astype(np.float32) - 1.0) / self.tau)
+            np.add.at(delta, self.sound, self.y * k)
+        return self.weight * np.tanh(delta)
+
+    @classmethod
+    def load(cls, path: str | Path, bank, model_id: str, **kw) -> "FeedbackReranker":
+        return cls(FeedbackStore(path).load(), bank, model_id, **kw)
+
+
+# ---------------------------------------------------------------- verdicts given after a run
+def parse_marks(marks: list[str], verdict: str) -> list[tuple[float, str | None, str]]:
+    """`T` or `T=SOUND` (seconds; the sound defaults to the window's top suggestion) → (t, sound, verdict)."""
+    out = []
+    for m in marks:
+        t, _, sound = m.partition("=")
+        try:
+            out.append((float(t), sound or None, verdict))
+        except ValueError:
+            raise EdgeavError(f"--{verdict} {m!r} is not a time", "give seconds, optionally =SOUND: 12.5 or "
+                              "12.5=solarwolf/explode.wav") from None
+    return out
+
+
+def verdicts_from_run(run_jsonl: str | Path, marks: list[tuple[float, str | None, str]]) -> list[tuple[float, str, str]]:
+    """(window start, sound, verdict) for every judged window of a run's JSONL: records the user annotated with
+    "verdict" (and optionally "sound"), plus `marks` matched to the window nearest in time."""
+    p = Path(run_jsonl)
+    if not p.exists():
+        raise EdgeavError(f"run output not found: {p}", "write one with edgeav run SOURCE --jsonl FILE")
+    try:
+        recs = [json.loads(x) for x in p.read_text().splitlines() if x.strip()]
+        times = np.array([r["t"] for r in recs])
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise EdgeavError(f"{p} is not the JSONL of an edgeav run", "give the file written by edgeav run --jsonl") from None
+    if not recs:
+        raise EdgeavError(f"{p} has no windows", "run edgeav run on a longer source")
+    out = []
+    for r in recs:
+        if "verdict" in r:
+            sound = r.get("sound") or (r["recommendations"][0]["sound"] if r["recommendations"] else None)
+            if r["verdict"] not in VERDICTS or sound is None:
+                raise EdgeavError(f"{p}: window at {r['t']} s has verdict {r['verdict']!r}", "use accept or reject")
+            out.append((r["t"], sound, r["verdict"]))
+    for t, sound, verdict in marks:
+        r = recs[int(np.argmin(np.abs(times - t)))]
+        if abs(r["t"] - t) > 1.0:
+            raise EdgeavError(f"no window of {p} near {t} s", f"the run covers {times[0]:.1f}–{times[-1]:.1f} s")
+        if sound is None and not r["recommendations"]:
+            raise EdgeavError(f"window at {r['t']} s of {p} has no suggestion to judge", "name the sound: T=SOUND")
+        out.append((r["t"], sound or r["recommendations"][0]["sound"], verdict))
+    return out
+
+
+def embed_moments(backend, source: str, times: list[float]) -> np.ndarray:
+    """The backend's visual embeddings of the windows starting at `times` in a video file, as `run` made them."""
+    from edgeav.io import VideoFile
+
+    cfg = backend.cfg
+    with VideoFile(source, fps=None, size=cfg.frame_size) as v:
+        stacks = np.stack([np.stack([v.frame_at(t + o) for o in cfg.frame_offsets]) for t in times])
+    return np.asarray(backend.encode_visual(stacks), np.float32)
+
+
+def record_run_verdicts(run_jsonl: str, source: str, model: str, store: str, accept: list[str], reject: list[str],
+                        backend: str = "auto") -> list[Verdict]:
+    """`edgeav feedback`: the verdicts on a run's windows, embedded by `model`, appended to `store`."""
+    from edgeav.backends import load_backend
+
+    judged = verdicts_from_run(run_jsonl, parse_marks(accept, "accept") + parse_marks(reject, "reject"))
+    if not judged:
+        raise EdgeavError(f"no verdicts given for {run_jsonl}",
+                          "pass --accept T / --reject T, or add \"verdict\": \"accept\" to lines of the JSONL")
+    be = load_backend(model, backend)
+    embs = embed_moments(be, source, [t for t, _, _ in judged])
+    verdicts = [Verdict(str(source), t, s, y, e.tolist(), be.model_id) for (t, s, y), e in zip(judged, embs)]
+    FeedbackStore(store).append(verdicts)
+    return verdicts

@@ -1,0 +1,121 @@
+"""Feedback: verdicts stored append-only, folded back as contextual re-ranking (an accepted sound rises where the
+screen looks like the judged moment); `edgeav feedback` on a run's JSONL; `edgeav adapt` on a folder of footage."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ASSETS
+from edgeav import EdgeavError
+from edgeav.backends.torch_backend import TorchBackend
+from edgeav.bank import SoundBank, index_sounds
+from edgeav.display import key_action
+from edgeav.feedback import FeedbackReranker, FeedbackStore, Verdict, record_run_verdicts
+from edgeav.models import create_model, save_model
+from edgeav.pipeline import RunConfig, run, rank_window
+
+CLIP = ASSETS / "clips" / "funnyboat-s12_20-35.mp4"
+
+
+def _unit(x):
+    x = np.asarray(x, np.float32)
+    return x / np.linalg.norm(x)
+
+
+def test_store_is_append_only_and_damage_is_a_clear_error(tmp_path):
+    store = FeedbackStore(tmp_path / "fb.jsonl")
+    store.append([Verdict("a.mp4", 1.0, "x", "accept", [1.0, 0.0], "m")])
+    first = (tmp_path / "fb.jsonl").read_text()
+    store.append([Verdict("a.mp4", 2.0, "y", "reject", [0.0, 1.0], "m")])
+    text = (tmp_path / "fb.jsonl").read_text()
+    assert text.startswith(first) and len(store.load()) == 2
+    with pytest.raises(EdgeavError, match="unknown verdict"):
+        store.append([Verdict("a.mp4", 3.0, "y", "maybe", [0.0, 1.0], "m")])
+    (tmp_path / "fb.jsonl").write_text(text + "{broken\n")
+    with pytest.raises(EdgeavError, match="line 3"):
+        store.load()
+
+
+def test_reranking_is_contextual_and_bounded():
+    bank = SoundBank(["a", "b", "c"], ["", "", ""], np.eye(3, dtype=np.float32), ["", "", ""])
+    here, elsewhere = _unit([1, 0.2, 0.9]), _unit([0, 1, 0])
+    verdicts = [Verdict("v", 1.0, "c", "accept", here.tolist(), "m"), Verdict("v", 2.0, "a", "reject", here.tolist(), "m"),
+                Verdict("v", 3.0, "b", "accept", here.tolist(), "other-model")]
+    rr = FeedbackReranker(verdicts, bank, "m", weight=0.3)
+    assert rr.n == 2 and rr.skipped_other_model == 1
+    d_here, d_far = rr.adjust(here), rr.adjust(elsewhere)
+    assert d_here[2] > 0.2 and d_here[0] < -0.2 and d_here[1] == 0       # where it was judged
+    assert np.abs(d_far).max() < 0.01                                    # not elsewhere
+    before = [j for j, _ in rank_window(here[None], bank, 3, "numpy")]
+    after = [j for j, _ in rank_window(here[None], bank, 3, "numpy", reranker=rr)]
+    assert before == [0, 2, 1] and after == [2, 0, 1]
+    many = [Verdict("v", float(i), "c", "accept", here.tolist(), "m") for i in range(50)]
+    assert FeedbackReranker(many, bank, "m", weight=0.3).adjust(here)[2] <= 0.3 + 1e-6  # bounded
+
+
+def test_viewer_keys():
+    assert key_action(ord("a")) == "accept" and key_action(ord("r")) == "reject"
+    assert key_action(ord("q")) == "quit" and key_action(255, visible=False) == "quit" and key_action(255) is None
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("fb")
+    torch.manual_seed(0)
+    model = str(save_model(create_model("tiny"), d / "tiny"))
+    be = TorchBackend(model)
+    bank = d / "bank.npz"
+    index_sounds(be, [ASSETS / "sounds"], bank, ASSETS / "sounds" / "categories.csv", progress=False,
+                 model_id=be.model_id)
+    jsonl = d / "run.jsonl"
+    run(RunConfig(str(CLIP), bank=str(bank), model=model, jsonl=str(jsonl), quiet=True, hop=1.0, top_k=10))
+    return d, model, bank, jsonl
+
+
+def _ranks(jsonl, t):
+    rec = next(json.loads(x) for x in jsonl.read_text().splitlines() if abs(json.loads(x)["t"] - t) < 1e-6)
+    return [r["sound"] for r in rec["recommendations"]]
+
+
+def test_feedback_command_and_run_with_feedback(tiny_run, tmp_path):
+    d, model, bank, jsonl = tiny_run
+    before3, before6 = _ranks(jsonl, 3.0), _ranks(jsonl, 6.0)
+    lifted, rejected = before3[6], before6[0]
+    store = tmp_path / "verdicts.jsonl"
+    vs = record_run_verdicts(str(jsonl), str(CLIP), model, str(store), [f"3={lifted}"], ["6"])
+    assert [(v.t, v.sound, v.verdict) for v in vs] == [(3.0, lifted, "accept"), (6.0, rejected, "reject")]
+    # a verdict marked in the JSONL itself is read too
+    lines = jsonl.read_text().splitlines()
+    marked = tmp_path / "marked.jsonl"
+    marked.write_text("\n".join([json.dumps({**json.loads(lines[9]), "verdict": "accept"})] + lines[10:]) + "\n")
+    assert record_run_verdicts(str(marked), str(CLIP), model, str(store), [], [])[0].t == 9.0
+    out = tmp_path / "after.jsonl"
+    run(RunConfig(str(CLIP), bank=str(bank), model=model, jsonl=str(out), quiet=True, hop=1.0, top_k=10,
+                  feedback=str(store)))
+    after3, after6 = _ranks(out, 3.0), _ranks(out, 6.0)
+    assert after3.index(lifted) < before3.index(lifted)
+    assert rejected not in after6 or after6.index(rejected) > 0
+    with pytest.raises(EdgeavError, match="no window"):
+        record_run_verdicts(str(jsonl), str(CLIP), model, str(store), ["99"], [])
+
+
+def test_adapt_tunes_only_the_visual_head_and_carries_feedback_over(tiny_run, tmp_path):
+    from distill.adapt import AdaptConfig, adapt
+    from edgeav.models import load_model
+
+    d, model, bank, jsonl = tiny_run
+    store = tmp_path / "verdicts.jsonl"
+    record_run_verdicts(str(jsonl), str(CLIP), model, str(store), ["3"], ["6"])
+    rep = adapt(AdaptConfig(footage=str(ASSETS / "clips"), sounds=str(ASSETS / "sounds" / "funnyboat"), model=model,
+                            out=str(tmp_path / "adapted"), steps=5, feedback=str(store)))
+    assert rep["clips"] == 2 and rep["feedback"]["verdicts"] == 2 and "stage2_s" in rep["seconds"]
+    before, after = load_model(model).state_dict(), load_model(rep["model"]).state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("visual.head.") for k in changed)
+    new = FeedbackStore(rep["feedback"]["file"]).load()
+    assert {v.model_id for v in new} == {TorchBackend(rep["model"]).model_id}
+    with pytest.raises(EdgeavError, match="no videos found"):
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        adapt(AdaptConfig(footage=str(empty), sounds=str(ASSETS / "sounds"), model=model, out=str(tmp_path / "x")))
