@@ -49,3 +49,19 @@ def make_mini_corpus(root: Path) -> Path:
 @pytest.fixture(scope="session")
 def mini_corpus(tmp_path_factory):
     return make_mini_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+def tiny_model_and_bank(folder: Path) -> tuple[str, Path]:
+    """A seeded untrained `tiny` model and the bundled sounds indexed by it: fast stand-ins for run-level tests."""
+    import torch
+    from edgeav.backends.torch_backend import TorchBackend
+    from edgeav.bank import index_sounds
+    from edgeav.models import create_model, save_model
+
+    torch.manual_seed(0)
+    model = str(save_model(create_model("tiny"), folder / "tiny"))
+    be = TorchBackend(model)
+    bank = folder / "bank.npz"
+    index_sounds(be, [ASSETS / "sounds"], bank, ASSETS / "sounds" / "categories.csv", progress=False,
+                 model_id=be.model_id)
+    return model, bank

@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ASSETS
+from conftest import ASSETS, tiny_model_and_bank
 from edgeav import EdgeavError
 from edgeav.backends.torch_backend import TorchBackend
-from edgeav.bank import SoundBank, index_sounds
+from edgeav.bank import SoundBank
 from edgeav.display import key_action
 from edgeav.feedback import FeedbackReranker, FeedbackStore, Verdict, record_run_verdicts
-from edgeav.models import create_model, save_model
 from edgeav.pipeline import RunConfig, run, rank_window
 
 CLIP = ASSETS / "clips" / "funnyboat-s12_20-35.mp4"
@@ -62,12 +61,7 @@ def test_viewer_keys():
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("fb")
-    torch.manual_seed(0)
-    model = str(save_model(create_model("tiny"), d / "tiny"))
-    be = TorchBackend(model)
-    bank = d / "bank.npz"
-    index_sounds(be, [ASSETS / "sounds"], bank, ASSETS / "sounds" / "categories.csv", progress=False,
-                 model_id=be.model_id)
+    model, bank = tiny_model_and_bank(d)
     jsonl = d / "run.jsonl"
     run(RunConfig(str(CLIP), bank=str(bank), model=model, jsonl=str(jsonl), quiet=True, hop=1.0, top_k=10))
     return d, model, bank, jsonl

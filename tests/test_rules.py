@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from conftest import ASSETS
+from conftest import ASSETS, tiny_model_and_bank
 from edgeav import EdgeavError
 from edgeav.backends.torch_backend import TorchBackend
 from edgeav.bank import index_sounds
@@ -17,12 +17,7 @@ CLIP = ASSETS / "clips" / "solarwolf-s11_10-40.mp4"
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("rules")
-    torch.manual_seed(0)
-    model = str(save_model(create_model("tiny"), d / "tiny"))
-    be = TorchBackend(model)
-    bank = d / "bank.npz"
-    index_sounds(be, [ASSETS / "sounds"], bank, ASSETS / "sounds" / "categories.csv", progress=False,
-                 model_id=be.model_id)
+    model, bank = tiny_model_and_bank(d)
     base = d / "base.jsonl"
     run(RunConfig(str(CLIP), bank=str(bank), model=model, jsonl=str(base), quiet=True, max_seconds=10))
     return d, model, bank, [json.loads(x) for x in base.read_text().splitlines()]
