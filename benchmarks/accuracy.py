@@ -31,6 +31,9 @@ def evaluate_variants(model: str, a, inputs, vcache) -> dict:
         rows["torch fp32, own audio bank"] = evaluate(m, inputs, a.corpus, vcache)
     rows["onnxruntime int8"] = evaluate(BackendModel(load_backend(int8, "onnx", "int8", a.threads)), inputs, a.corpus,
                                         vcache, bank_model=bank_model)
+    _, int8_cpu = int8_export(model, a.exports, a.corpus, a.calib_windows, "int8-cpu")
+    rows["onnxruntime int8-cpu"] = evaluate(BackendModel(load_backend(int8_cpu, "onnx", "int8", a.threads)), inputs,
+                                            a.corpus, vcache, bank_model=bank_model)
     try:
         load_backend(fp32, "onnx", "fp16", a.threads)
     except EdgeavError as e:

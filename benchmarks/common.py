@@ -56,15 +56,23 @@ def calibration_videos(corpus: str | None, n: int = 8) -> list[str] | None:
     return picked
 
 
-def int8_export(model: str, exports: str | Path, corpus: str | None = None, windows: int = 256) -> tuple[str, str]:
-    """(fp32 sidecar, int8 sidecar) of `model` under `exports`, made once and reused by every benchmark."""
+def int8_export(model: str, exports: str | Path, corpus: str | None = None, windows: int = 256,
+                fmt: str = "int8") -> tuple[str, str]:
+    """(fp32 sidecar, int8 sidecar) of `model` under `exports` — `fmt` int8 (TensorRT's Q/DQ form) or int8-cpu
+    (ONNX Runtime's CPU form) — made once and reused by every benchmark."""
     from edgeav.export.formats import export
 
-    stem = Path(exports) / Path(model).stem
-    int8, fp32 = f"{stem}-int8.onnx.json", f"{stem}-int8-fp32.onnx.json"
+    stem = Path(exports) / f"{model_stem(model)}-{fmt}"
+    int8, fp32 = f"{stem}.onnx.json", f"{stem}-fp32.onnx.json"
     if not (Path(int8).exists() and Path(fp32).exists()):
-        export(model, "int8", f"{stem}-int8", calibration_videos(corpus), windows)
+        export(model, fmt, str(stem), calibration_videos(corpus), windows)
     return fp32, int8
+
+
+def model_stem(model: str) -> str:
+    """A file-name stem for a registry name or a weights path (runs/x/model.safetensors → x)."""
+    p = Path(model)
+    return p.parent.name if p.stem == "model" and p.parent.name else p.stem
 
 
 def export_size_mb(sidecar: str) -> float:

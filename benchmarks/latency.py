@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.common import (time_fn, machine, int8_export, export_size_mb, write_result, RESULTS,
-                               calibration_videos)
+                               calibration_videos, model_stem)
 
 
 def variants(model: str, exports: str, corpus: str | None, calib_windows: int) -> dict:
@@ -20,7 +20,8 @@ def variants(model: str, exports: str, corpus: str | None, calib_windows: int) -
     from edgeav.export.formats import export
 
     fp32, int8 = int8_export(model, exports, corpus, calib_windows)
-    stem = Path(exports) / Path(model).stem
+    _, int8_cpu = int8_export(model, exports, corpus, calib_windows, "int8-cpu")
+    stem = Path(exports) / model_stem(model)
 
     def fp16():
         if not Path(f"{stem}-fp16.onnx.json").exists():
@@ -33,7 +34,9 @@ def variants(model: str, exports: str, corpus: str | None, calib_windows: int) -
         return f"{stem}-int8.trt.json", "tensorrt", "int8"
 
     return {"torch fp32": lambda: (model, "torch", "fp32"), "onnxruntime fp32": lambda: (fp32, "onnx", "fp32"),
-            "onnxruntime int8": lambda: (int8, "onnx", "int8"), "onnxruntime fp16": fp16, "tensorrt int8": engine}
+            "onnxruntime int8": lambda: (int8, "onnx", "int8"),
+            "onnxruntime int8-cpu": lambda: (int8_cpu, "onnx", "int8"), "onnxruntime fp16": fp16,
+            "tensorrt int8": engine}
 
 
 def measure(model: str, a) -> dict:

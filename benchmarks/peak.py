@@ -17,7 +17,8 @@ from benchmarks.common import machine, time_fn, write_result, RESULTS
 
 
 def _onnx_session(kind: str, threads: int, n: int, c: int, hw: int):
-    """A one-op graph: `gemm` (n×n @ n×n) or `conv` (1×c×hw×hw, 3×3, c→c), fp32 or Q/DQ int8."""
+    """A one-op graph: `gemm` (n×n @ n×n) or `conv` (1×c×hw×hw, 3×3, c→c); fp32, int8 (symmetric INT8 Q/DQ on both
+    operands, TensorRT's form) or int8cpu (UINT8 activations, INT8 weights: ORT's fast U8S8 CPU kernels)."""
     import onnxruntime as ort
     from onnx import helper, TensorProto, numpy_helper
 
@@ -28,11 +29,12 @@ def _onnx_session(kind: str, threads: int, n: int, c: int, hw: int):
     else:
         x_shape, w = [1, c, hw, hw], rng.standard_normal((c, c, 3, 3)).astype(np.float32)
     nodes, inits, x_name, w_name = [], [numpy_helper.from_array(w, "W")], "x", "W"
-    if int8 == "int8":  # symmetric per-tensor Q/DQ on both operands: ORT fuses into integer kernels
+    if int8 in ("int8", "int8cpu"):  # per-tensor Q/DQ on both operands: ORT fuses them into integer kernels
+        zx = np.array(0, np.int8) if int8 == "int8" else np.array(128, np.uint8)
         inits += [numpy_helper.from_array(np.array(0.05, np.float32), "s"),
-                  numpy_helper.from_array(np.array(0, np.int8), "z")]
-        nodes += [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
-                  helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+                  numpy_helper.from_array(np.array(0, np.int8), "z"), numpy_helper.from_array(zx, "zx")]
+        nodes += [helper.make_node("QuantizeLinear", ["x", "s", "zx"], ["xq"]),
+                  helper.make_node("DequantizeLinear", ["xq", "s", "zx"], ["xd"]),
                   helper.make_node("QuantizeLinear", ["W", "s", "z"], ["wq"]),
                   helper.make_node("DequantizeLinear", ["wq", "s", "z"], ["wd"])]
         x_name, w_name = "xd", "wd"
@@ -65,10 +67,11 @@ def peaks(a) -> dict:
     with torch.no_grad():
         t = time_fn(lambda: conv(xi), a.warmup, a.runs)
     out["torch fp32 conv3x3"] = {"gflops": 2 * c * c * 9 * hw * hw / t["p50_ms"] / 1e6, **t}
-    for kind in ("gemm-fp32", "gemm-int8", "conv-fp32", "conv-int8"):
+    for kind in ("gemm-fp32", "gemm-int8", "gemm-int8cpu", "conv-fp32", "conv-int8", "conv-int8cpu"):
         fn, flops = _onnx_session(kind, a.threads, n, c, hw)
         t = time_fn(fn, a.warmup, a.runs)
         op, prec = kind.split("-")
+        prec = "int8-cpu" if prec == "int8cpu" else prec
         out[f"onnxruntime {prec} {'gemm' if op == 'gemm' else 'conv3x3'}"] = {"gflops": flops / t["p50_ms"] / 1e6, **t}
     return out
 
@@ -85,8 +88,8 @@ def achieved(latency: dict, peak: dict) -> list[dict]:
             if r.get("status") != "ok":
                 continue
             backend, prec = name.rsplit(" ", 1)
-            best = max(v["gflops"] for k, v in peak.items() if k.startswith(f"{backend} {prec}")) \
-                if any(k.startswith(f"{backend} {prec}") for k in peak) else None
+            same = [v["gflops"] for k, v in peak.items() if k.rsplit(" ", 1)[0] == f"{backend} {prec}"]
+            best = max(same) if same else None
             g = 2 * macs / r["visual"]["p50_ms"] / 1e6
             rows.append({"model": model, "variant": name, "visual_macs": macs, "achieved_gflops": g,
                          "peak_gflops": best, "fraction_of_peak": g / best if best else None})

@@ -203,6 +203,7 @@ def eval_(model: str = typer.Option("teacher"), out: Optional[str] = typer.Optio
 @friendly
 def export(model: str = typer.Argument("teacher", help="Registry name or .safetensors path."),
            format: str = typer.Option("onnx", "--format", "-f", help="onnx (fp32) | int8 (Q/DQ, TensorRT form) | "
+                                                                    "int8-cpu (ONNX Runtime's fast CPU form) | "
                                                                     "fp16 | engine (TensorRT, from an int8/fp16 export)"),
            out: str = typer.Option("exports/model", "-o", "--out", help="Output path stem."),
            calib_video: list[str] = typer.Option([], help="Videos for INT8 calibration (default: the bundled clip)."),

@@ -43,6 +43,21 @@ def test_onnx_parity_every_registered_model(name, tmp_path):
             assert len(bns) <= (enc == "audio") and all(sz == 1 for sz in sizes)
 
 
+def test_int8_cpu_form_for_onnxruntime(tmp_path):
+    """The CPU form: QOperator integer kernels with UINT8 activations, close to FP32, never fed to TensorRT."""
+    rep = export("teacher", "int8-cpu", str(tmp_path / "t"), calib_windows=16)
+    assert rep["audio_min_cosine"] > 0.8 and rep["visual_min_cosine"] > 0.8, rep
+    side = json.loads((tmp_path / "t.onnx.json").read_text())
+    assert side["precision"] == "int8" and side["quant_target"] == "cpu"
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(tmp_path / side["files"]["visual"])).graph.node}
+    assert "QLinearConv" in ops
+    assert load_backend(str(tmp_path / "t.onnx.json"), precision="int8").precision == "int8"
+    with pytest.raises(EdgeavError, match="int8 or fp16 export"):
+        export("teacher", "engine", str(tmp_path / "e"), engine_from="int8-cpu")
+
+
 def test_shipped_teacher_int8_keeps_both_encoders_close_to_fp32(tmp_path):
     """Real windows of the bundled clip through the shipped teacher's INT8 graph: every embedding keeps a cosine of
     at least 0.8 with FP32 (all-INT8 audio fell to −0.03 before the first conv was kept in float)."""

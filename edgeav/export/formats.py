@@ -9,7 +9,7 @@ import numpy as np
 from edgeav.atomic import write_json
 from edgeav.errors import EdgeavError
 
-FORMATS = ("onnx", "int8", "fp16", "engine")
+FORMATS = ("onnx", "int8", "int8-cpu", "fp16", "engine")
 
 
 def _ort_vs_torch(side_path: Path, model: str, n: int = 8) -> dict:
@@ -41,7 +41,7 @@ def export(model: str, fmt: str, out: str, calib_videos: list[str] | None = None
     if fmt not in FORMATS:
         raise EdgeavError(f"unknown export format {fmt!r}", f"use one of {', '.join(FORMATS)}")
     if fmt == "engine":
-        if engine_from not in ("int8", "fp16"):
+        if engine_from not in ("int8", "fp16"):  # int8-cpu is ONNX Runtime's QOperator form: not for TensorRT
             raise EdgeavError(f"engines are built from an int8 or fp16 export, not {engine_from!r}",
                               "use --engine-from int8 or fp16")
         from edgeav.export.tensorrt import _trt, device_info
@@ -53,14 +53,15 @@ def export(model: str, fmt: str, out: str, calib_videos: list[str] | None = None
     side = export_onnx(model, fp32)
     report = {"onnx_parity_max_abs_err": side["parity_max_abs_err"]}
     side_path = fp32.with_suffix(".onnx.json")
-    if graph == "int8":
+    if graph in ("int8", "int8-cpu"):
         from edgeav.defaults import DEFAULT_CLIP
         from edgeav.export.lint import lint_qdq
         from edgeav.export.quantize import quantize_int8
 
-        side = quantize_int8(side_path, stem, calib_videos or [str(DEFAULT_CLIP)], calib_windows)
+        target = "tensorrt" if graph == "int8" else "cpu"
+        side = quantize_int8(side_path, stem, calib_videos or [str(DEFAULT_CLIP)], calib_windows, target)
         side_path = stem.with_suffix(".onnx.json")
-        for enc in ("visual", "audio"):
+        for enc in ("visual", "audio") if target == "tensorrt" else ():  # the CPU form is not meant for TensorRT
             problems, stats = lint_qdq(str(stem.parent / side["files"][enc]))
             report[f"{enc}_qdq_lint"] = {"problems": problems[:5], **stats}
             if problems:

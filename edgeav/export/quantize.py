@@ -55,7 +55,15 @@ def float_nodes(onnx_path: str | Path) -> list[str]:
     return convs[:1] + [n.name for n in g.node if n.op_type == "BatchNormalization"]
 
 
-def quantize_int8(sidecar_path: str | Path, out_stem: str | Path, calib_videos: list[str], n_windows: int = 64) -> dict:
+QUANT_TARGETS = ("tensorrt", "cpu")
+
+
+def quantize_int8(sidecar_path: str | Path, out_stem: str | Path, calib_videos: list[str], n_windows: int = 64,
+                  target: str = "tensorrt") -> dict:
+    """`target` tensorrt: explicit Q/DQ, symmetric INT8 activations (TensorRT's form; ONNX Runtime's CPU kernels
+    run it slowly). `target` cpu: ONNX Runtime's QOperator form with asymmetric UINT8 activations and symmetric
+    per-channel INT8 weights — the U8S8 kernels ORT optimizes on x86 and ARM (measured on the teacher's visual
+    encoder, 1 thread: 6.5 ms against 11.2 ms FP32 and 36 ms for the TensorRT-form graph). Not for TensorRT."""
     import json
     from onnxruntime.quantization import quantize_static, QuantFormat, QuantType, CalibrationMethod
 
@@ -73,16 +81,20 @@ def quantize_int8(sidecar_path: str | Path, out_stem: str | Path, calib_videos: 
     for enc, inp in (("visual", "frames"), ("audio", "mel")):
         batches = [data[inp][i:i + 8] for i in range(0, len(data[inp]), 8)]
         kept[enc] = float_nodes(src_dir / side["files"][enc])
-        quantize_static(str(src_dir / side["files"][enc]), str(out_stem.with_suffix(f".{enc}.onnx")),
-                        _Reader(inp, batches), quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
-                        weight_type=QuantType.QInt8, per_channel=True, calibrate_method=CalibrationMethod.MinMax,
-                        nodes_to_exclude=kept[enc],
+        if target == "tensorrt":
+            form = dict(quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
                         extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
                                        # TensorRT takes float biases (it folds them); int32 bias Q/DQ is refused
                                        "QuantizeBias": False})
+        else:
+            form = dict(quant_format=QuantFormat.QOperator, activation_type=QuantType.QUInt8,
+                        extra_options={"WeightSymmetric": True})
+        quantize_static(str(src_dir / side["files"][enc]), str(out_stem.with_suffix(f".{enc}.onnx")),
+                        _Reader(inp, batches), weight_type=QuantType.QInt8, per_channel=True,
+                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=kept[enc], **form)
     side = {**side, "precision": "int8", "files": {e: out_stem.with_suffix(f".{e}.onnx").name for e in ("visual", "audio")},
             "calibration": {"videos": [Path(v).name for v in calib_videos], "windows": int(len(data["frames"]))},
-            "float_nodes": kept}
+            "float_nodes": kept, "quant_target": target}
     write_json(out_stem.with_suffix(".onnx.json"), side)
     return side
 
