@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from edgeav.defaults import DEFAULT_MODEL
 from edgeav.errors import EdgeavError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -36,7 +37,7 @@ def friendly(fn):
 def run(source: Optional[str] = typer.Argument(None, help="Video file, camera index (0), /dev/videoN, rtsp:// or "
                                                       "http(s):// URL, file://, v4l2://, csi://. Default: the bundled clip."),
         bank: Optional[str] = typer.Option(None, help="Sound bank (.npz from `edgeav index`). Default: bundled sounds."),
-        model: str = typer.Option("teacher", help="Registry name or .safetensors path."),
+        model: str = typer.Option(DEFAULT_MODEL, help="Registry name or .safetensors path."),
         backend: str = typer.Option("auto", help="auto | torch | onnx | tensorrt"),
         precision: str = typer.Option("fp32", help="fp32 | fp16 | int8 (what the backend can deliver)"),
         top_k: int = typer.Option(5, help="Sounds recommended per window."),
@@ -84,7 +85,7 @@ def index(sounds: list[str] = typer.Argument(..., help="Folders of sound files (
           out: str = typer.Option(..., "-o", "--out", help="Bank file to create or update (.npz)."),
           categories: Optional[str] = typer.Option(None, help="CSV of file,category (paths relative to the folder); "
                                                              "default: the parent folder name."),
-          model: str = typer.Option("teacher", help="Registry name or .safetensors path (a student's bank is "
+          model: str = typer.Option(DEFAULT_MODEL, help="Registry name or .safetensors path (a student's bank is "
                                                     "indexed by its teacher: one bank serves both).")):
     """Embed a sound library into a bank (incremental: unchanged files are skipped)."""
     from edgeav.backends import load_backend
@@ -105,7 +106,7 @@ def feedback(run_jsonl: str = typer.Argument(..., help="JSONL written by `edgeav
              store: str = typer.Option(..., help="Verdicts file to append to (created if missing)."),
              accept: list[str] = typer.Option([], help="T or T=SOUND: accept the window at T s (default: its top sound)."),
              reject: list[str] = typer.Option([], help="T or T=SOUND: reject it."),
-             model: str = typer.Option("teacher", help="The model the run used (its embeddings key the verdicts).")):
+             model: str = typer.Option(DEFAULT_MODEL, help="The model the run used (its embeddings key the verdicts).")):
     """Record verdicts on a run's suggestions (also lines of the JSONL marked "verdict": "accept" | "reject")."""
     from edgeav.feedback import record_run_verdicts
 
@@ -176,7 +177,7 @@ def distill(teacher: str = typer.Option("teacher", help="Frozen teacher: registr
 @friendly
 def adapt(footage: str = typer.Argument(..., help="Folder of your videos (unlabeled; a few minutes is enough)."),
           sounds: str = typer.Option(..., help="Your sound library."),
-          model: str = typer.Option("teacher", help="Model to adapt: registry name or .safetensors path."),
+          model: str = typer.Option(DEFAULT_MODEL, help="Model to adapt: registry name or .safetensors path."),
           out: str = typer.Option("runs/adapted", "-o", "--out"),
           steps: int = typer.Option(300, help="Adaptation steps (batch 256)."),
           feedback: str = typer.Option("", help="Your verdicts file: re-embedded for the adapted model."),
@@ -201,7 +202,7 @@ def eval_(model: str = typer.Option("teacher"), out: Optional[str] = typer.Optio
 
 @app.command()
 @friendly
-def export(model: str = typer.Argument("teacher", help="Registry name or .safetensors path."),
+def export(model: str = typer.Argument(DEFAULT_MODEL, help="Registry name or .safetensors path."),
            format: str = typer.Option("onnx", "--format", "-f", help="onnx (fp32) | int8 (Q/DQ, TensorRT form) | "
                                                                     "int8-cpu (ONNX Runtime's fast CPU form) | "
                                                                     "fp16 | engine (TensorRT, from an int8/fp16 export)"),

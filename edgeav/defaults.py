@@ -8,7 +8,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 DEFAULT_CLIP = ASSETS / "clips" / "solarwolf-s11_10-40.mp4"
 DEFAULT_SOUNDS = ASSETS / "sounds"
 DEFAULT_CATEGORIES = DEFAULT_SOUNDS / "categories.csv"
-DEFAULT_MODEL = "teacher"
+DEFAULT_MODEL = "student"  # distilled from `teacher` into its space; its banks are indexed by the teacher
 
 
 def cache_dir() -> Path:

@@ -150,8 +150,18 @@ def embed_moments(backend, source: str, times: list[float]) -> np.ndarray:
     from edgeav.io import VideoFile
 
     cfg = backend.cfg
+    def frame_near(v, t: float) -> np.ndarray:
+        # a moment judged near the end: its later frames are the last one on screen (the container's duration can
+        # run a little past the video stream's last frame)
+        for back in np.arange(0.0, 1.0, 0.04):
+            try:
+                return v.frame_at(max(0.0, min(t, v.duration) - back))
+            except EdgeavError:
+                continue
+        return v.frame_at(t)  # raises the one-line error
+
     with VideoFile(source, fps=None, size=cfg.frame_size) as v:
-        stacks = np.stack([np.stack([v.frame_at(t + o) for o in cfg.frame_offsets]) for t in times])
+        stacks = np.stack([np.stack([frame_near(v, t + o) for o in cfg.frame_offsets]) for t in times])
     return np.asarray(backend.encode_visual(stacks), np.float32)
 
 

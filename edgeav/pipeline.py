@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgeav.defaults import DEFAULT_MODEL
 from edgeav.errors import EdgeavError
 from edgeav.frontends import WindowSpec
 
@@ -23,7 +24,7 @@ STAGES = ("decode", "preprocess", "encode", "search", "total")
 class RunConfig:
     source: str
     bank: str | None = None       # .npz from `edgeav index`; default: the bundled sounds, indexed on first use
-    model: str = "teacher"
+    model: str = DEFAULT_MODEL
     backend: str = "auto"
     precision: str = "fp32"
     top_k: int = 5

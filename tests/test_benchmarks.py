@@ -75,5 +75,5 @@ def test_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
                         str(tmp_path / "eval"), "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-2500:]
     res = json.loads((out / "adapt-funnyboat.json").read_text())
-    assert res["trained_on"] == ["solarwolf"] and set(res["rows"]) == {"before", "adapted", "adapted+feedback"}
+    assert res["trained_on"] == ["solarwolf"] and set(res["rows"]) == {"before, stage 2 without its sounds", "before", "adapted", "adapted+feedback"}
     assert res["verdicts"]["accepted"] == 5 and res["adapt"]["seconds_total"] > 0
