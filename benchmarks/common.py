@@ -64,9 +64,22 @@ def int8_export(model: str, exports: str | Path, corpus: str | None = None, wind
 
     stem = Path(exports) / f"{model_stem(model)}-{fmt}"
     int8, fp32 = f"{stem}.onnx.json", f"{stem}-fp32.onnx.json"
-    if not (Path(int8).exists() and Path(fp32).exists()):
+    if not (_current(int8, model, windows) and Path(fp32).exists()):
         export(model, fmt, str(stem), calibration_videos(corpus), windows)
     return fp32, int8
+
+
+def _current(sidecar: str, model: str, windows: int) -> bool:
+    """An existing export is reused only if it was made from these weights, with this quantizer and calibration."""
+    from edgeav.atomic import sha1_file
+    from edgeav.models.store import resolve_model_path
+
+    p = Path(sidecar)
+    if not p.exists():
+        return False
+    side = json.loads(p.read_text())
+    return (side.get("source_weights_sha1") == sha1_file(resolve_model_path(model)) and "quant_target" in side
+            and side.get("calibration", {}).get("windows") == windows)
 
 
 def model_stem(model: str) -> str:

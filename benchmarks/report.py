@@ -148,15 +148,42 @@ def plots(table: list[dict], out: Path) -> list[str]:
     return made
 
 
+def sync_readme(readme: Path, out: Path) -> list[str]:
+    """Replace each `<!-- bench:NAME -->…<!-- /bench:NAME -->` block of the README with results/NAME.md, so the
+    README always shows the tables of the last regeneration. Returns the names synced."""
+    import re
+
+    if not readme.exists():
+        return []
+    text, done = readme.read_text(), []
+
+    def put(m):
+        name = m.group(1)
+        src = out / f"{name}.md"
+        if not src.exists():
+            return m.group(0)
+        done.append(name)
+        return f"<!-- bench:{name} -->\n{src.read_text().strip()}\n<!-- /bench:{name} -->"
+
+    new = re.sub(r"<!-- bench:([\w-]+) -->.*?<!-- /bench:\1 -->", put, text, flags=re.S)
+    if new != text:
+        readme.write_text(new)
+    return done
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--readme", default=str(Path(__file__).resolve().parents[1] / "README.md"),
+                    help="README whose bench: blocks are refreshed (only when --out is the repo's results folder)")
     a = ap.parse_args(argv)
     out = Path(a.out)
     table = rows(out)
     (out / "summary.md").write_text(summary_md(table, out))
     (out / "models.md").write_text(models_md(table))
     made = plots(table, out)
+    if out.resolve() == RESULTS.resolve():
+        print(f"README blocks refreshed: {', '.join(sync_readme(Path(a.readme), out)) or 'none'}")
     print((out / "summary.md").read_text())
     print(f"plots: {', '.join(made) or 'none'}")
 

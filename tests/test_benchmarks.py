@@ -77,3 +77,15 @@ def test_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
     res = json.loads((out / "adapt-funnyboat.json").read_text())
     assert res["trained_on"] == ["solarwolf"] and set(res["rows"]) == {"before, stage 2 without its sounds", "before", "adapted", "adapted+feedback"}
     assert res["verdicts"]["accepted"] == 5 and res["adapt"]["seconds_total"] > 0
+
+
+def test_readme_blocks_follow_the_results(tmp_path):
+    from benchmarks.report import sync_readme
+
+    (tmp_path / "latency.md").write_text("| new | table |\n")
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- bench:latency -->\nold numbers\n<!-- /bench:latency -->\n"
+                      "<!-- bench:missing -->\nkept\n<!-- /bench:missing -->\nend\n")
+    assert sync_readme(readme, tmp_path) == ["latency"]
+    text = readme.read_text()
+    assert "| new | table |" in text and "old numbers" not in text and "kept" in text and text.endswith("end\n")
