@@ -24,6 +24,7 @@ VARIANTS = {
     "attention+contrastive": ("teacher", {}),
     "attention+contrastive+bankmix": ("teacher", {"w_mix": 1.0}),  # + label-free bank-mix loss (ours)
     "baseline+contrastive+bankmix": ("teacher_baseline", {"w_mix": 1.0}),
+    "1frame+contrastive+bankmix": ("teacher_1frame", {"w_mix": 1.0}),  # one frame per window, as in the paper
 }
 # Stage 2 (distill.bank_distill) on top of a stage-1 variant: "<stage-1 variant>+bankdistill".
 STAGE2 = "+bankdistill"

@@ -43,7 +43,7 @@ def rows(out: Path) -> list[dict]:
             if r["status"] == "ok":
                 row.update(size_mb=r["file_mb"], p50_ms=r["visual"]["p50_ms"], p95_ms=r["visual"]["p95_ms"],
                            windows_per_s=r["visual"]["windows_per_s"])
-            if "model" in a:
+            if "model" in a and r["status"] == "ok":  # an unavailable variant shows no borrowed accuracy
                 m = a["model"]
                 row.update(top1=m["top1_file"], top1_macro=m["top1_file_macro"], top5=m["top5_file"],
                            corr=a["correlation"]["correlation_acc"])
@@ -77,7 +77,7 @@ def models_md(table: list[dict]) -> str:
     lines = ["| model | precision (backend) | visual params | visual MMAC | MAC ratio to teacher | size (MB) | top-1 | "
              "macro top-1 | top-5 | corr. acc | CPU p50 / p95 ms |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table:
-        if r["status"] != "ok" or r["variant"] == "onnxruntime fp32":
+        if r["status"] != "ok":
             continue
         ratio = f"1/{teacher['visual_macs'] / r['visual_macs']:.0f}" if teacher and r["model"] != "teacher" else "1"
         lines.append(f"| {r['model']} | {r['variant']} | {r['visual_params'] / 1e6:.2f} M | {r['visual_macs'] / 1e6:.1f} | "
@@ -106,23 +106,31 @@ def plots(table: list[dict], out: Path) -> list[str]:
     made = []
     pts = [r for r in table if r.get("p50_ms") and r.get("top1") is not None]
     if pts:
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        xy = [(r["p50_ms"], r["top1"]) for r in pts]
-        for r, (x, y) in zip(pts, xy):
-            ax.scatter(x, y, s=30)
-            ax.annotate(f"{r['model']} {r['variant']}", (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        front = pareto(xy)
-        ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "k--", lw=1, label="Pareto front")
-        first = json.loads((out / "accuracy.json").read_text()) if (out / "accuracy.json").exists() else None
-        if first:
-            any_row = next(r for rows_ in first["models"].values() for r in rows_.values() if "model" in r)
-            ax.axhline(any_row["blind_prior"]["top1_file"], color="grey", lw=0.8, ls=":", label="blind prior top-1")
-        ax.set_xscale("log")
-        ax.set_xlabel("visual encoder p50 latency, batch 1 (ms, log)")
-        ax.set_ylabel("top-1 file accuracy (test split)")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / "accuracy_vs_latency.png", dpi=120)
+        acc = _load(out, "accuracy")
+        prior = next((r["blind_prior"] for rows_ in acc.get("models", {}).values() for r in rows_.values()
+                      if "blind_prior" in r), None)
+        models = sorted({r["model"] for r in pts})
+        variants = sorted({r["variant"] for r in pts})
+        markers = dict(zip(variants, "osD^vPX*"))
+        colors = dict(zip(models, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+        for ax, key, label in ((axes[0], "top1", "top-1 file accuracy"), (axes[1], "top1_macro", "macro top-1 file accuracy")):
+            xy = [(r["p50_ms"], r[key]) for r in pts]
+            for r, (x, y) in zip(pts, xy):
+                ax.scatter(x, y, s=40, marker=markers[r["variant"]], color=colors[r["model"]],
+                           label=f"{r['model']} · {r['variant']}")
+            front = pareto(xy)
+            ax.plot([xy[i][0] for i in front], [xy[i][1] for i in front], "k--", lw=1, label="Pareto front")
+            if prior:
+                ax.axhline(prior["top1_file" if key == "top1" else "top1_file_macro"], color="grey", lw=0.8, ls=":",
+                           label="blind prior")
+            ax.set_xscale("log")
+            ax.set_xlabel("visual encoder p50 latency, batch 1 (ms, log)")
+            ax.set_ylabel(f"{label} (test split)")
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="center right", fontsize=7)
+        fig.tight_layout(rect=(0, 0, 0.78, 1))
+        fig.savefig(out / "accuracy_vs_latency.png", dpi=110)
         plt.close(fig)
         made.append("accuracy_vs_latency.png")
     bank = _load(out, "bank_scale")

@@ -41,7 +41,7 @@ def run(source: Optional[str] = typer.Argument(None, help="Video file, camera in
         backend: str = typer.Option("auto", help="auto | torch | onnx | tensorrt"),
         precision: str = typer.Option("fp32", help="fp32 | fp16 | int8 (what the backend can deliver)"),
         top_k: int = typer.Option(5, help="Sounds recommended per window."),
-        search: str = typer.Option("auto", help="Bank search: auto (FAISS at ≥ 100k sounds if installed) | numpy | faiss"),
+        search: str = typer.Option("auto", help="Bank search, exact: auto (= numpy, fastest on CPU) | numpy | faiss"),
         hop: float = typer.Option(0.5, help="Seconds between windows."),
         jsonl: Optional[str] = typer.Option(None, help="Write one JSON object per window here."),
         save: Optional[str] = typer.Option(None, help="Write the video with the recommended effects mixed in."),

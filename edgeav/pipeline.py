@@ -29,7 +29,7 @@ class RunConfig:
     precision: str = "fp32"
     top_k: int = 5
     hop: float = 0.5
-    search: str = "auto"          # auto (FAISS at ≥ 100k sounds when installed) | numpy (exact) | faiss
+    search: str = "auto"          # exact search: auto (= numpy, fastest measured on CPU) | numpy | faiss
     jsonl: str | None = None
     save: str | None = None
     rules: str | None = None      # TOML house rules (edgeav/rules.py), applied before every output
@@ -117,7 +117,7 @@ def rank_window(v: np.ndarray, bank, k: int, search: str, rules=None, reranker=N
     if rules is None and reranker is None:
         scores, idx = bank.search(v, k, backend=search)
         return [(int(j), float(sc)) for j, sc in zip(idx[0], scores[0])]
-    # feedback and rules may reorder or drop many candidates: rank the whole bank (FAISS's top 2000 for huge ones)
+    # feedback and rules may reorder or drop many candidates: rank the whole bank (the top 2000 of huge ones)
     scores, idx = bank.search(v, len(bank) if len(bank) < 100_000 else 2000, backend=search)
     scores, idx = scores[0], idx[0]
     if reranker is not None:

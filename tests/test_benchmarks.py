@@ -41,7 +41,7 @@ def test_run_all_benchmarks_tiny(tmp_path, mini_corpus):
     assert all(x["samples_per_s"] > 0 for r in train for x in r["runs"])
     for f in ("summary.md", "models.md", "accuracy_vs_latency.png", "bank_scale.png"):
         assert (out / f).stat().st_size > 0, f
-    assert "| ONNX INT8 (Q/DQ) |" in (out / "summary.md").read_text().replace(f"| {model} ", "| ")
+    assert "| ONNX INT8 (Q/DQ, TensorRT form) | ✅ |" in (out / "summary.md").read_text().replace(f"| {model} ", "| ")
 
 
 @pytest.fixture(scope="module")

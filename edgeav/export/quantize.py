@@ -58,6 +58,33 @@ def float_nodes(onnx_path: str | Path) -> list[str]:
 QUANT_TARGETS = ("tensorrt", "cpu")
 
 
+def _constants_as_initializers(src: Path, dst: Path) -> Path:
+    """The graph with its Constant nodes, and Identity nodes of initializers, turned into initializers: the exporter
+    shares equal folded-BatchNorm conv biases through Identity nodes, which ONNX Runtime's QOperator quantizer
+    cannot read as weights."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(src))
+    g = m.graph
+    inits = {t.name: t for t in g.initializer}
+    keep = []
+    for n in g.node:
+        if n.op_type == "Constant" and len(n.attribute) == 1 and n.attribute[0].name == "value":
+            t = numpy_helper.from_array(numpy_helper.to_array(n.attribute[0].t), n.output[0])
+        elif n.op_type == "Identity" and n.input[0] in inits:
+            t = numpy_helper.from_array(numpy_helper.to_array(inits[n.input[0]]), n.output[0])
+        else:
+            keep.append(n)
+            continue
+        g.initializer.append(t)
+        inits[t.name] = t
+    del g.node[:]
+    g.node.extend(keep)
+    onnx.save(m, str(dst))
+    return dst
+
+
 def quantize_int8(sidecar_path: str | Path, out_stem: str | Path, calib_videos: list[str], n_windows: int = 64,
                   target: str = "tensorrt") -> dict:
     """`target` tensorrt: explicit Q/DQ, symmetric INT8 activations (TensorRT's form; ONNX Runtime's CPU kernels
@@ -81,6 +108,7 @@ def quantize_int8(sidecar_path: str | Path, out_stem: str | Path, calib_videos: 
     for enc, inp in (("visual", "frames"), ("audio", "mel")):
         batches = [data[inp][i:i + 8] for i in range(0, len(data[inp]), 8)]
         kept[enc] = float_nodes(src_dir / side["files"][enc])
+        src = _constants_as_initializers(src_dir / side["files"][enc], out_stem.with_suffix(f".{enc}.src.onnx"))
         if target == "tensorrt":
             form = dict(quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
                         extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
@@ -89,9 +117,12 @@ def quantize_int8(sidecar_path: str | Path, out_stem: str | Path, calib_videos: 
         else:
             form = dict(quant_format=QuantFormat.QOperator, activation_type=QuantType.QUInt8,
                         extra_options={"WeightSymmetric": True})
-        quantize_static(str(src_dir / side["files"][enc]), str(out_stem.with_suffix(f".{enc}.onnx")),
-                        _Reader(inp, batches), weight_type=QuantType.QInt8, per_channel=True,
-                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=kept[enc], **form)
+        try:
+            quantize_static(str(src), str(out_stem.with_suffix(f".{enc}.onnx")), _Reader(inp, batches),
+                            weight_type=QuantType.QInt8, per_channel=True, calibrate_method=CalibrationMethod.MinMax,
+                            nodes_to_exclude=kept[enc], **form)
+        finally:
+            src.unlink(missing_ok=True)
     side = {**side, "precision": "int8", "files": {e: out_stem.with_suffix(f".{e}.onnx").name for e in ("visual", "audio")},
             "calibration": {"videos": [Path(v).name for v in calib_videos], "windows": int(len(data["frames"]))},
             "float_nodes": kept, "quant_target": target}
