@@ -12,7 +12,6 @@ suggestion, if different, rejected. Test clips are never judged.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time

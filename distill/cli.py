@@ -1,6 +1,7 @@
 """Training-side commands, reached lazily from `edgeav` (the runtime never imports this at module level)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 
@@ -38,7 +39,8 @@ def eval_cmd(model: str, out: str | None, corpus: str | None, bank_model: str | 
         from distill.evaluate import BackendModel
         from edgeav.backends import load_backend
 
-        m = BackendModel(load_backend(model))
+        precision = json.loads(Path(model).read_text()).get("precision", "fp32") if Path(model).exists() else "fp32"
+        m = BackendModel(load_backend(model, precision=precision))  # the precision the file holds
     else:
         m = load_model(model)
     # a student is searched against the bank its teacher indexed, as `run` does (edgeav.bank.bank_encoder)

@@ -15,7 +15,6 @@ Same loop shape, DDP and checkpointing as `distill.train`.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import dataclass, asdict, field
 from pathlib import Path

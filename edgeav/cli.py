@@ -209,11 +209,13 @@ def export(model: str = typer.Argument(DEFAULT_MODEL, help="Registry name or .sa
            out: str = typer.Option("exports/model", "-o", "--out", help="Output path stem."),
            calib_video: list[str] = typer.Option([], help="Videos for INT8 calibration (default: the bundled clip)."),
            calib_windows: int = typer.Option(256, help="How many real windows calibrate INT8."),
+           int8_float_convs: int = typer.Option(1, help="INT8: leading visual convs kept in float (mixed precision; "
+                                                        "5 = a mobile student's first stage)."),
            engine_from: str = typer.Option("int8", help="For --format engine: build from the int8 or fp16 graph.")):
     """Export the encoders (ONNX opset 17, dynamic batch, sidecar JSON); parity with PyTorch is printed."""
     from edgeav.export.formats import export as do_export
 
-    rep = do_export(model, format, out, calib_video or None, calib_windows, engine_from)
+    rep = do_export(model, format, out, calib_video or None, calib_windows, engine_from, int8_float_convs)
     typer.echo(json.dumps(rep, indent=1))
 
 

@@ -151,3 +151,20 @@ def test_tensorrt_missing_is_a_clear_error_or_builds(int8):
         pytest.skip("TensorRT present but no CUDA GPU")
     rep = export(str(d / "t.safetensors"), "engine", str(d / "t-int8"))
     assert rep["visual_engine"]["compute_capability"]
+
+
+def test_int8_mixed_precision_keeps_leading_visual_convs_float(tmp_path):
+    import onnx
+
+    torch.manual_seed(0)
+    path = save_model(create_model("tiny"), tmp_path / "tiny")
+    export(str(path), "int8", str(tmp_path / "q"), calib_windows=8, float_convs=3)
+    side = json.loads((tmp_path / "q.onnx.json").read_text())
+    g = onnx.load(str(tmp_path / side["files"]["visual"])).graph
+    convs = [n for n in g.node if n.op_type == "Conv"]
+    fed_by_dq = {n.name for n in convs if any(i.endswith("DequantizeLinear_Output") or "_DequantizeLinear" in i
+                                               for i in n.input)}
+    kept = {e: [n for n in side["float_nodes"][e] if n.endswith("/Conv")] for e in ("visual", "audio")}
+    assert len(kept["visual"]) == 3 and len(kept["audio"]) == 1
+    assert not fed_by_dq & set(side["float_nodes"]["visual"])  # the kept convs get float inputs and weights
+    assert lint_qdq(str(tmp_path / side["files"]["visual"]))[0] == []

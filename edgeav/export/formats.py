@@ -34,7 +34,7 @@ def _ort_vs_torch(side_path: Path, model: str, n: int = 8) -> dict:
 
 
 def export(model: str, fmt: str, out: str, calib_videos: list[str] | None = None, calib_windows: int = 256,
-           engine_from: str = "int8") -> dict:
+           engine_from: str = "int8", float_convs: int = 1) -> dict:
     """`engine` builds TensorRT engines from the `engine_from` (int8 Q/DQ or fp16) ONNX export of the model."""
     from edgeav.export.onnx_export import export_onnx
 
@@ -59,7 +59,7 @@ def export(model: str, fmt: str, out: str, calib_videos: list[str] | None = None
         from edgeav.export.quantize import quantize_int8
 
         target = "tensorrt" if graph == "int8" else "cpu"
-        side = quantize_int8(side_path, stem, calib_videos or [str(DEFAULT_CLIP)], calib_windows, target)
+        side = quantize_int8(side_path, stem, calib_videos or [str(DEFAULT_CLIP)], calib_windows, target, float_convs)
         side_path = stem.with_suffix(".onnx.json")
         for enc in ("visual", "audio") if target == "tensorrt" else ():  # the CPU form is not meant for TensorRT
             problems, stats = lint_qdq(str(stem.parent / side["files"][enc]))
