@@ -68,12 +68,14 @@ def _library_windows(folder: str) -> list[np.ndarray]:
     from edgeav.io.audio import read_audio
 
     files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
-    mels = []
+    mels, skipped = [], []
     for p in files:
         try:
             mels.append(sound_windows(read_audio(p, 16000, max_seconds=30.0)).astype(np.float32))
-        except Exception:
-            continue  # unreadable library files are the index's business
+        except Exception as e:  # an unreadable file is left out of distillation, and said so
+            skipped.append(f"{p.name} ({type(e).__name__})")
+    if skipped:
+        print(f"distill: {len(skipped)} unreadable library files left out: {', '.join(skipped[:5])}", flush=True)
     if not mels:
         raise ValueError(f"no readable sounds under {folder}")
     return mels
@@ -85,8 +87,7 @@ def teacher_targets(teacher: str, cache: str | Path, sounds: str, n_mixes: int =
     """The teacher's embeddings of every window (start on the frame grid) of `splits`, of the library's windows, of
     a fixed set of bank-mix windows, and of each library file (its bank vector). Cached by teacher hash + inputs."""
     src = resolve_model_path(teacher)
-    key = hashlib.sha1(f"{src.read_bytes()[:1 << 20]!r}{src.stat().st_size}{Path(sounds).resolve()}{n_mixes}{seed}"
-                       f"{splits}".encode()).hexdigest()[:12]
+    key = hashlib.sha1(f"{sha1_file(src)}{Path(sounds).resolve()}{n_mixes}{seed}{splits}".encode()).hexdigest()[:12]
     path = Path(cache) / f"teacher-targets-{key}.npz"
     if path.exists():
         return path

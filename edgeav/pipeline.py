@@ -98,8 +98,9 @@ def record_verdict(store, cfg: RunConfig, backend, t: float, sound: str, verdict
     """A live verdict (the viewer's a / r keys) on the top suggestion, appended to the feedback store."""
     from edgeav.feedback import Verdict
 
-    if store is None:
-        raise EdgeavError("a verdict was given but no feedback file is set", "run with --feedback FILE.jsonl")
+    if store is None:  # a key pressed in a live session must not end it: say how to keep verdicts, go on
+        print("edgeav: verdicts are kept only with --feedback FILE.jsonl; this one was not stored", flush=True)
+        return
     store.append([Verdict(cfg.source, round(t, 3), sound, verdict, v.tolist(), backend.model_id)])
 
 

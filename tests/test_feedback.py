@@ -113,3 +113,28 @@ def test_adapt_tunes_only_the_visual_head_and_carries_feedback_over(tiny_run, tm
         empty = tmp_path / "empty"
         empty.mkdir()
         adapt(AdaptConfig(footage=str(empty), sounds=str(ASSETS / "sounds"), model=model, out=str(tmp_path / "x")))
+
+
+def test_live_view_keys_store_verdicts(tiny_run, tmp_path, monkeypatch):
+    """The viewer's a / r keys judge the top suggestion of the window on screen; they land in --feedback."""
+    import edgeav.display
+
+    d, model, bank, _ = tiny_run
+    keys = iter(["accept", None, "reject"])
+
+    class FakeViewer:
+        def __init__(self, *a):
+            pass
+
+        def show(self, frame, recs, t):
+            return next(keys, "quit")
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(edgeav.display, "Viewer", FakeViewer)
+    store = tmp_path / "live.jsonl"
+    res = run(RunConfig(str(CLIP), bank=str(bank), model=model, quiet=True, hop=1.0, show=True, feedback=str(store)))
+    assert res.ended_by == "interrupted"  # q (here: keys ran out) ends cleanly
+    vs = FeedbackStore(store).load()
+    assert [(v.t, v.verdict) for v in vs] == [(0.0, "accept"), (2.0, "reject")] and len(vs[0].embedding) == 16
