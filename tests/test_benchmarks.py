@@ -57,14 +57,14 @@ def corpus_cache(mini_corpus, tmp_path_factory):
 def test_ablation_script_tiny(tmp_path, mini_corpus, corpus_cache):
     out = tmp_path / "ablation"
     r = subprocess.run([sys.executable, "-m", "benchmarks.ablation", "--steps", "2", "--seeds", "0", "--variants",
-                        "baseline", "attention+contrastive+bankmix", "attention+contrastive+bankmix+bankdistill",
+                        "attention+contrastive+bankmix", "attention+contrastive+bankmix+bankdistill",
                         "--parallel", "1", "--cache", str(corpus_cache), "--root", str(tmp_path / "runs"),
                         "--corpus", str(mini_corpus), "--stage2-steps", "2", "--eval-cache", str(tmp_path / "eval"),
                         "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-2500:]
     res = json.loads(out.with_suffix(".json").read_text())
-    assert set(res["summary"]) == {"baseline", "attention+contrastive+bankmix", "attention+contrastive+bankmix+bankdistill"}
-    assert "| baseline | 1 |" in out.with_suffix(".md").read_text()
+    assert set(res["summary"]) == {"attention+contrastive+bankmix", "attention+contrastive+bankmix+bankdistill"}
+    assert "| attention+contrastive+bankmix+bankdistill | 1 |" in out.with_suffix(".md").read_text()
 
 
 def test_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
