@@ -127,6 +127,7 @@ def main(argv=None):
     ap.add_argument("--eval-cache", default=".cache/eval")
     ap.add_argument("--out", default="benchmarks/results/ablation")
     a = ap.parse_args(argv)
+    from benchmarks.common import command_line
     from distill.corpus import corpus_root
 
     sounds = corpus_root(a.corpus) / "sounds"
@@ -161,7 +162,7 @@ def main(argv=None):
     prior = any_res["blind_prior"]
     meta = {"steps": a.steps, "seeds": a.seeds, "n_queries": any_res["n_queries"], "n_effects": any_res["n_effects"],
             "bank_size": any_res["bank_size"], "stage2_steps": a.stage2_steps,
-            "command": "python -m benchmarks.ablation " + " ".join(argv if argv is not None else sys.argv[1:])}
+            "command": command_line("ablation", argv)}
     write_json(a.out + ".json", {"meta": meta, "summary": summary, "blind_prior": prior, "chance": any_res["chance"],
                                  "paper": PAPER, "runs": per_run})
     Path(a.out + ".md").write_text(markdown(summary, prior, any_res["chance"], meta))

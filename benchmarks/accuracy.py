@@ -9,9 +9,8 @@ Writes results/accuracy.{json,md}.
 from __future__ import annotations
 
 import argparse
-import sys
 
-from benchmarks.common import int8_export, write_result, RESULTS
+from benchmarks.common import command_line, int8_export, write_result, RESULTS
 
 
 def evaluate_variants(model: str, a, inputs, vcache) -> dict:
@@ -88,10 +87,9 @@ def main(argv=None):
     any_row = next(r for rows in models.values() for r in rows.values() if "model" in r)
     result = {"models": models, "n_queries": any_row["n_queries"], "n_effects": any_row["n_effects"],
               "bank_size": any_row["bank_size"],
-              "command": "python -m benchmarks.accuracy " + " ".join(argv if argv is not None else sys.argv[1:])}
+              "command": command_line("accuracy", argv)}
     md = markdown(result)
     write_result("accuracy", result, md, a.out)
-    print(md)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import write_result, RESULTS
+from benchmarks.common import command_line, write_result, RESULTS
 
 
 def _link_files(files: list[Path], folder: Path, base: Path) -> Path:
@@ -32,14 +31,12 @@ def _link_files(files: list[Path], folder: Path, base: Path) -> Path:
     return folder
 
 
-def feedback_verdicts(model_path: str, root, game: str, n: int, bank, seed: int):
-    """Simulated verdicts on the held-out game's train clips (see module doc)."""
+def feedback_verdicts(be, root, game: str, n: int, bank, seed: int):
+    """Simulated verdicts on the held-out game's train clips (see module doc), embedded by backend `be`."""
     from distill.corpus import load_queries, load_clips
-    from edgeav.backends.torch_backend import TorchBackend
     from edgeav.embed import PRE_ROLL_S
     from edgeav.feedback import Verdict, embed_moments
 
-    be = TorchBackend(model_path)
     qs = load_queries(root, "train", {game})
     rng = np.random.default_rng(seed)
     picked = [qs[i] for i in sorted(rng.choice(len(qs), min(n, len(qs)), replace=False))]
@@ -56,13 +53,12 @@ def feedback_verdicts(model_path: str, root, game: str, n: int, bank, seed: int)
     return verdicts
 
 
-def reranked_metrics(model, inputs, root, verdicts, model_id: str, vcache) -> dict:
-    """Recommendation metrics with the feedback re-ranking `run --feedback` applies."""
+def reranked_metrics(model, inputs, bank, verdicts, model_id: str, vcache) -> dict:
+    """Recommendation metrics with the feedback re-ranking `run --feedback` applies (`bank`: the model's)."""
     import torch
-    from distill.evaluate import corpus_bank, ranking_metrics
+    from distill.evaluate import ranking_metrics
     from edgeav.feedback import FeedbackReranker
 
-    bank = corpus_bank(model, root)
     rr = FeedbackReranker(verdicts, bank, model_id)
     with torch.no_grad():
         qv = vcache.embed(model, inputs.query_frames, "queries")
@@ -89,7 +85,7 @@ def main(argv=None):
     from distill.adapt import AdaptConfig, adapt
     from distill.bank_distill import BankDistillConfig, bank_distill
     from distill.corpus import corpus_root, load_clips, load_sounds
-    from distill.evaluate import evaluate, load_inputs, VisualCache
+    from distill.evaluate import corpus_bank, evaluate, load_inputs, VisualCache
     from distill.train import TrainConfig, train
     from edgeav.backends.torch_backend import TorchBackend
     from edgeav.models import load_model
@@ -133,15 +129,14 @@ def main(argv=None):
     # 3. evaluation on the held-out game's test clips
     inputs = load_inputs(a.corpus, (128, 96), (0.2, 0.4), games={a.game}, cache_dir=a.eval_cache)
     vcache = VisualCache(a.eval_cache)
+    adapted = TorchBackend(rep["model"])  # its model serves evaluation, its id keys the verdicts
     res = {"before, stage 2 without its sounds": evaluate(load_model(str(blind)), inputs, a.corpus, vcache),
            "before": evaluate(load_model(str(before)), inputs, a.corpus, vcache),
-           "adapted": evaluate(load_model(rep["model"]), inputs, a.corpus, vcache)}
-    from distill.evaluate import corpus_bank
-
-    adapted = load_model(rep["model"])
-    verdicts = feedback_verdicts(rep["model"], a.corpus, a.game, a.verdicts, corpus_bank(adapted, a.corpus), a.seed)
-    res["adapted+feedback"] = {"model": reranked_metrics(adapted, inputs, a.corpus, verdicts,
-                                                         TorchBackend(rep["model"]).model_id, vcache)}
+           "adapted": evaluate(adapted.model, inputs, a.corpus, vcache)}
+    bank = corpus_bank(adapted.model, a.corpus)
+    verdicts = feedback_verdicts(adapted, a.corpus, a.game, a.verdicts, bank, a.seed)
+    res["adapted+feedback"] = {"model": reranked_metrics(adapted.model, inputs, bank, verdicts, adapted.model_id,
+                                                         vcache)}
     keys = ("top1_file", "top1_file_macro", "top5_file", "top5_file_macro")
     result = {"game": a.game, "trained_on": list(others), "n_queries": res["before"]["n_queries"],
               "n_effects": res["before"]["n_effects"], "bank_size": res["before"]["bank_size"],
@@ -151,7 +146,7 @@ def main(argv=None):
               "adapt": {"seconds_total": round(adapt_s, 1), **rep["seconds"], "footage_minutes": rep["footage_minutes"],
                         "clips": rep["clips"], "steps": a.adapt_steps, "threads": torch.get_num_threads()},
               "verdicts": {"n": len(verdicts), "accepted": sum(v.verdict == "accept" for v in verdicts)},
-              "command": "python -m benchmarks.adapt " + " ".join(argv if argv is not None else sys.argv[1:])}
+              "command": command_line("adapt", argv)}
     lines = [f"Held-out game **{a.game}** (teacher trained on {', '.join(others)}); its test split: "
              f"{result['n_queries']} events, {result['n_effects']} effects, bank of {result['bank_size']} (all games). "
              f"Adaptation: `edgeav adapt` on its {rep['clips']} train clips ({rep['footage_minutes']} min, unlabeled) in "
@@ -163,7 +158,6 @@ def main(argv=None):
         lines.append(f"| {name} | " + " | ".join(f"{r[k]:.3f}" for k in keys) + " |")
     md = "\n".join(lines) + "\n"
     write_result(f"adapt-{a.game}", result, md, a.out)
-    print(md)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,11 @@ Writes results/bank_scale.{json,md}.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 import numpy as np
 
-from benchmarks.common import machine, time_fn, write_result, RESULTS
+from benchmarks.common import command_line, machine, time_fn, write_result, RESULTS
 
 
 def synthetic_bank(n: int, dim: int, rng: np.random.Generator, n_clusters: int = 256) -> np.ndarray:
@@ -93,10 +92,9 @@ def main(argv=None):
     rng = np.random.default_rng(a.seed)
     result = {"machine": machine(), "threads": a.threads, "dim": a.dim, "runs": a.runs,
               "rows": [measure(n, a, rng) for n in a.sizes],
-              "command": "python -m benchmarks.bank_scale " + " ".join(argv if argv is not None else sys.argv[1:])}
+              "command": command_line("bank_scale", argv)}
     md = markdown(result)
     write_result("bank_scale", result, md, a.out)
-    print(md)
 
 
 if __name__ == "__main__":

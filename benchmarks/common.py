@@ -93,11 +93,19 @@ def export_size_mb(sidecar: str) -> float:
     return sum((Path(sidecar).parent / f).stat().st_size for f in side["files"].values()) / 1e6
 
 
-def write_result(name: str, data: dict, markdown: str | None, out_dir: str | Path = RESULTS) -> None:
+def command_line(module: str, argv: list[str] | None) -> str:
+    """The command that reproduces a benchmark's result, recorded in its JSON and markdown."""
+    import sys
+
+    return f"python -m benchmarks.{module} " + " ".join(argv if argv is not None else sys.argv[1:])
+
+
+def write_result(name: str, data: dict, markdown: str, out_dir: str | Path = RESULTS) -> None:
+    """results/NAME.json and NAME.md (atomic JSON), and the markdown printed."""
     from edgeav.atomic import write_json
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / f"{name}.json", data)
-    if markdown is not None:
-        (out_dir / f"{name}.md").write_text(markdown)
+    (out_dir / f"{name}.md").write_text(markdown)
+    print(markdown)

@@ -7,10 +7,9 @@ TensorRT without TensorRT) are listed with the error they give. Writes results/l
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from benchmarks.common import (time_fn, machine, int8_export, export_size_mb, write_result, RESULTS,
+from benchmarks.common import (command_line, time_fn, machine, int8_export, export_size_mb, write_result, RESULTS,
                                calibration_videos, model_stem)
 
 
@@ -106,10 +105,9 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     result = {"machine": machine(), "threads": a.threads, "batch": 1, "runs": a.runs, "warmup": a.warmup,
               "models": {m: measure(m, a) for m in a.models},
-              "command": "python -m benchmarks.latency " + " ".join(argv if argv is not None else sys.argv[1:])}
+              "command": command_line("latency", argv)}
     md = markdown(result)
     write_result("latency", result, md, a.out)
-    print(md)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import machine, time_fn, write_result, RESULTS
+from benchmarks.common import command_line, machine, time_fn, write_result, RESULTS
 
 
 def _onnx_session(kind: str, threads: int, n: int, c: int, hw: int):
@@ -125,10 +124,9 @@ def main(argv=None):
     lat_path = Path(a.out) / "latency.json"
     result = {"machine": machine(), "threads": a.threads, "peak": p,
               "achieved": achieved(json.loads(lat_path.read_text()), p) if lat_path.exists() else [],
-              "command": "python -m benchmarks.peak " + " ".join(argv if argv is not None else sys.argv[1:])}
+              "command": command_line("peak", argv)}
     md = markdown(result)
     write_result("peak", result, md, a.out)
-    print(md)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import machine, write_result, RESULTS
+from benchmarks.common import command_line, machine, write_result, RESULTS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,10 +80,9 @@ def main(argv=None):
         rows.append({"kind": kind, "model": model, "runs": [throughput(kind, model, p, a) for p in (1, 2)]})
         print(rows[-1], flush=True)
     result = {"machine": machine(), "threads": a.threads, "rows": rows,
-              "command": "python -m benchmarks.training " + " ".join(argv if argv is not None else sys.argv[1:])}
+              "command": command_line("training", argv)}
     md = markdown(result)
     write_result("training", result, md, a.out)
-    print(md)
 
 
 if __name__ == "__main__":

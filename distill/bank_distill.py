@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from edgeav.atomic import write_json
 from edgeav.embed import embed_mels, embed_sound_file
-from edgeav.io import AUDIO_EXTENSIONS
+from edgeav.io import audio_files
 from edgeav.models import load_model, save_model
 from distill.data import WindowSampler
 
@@ -48,7 +48,7 @@ class BankDistillConfig:
 
 
 def library_embeddings(model, folder: str) -> tuple[list[str], np.ndarray]:
-    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+    files = audio_files(folder)
     ids, embs = [], []
     for p in files:
         try:

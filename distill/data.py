@@ -110,10 +110,10 @@ class BankMixer:
     between the clean files in the bank and the soundtrack of footage. No event logs are used."""
 
     def __init__(self, sounds_dir: str | Path, max_files: int | None = None):
-        from edgeav.io.audio import AUDIO_EXTENSIONS, read_audio
+        from edgeav.io.audio import audio_files, read_audio
         from edgeav.embed import sound_windows
 
-        files = sorted(p for p in Path(sounds_dir).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)[:max_files]
+        files = audio_files(sounds_dir)[:max_files]
         mels = []
         for p in files:
             try:

@@ -73,6 +73,16 @@ def warmup_cosine(lr: float, warmup: int, steps: int):
     return lambda s: lr * min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
 
 
+def optimizer_step(opt, loss: torch.Tensor, params, lr: float, max_grad_norm: float = 5.0) -> None:
+    """One update at learning rate `lr`: backward, gradient norm clipped to `max_grad_norm`, step."""
+    for g in opt.param_groups:
+        g["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    opt.step()
+
+
 class Progress:
     """Rank 0's progress bar and metrics.jsonl: every `log_every` steps one record of the named loss parts, the
     learning rate and samples/s since the previous record (plus any `extra` values)."""

@@ -27,13 +27,13 @@ from torch import nn
 
 from edgeav.atomic import atomic_path, sha1_file
 from edgeav.embed import embed_mels, pool, sound_windows
-from edgeav.io import AUDIO_EXTENSIONS
+from edgeav.io import audio_files
 from edgeav.models import create_model, load_model, save_model
 from edgeav.models.store import resolve_model_path
 from distill.data import WindowSampler
 from distill.losses import info_nce
-from distill.loop import (dist_setup, save_checkpoint, load_checkpoint, cli_config, warmup_cosine, Progress,
-                          finish_distributed)
+from distill.loop import (optimizer_step, dist_setup, save_checkpoint, load_checkpoint, cli_config, warmup_cosine,
+                          Progress, finish_distributed)
 
 
 @dataclass
@@ -67,9 +67,8 @@ def _library_windows(folder: str) -> list[np.ndarray]:
     """Each readable library file's 1 s windows, as the bank embeds them (edgeav.embed.sound_windows)."""
     from edgeav.io.audio import read_audio
 
-    files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
     mels, skipped = [], []
-    for p in files:
+    for p in audio_files(folder):
         try:
             mels.append(sound_windows(read_audio(p, 16000, max_seconds=30.0)).astype(np.float32))
         except Exception as e:  # an unreadable file is left out of distillation, and said so
@@ -94,10 +93,10 @@ def teacher_targets(teacher: str, cache: str | Path, sounds: str, n_mixes: int =
     t0 = time.perf_counter()
     model = load_model(teacher).eval()
     frozen = getattr(model.visual.backbone, "frozen", False)
-    arrays = {}
+    arrays, samplers = {}, {}
     for split in splits:
         try:
-            s = WindowSampler(cache, (split,), model.cfg.frame_offsets, frame_size=model.cfg.frame_size,
+            s = samplers[split] = WindowSampler(cache, (split,), model.cfg.frame_offsets, frame_size=model.cfg.frame_size,
                               features=model.cfg.visual_backbone if frozen else None)
         except ValueError:
             continue  # a cache without this split (a small folder of footage may have no val clips)
@@ -117,9 +116,8 @@ def teacher_targets(teacher: str, cache: str | Path, sounds: str, n_mixes: int =
     lib = np.concatenate(per_file)
     # bank-mix windows: a clean library window over a random training soundtrack window at a random gain
     rng = np.random.default_rng(seed)
-    s = WindowSampler(cache, ("train",), model.cfg.frame_offsets, frame_size=model.cfg.frame_size)
     bg_rows = arrays["train_rows"][rng.choice(len(arrays["train_rows"]), n_mixes)]
-    bg = np.stack([s.audio_window(c, k) for c, k in bg_rows])
+    bg = np.stack([samplers["train"].audio_window(c, k) for c, k in bg_rows])
     gain = rng.uniform(-18.0, 6.0, size=(n_mixes, 1, 1))
     mixes = np.log(np.exp(bg) + np.exp(lib[rng.choice(len(lib), n_mixes)]) * 10 ** (gain / 10)).astype(np.float32)
     library_mels = np.concatenate([lib, mixes])
@@ -212,14 +210,9 @@ def distill(cfg: DistillConfig) -> Path:
         pick = rng.choice(len(rows), min(cfg.batch, len(rows)), replace=False)  # short footage: all windows
         frames, mel = zip(*(train_s.window(c, k) for c, k in rows[pick]))
         lib = rng.choice(len(LM), cfg.library_batch, replace=False)
-        for g in opt.param_groups:
-            g["lr"] = sched(step)
         parts = ddp(torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(mel)), TV[pick], TA[pick],
                     torch.from_numpy(LM[lib].astype(np.float32)), LA[lib])
-        opt.zero_grad(set_to_none=True)
-        parts["loss"].backward()
-        nn.utils.clip_grad_norm_(params, 5.0)
-        opt.step()
+        optimizer_step(opt, parts["loss"], params, sched(step))
         step += 1
         at_ckpt = step % cfg.ckpt_every == 0 or step == stop_at
         val = (lambda: {"val_align_v": round(val_alignment(student, val_s, z["val_rows"], z["val_v"]), 4)}) \

@@ -12,8 +12,8 @@ from torch import nn
 from edgeav.models import create_model, save_model
 from distill.data import WindowSampler, BankMixer
 from distill.losses import info_nce, Correspondence
-from distill.loop import (dist_setup, save_checkpoint, load_checkpoint, cli_config, warmup_cosine, Progress,
-                          finish_distributed)
+from distill.loop import (optimizer_step, dist_setup, save_checkpoint, load_checkpoint, cli_config, warmup_cosine,
+                          Progress, finish_distributed)
 
 
 @dataclass
@@ -97,14 +97,9 @@ def train(cfg: TrainConfig) -> Path:
     while step < stop_at:
         b = sampler.sample(rng, cfg.clips_per_batch, cfg.windows_per_clip)
         visual = [torch.from_numpy(x) for x in b.visual] if isinstance(b.visual, list) else torch.from_numpy(b.visual)
-        for g in opt.param_groups:
-            g["lr"] = sched(step)
         extra = [torch.from_numpy(x) for x in mixer.sample(rng, b.mel, cfg.mix_batch)] if mixer else []
         parts = ddp(visual, torch.from_numpy(b.mel), torch.from_numpy(b.neg_index), *extra)
-        opt.zero_grad(set_to_none=True)
-        parts["loss"].backward()
-        nn.utils.clip_grad_norm_(params, 5.0)
-        opt.step()
+        optimizer_step(opt, parts["loss"], params, sched(step))
         step += 1
         progress.update(step, cfg.steps, len(b.mel) * world, parts, sched(step - 1))
         if rank == 0 and (step % cfg.ckpt_every == 0 or step == stop_at):

@@ -15,7 +15,7 @@ import numpy as np
 
 from edgeav.atomic import atomic_path, sha1_file
 from edgeav.errors import EdgeavError
-from edgeav.io.audio import AUDIO_EXTENSIONS
+from edgeav.io.audio import AUDIO_EXTENSIONS, audio_files
 
 
 
@@ -112,9 +112,8 @@ def index_sounds(encoder, roots: list[str | Path], out: str | Path, categories_c
     for root in map(Path, roots):
         if not root.is_dir():
             raise EdgeavError(f"sound folder not found: {root}", "give folders of audio files")
-        for p in sorted(root.rglob("*")):
-            if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS:
-                files[p.relative_to(root).as_posix()] = p
+        for p in audio_files(root):
+            files[p.relative_to(root).as_posix()] = p
     if not files:
         raise EdgeavError(f"no audio files under {', '.join(map(str, roots))}",
                           f"supported: {', '.join(AUDIO_EXTENSIONS)}")
@@ -164,7 +163,7 @@ def bank_encoder(backend, warn=print):
         warn(f"edgeav: teacher {teacher!r} of this student is not available; the bank is indexed with the student's "
              f"own audio encoder (less accurate)")
         return backend
-    if want and sha1_file(tb.model_path) != want:
+    if want and tb.weights_sha1 != want:
         warn(f"edgeav: teacher {teacher!r} is not the one this student was distilled from (weights differ); the bank "
              f"is indexed with the student's own audio encoder")
         return backend

@@ -55,15 +55,20 @@ def test_two_steps_and_resume_equals_uninterrupted(tiny_cache, tmp_path):
     assert len(lines) == 4 and '"samples_per_s"' in lines[0]
 
 
-def test_ddp_two_processes_gloo(tiny_cache, tmp_path):
+def _torchrun_two(module: str, port: int, args: list[str]) -> None:
+    """`torchrun --nproc_per_node 2 -m module args` (gloo, one thread each); fails the test with its stderr."""
     torchrun = Path(sys.executable).parent / "torchrun"
-    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", "-m", "distill.train",
-           "--cache", str(tiny_cache), "--model", "tiny", "--out", str(tmp_path / "ddp"), "--steps", "2",
-           "--clips_per_batch", "2", "--windows_per_clip", "2", "--log_every", "1", "--progress", "0",
-           "--splits", '["train", "val"]']
+    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", str(port), "-m", module, *args]
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
                        env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_ddp_two_processes_gloo(tiny_cache, tmp_path):
+    _torchrun_two("distill.train", 29517, [
+        "--cache", str(tiny_cache), "--model", "tiny", "--out", str(tmp_path / "ddp"), "--steps", "2",
+        "--clips_per_batch", "2", "--windows_per_clip", "2", "--log_every", "1", "--progress", "0",
+        "--splits", '["train", "val"]'])
     assert (tmp_path / "ddp" / "model.safetensors").exists()
     assert len((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()) == 2
 
@@ -142,13 +147,9 @@ def test_distill_aligns_the_student_with_the_teacher(tiny_cache, tiny_teacher, t
 
 
 def test_distill_ddp_two_processes(tiny_cache, tiny_teacher, tmp_path):
-    torchrun = Path(sys.executable).parent / "torchrun"
-    cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29518", "-m", "distill.student",
-           "--teacher", str(tiny_teacher), "--student", "student_small", "--sounds", str(ASSETS / "sounds" / "funnyboat"),
-           "--cache", str(tiny_cache), "--out", str(tmp_path / "ddp"), "--steps", "2", "--batch", "8",
-           "--library_batch", "8", "--n_mixes", "16", "--log_every", "1", "--progress", "0",
-           "--overrides", '{"embed_dim": 16}']
-    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert r.returncode == 0, r.stderr[-2000:]
+    _torchrun_two("distill.student", 29518, [
+        "--teacher", str(tiny_teacher), "--student", "student_small", "--sounds", str(ASSETS / "sounds" / "funnyboat"),
+        "--cache", str(tiny_cache), "--out", str(tmp_path / "ddp"), "--steps", "2", "--batch", "8",
+        "--library_batch", "8", "--n_mixes", "16", "--log_every", "1", "--progress", "0",
+        "--overrides", '{"embed_dim": 16}'])
     assert (tmp_path / "ddp" / "model.safetensors").exists()

@@ -25,7 +25,8 @@ class TorchBackend(EncoderBackend):
         self.cfg = self.model.cfg
         self.precision = precision
         path = resolve_model_path(model)
-        self.model_id = sha1_file(path)[:16]  # same as an export's source_weights_sha1: banks are shared
+        self.weights_sha1 = sha1_file(path)
+        self.model_id = self.weights_sha1[:16]  # same as an export's source_weights_sha1: banks are shared
         self.model_path = path  # for size reports
 
     @torch.no_grad()

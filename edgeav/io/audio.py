@@ -11,6 +11,13 @@ from edgeav.io._av import open_container, make_resampler, resample_frame, flush_
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".aif", ".aiff", ".wma")
 
 
+def audio_files(folder: str | os.PathLike) -> list:
+    """Every audio file under `folder`, recursively, in a stable (sorted) order: a sound library's files."""
+    from pathlib import Path
+
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+
+
 def read_audio(path: str | os.PathLike, sample_rate: int = 16000, max_seconds: float | None = None) -> np.ndarray:
     """Decode a whole audio file, downmix to mono and resample to `sample_rate` (any input rate, any channels).
 
