@@ -4,8 +4,9 @@ encoder, teaches the visual side which library sound belongs to each moment.
 For every training window, the frozen Ea embeds the soundtrack; its similarities to the library (clean files, the
 same bank that will be searched at run time) give a target distribution p = softmax(a·B/τ_t). The visual head learns
 q = softmax(v·B/τ_s) with KL(p‖q) (+ optionally InfoNCE to the audio). No event log is read: the supervision is the
-unlabeled soundtrack and the user's own library. Only the visual attention head trains; Ea and the shared projector
-stay fixed, so the bank embeddings do not move.
+unlabeled soundtrack and the user's own library. The visual attention head trains (`train="head"`, over a fixed
+trunk), or a small student's whole visual encoder (`train="visual"`: it learns the moment from raw pixels); Ea and
+the shared projector stay fixed, so the bank embeddings do not move.
 
     python -m distill.bank_distill --model runs/.../model.safetensors --sounds ../shared/data/gameplay/sounds -o runs/bd
 """
@@ -21,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from edgeav.atomic import write_json
+from edgeav.errors import EdgeavError
 from edgeav.embed import embed_mels, embed_sound_file
 from edgeav.io import audio_files
 from edgeav.models import load_model, save_model
@@ -45,6 +47,11 @@ class BankDistillConfig:
                                      # dominating the targets (hubness reduction; 0 = off)
     target_center_k: int = 0         # 0: each sound's mean similarity over all windows; k: over its k most similar
                                      # windows (CSLS-style: a hub is near many windows, a rare effect near few)
+    onset_quantile: float = 0.0      # train only on windows whose soundtrack has an onset at the picture's moment:
+                                     # spectral flux there above this quantile of all windows (0 = every window).
+                                     # Music-only windows teach the visual side hubs; the audio says nothing there
+    train: str = "head"              # what learns: "head" (the attention head over a fixed trunk) or "visual" (the
+                                     # whole visual encoder: a small student learns the moment from raw pixels)
     seed: int = 0
     log_every: int = 50
     splits: tuple[str, ...] = ("train",)
@@ -78,6 +85,21 @@ def window_audio_embeddings(model, sampler: WindowSampler) -> tuple[np.ndarray, 
     return rows, np.concatenate(embs)
 
 
+def onset_strength(sampler: WindowSampler, rows: np.ndarray, lead_s: tuple[float, float] = (0.15, 0.3)) -> np.ndarray:
+    """(N,) label-free onset strength of each window at its first frame's moment: the largest positive spectral flux
+    (log-mel rise summed over bands) in [start + lead_s[0], start + lead_s[1]] — a sound beginning as the picture
+    shows it. Window starts are on the frame grid; the first frame sits `frame_offsets[0]` into the window."""
+    lo, hi = (int(round(t * sampler.mel_rate)) for t in lead_s)
+    out = np.zeros(len(rows), np.float32)
+    for c in np.unique(rows[:, 0]):
+        mel = np.asarray(sampler.mels[c], np.float32)
+        flux = np.concatenate([[0.0], np.maximum(0, np.diff(mel, axis=0)).sum(1)])
+        mine = np.flatnonzero(rows[:, 0] == c)
+        m0 = np.round(rows[mine, 1] / sampler.fps * sampler.mel_rate).astype(int)
+        out[mine] = [flux[a + lo:a + hi + 1].max(initial=0.0) for a in m0]
+    return out
+
+
 def bank_distill(cfg: BankDistillConfig) -> Path:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -86,7 +108,13 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
     model = load_model(cfg.model)
     model.requires_grad_(False)
     model.eval()
-    head = model.visual.head
+    if cfg.train not in ("head", "visual"):
+        raise EdgeavError(f"--train must be 'head' or 'visual', not {cfg.train!r}", "pass --train head or --train visual")
+    frozen = getattr(model.visual.backbone, "frozen", False)
+    if cfg.train == "visual" and frozen:
+        raise EdgeavError(f"{cfg.model} has a frozen pretrained trunk: its whole visual encoder cannot train",
+                          "use --train head (the attention head over the trunk)")
+    head = model.visual.head if cfg.train == "head" else model.visual
     head.requires_grad_(True)
 
     t0 = time.perf_counter()
@@ -94,7 +122,6 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
     audio_src = cfg.audio_model or model.cfg.extra.get("teacher") or ""
     hearing = load_model(audio_src).eval() if audio_src else model
     ids, bank = library_embeddings(hearing, cfg.sounds)
-    frozen = getattr(model.visual.backbone, "frozen", False)
     sampler = WindowSampler(cfg.cache, cfg.splits, model.cfg.frame_offsets,
                             features=model.cfg.visual_backbone if frozen else None, frame_size=model.cfg.frame_size,
                             games=cfg.games)
@@ -107,15 +134,19 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
             else logits.mean(0, keepdim=True)
         logits = logits - cfg.target_center * hub
     targets = torch.softmax(logits / cfg.tau_target, dim=1)
+    pool = np.arange(len(rows))  # the windows training draws from
+    if cfg.onset_quantile:
+        strength = onset_strength(sampler, rows)
+        pool = np.flatnonzero(strength > np.quantile(strength, cfg.onset_quantile))
     print(f"bank-distill: {len(ids)} library sounds, {len(rows)} windows embedded in {time.perf_counter() - t0:.0f} s; "
-          f"mean target max-prob {targets.max(1).values.mean():.3f}", flush=True)
+          f"mean target max-prob {targets.max(1).values.mean():.3f}; training on {len(pool)}", flush=True)
 
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=1e-4)
     log = open(out / "metrics.jsonl", "w")
     head.train()
     t_last = time.perf_counter()
     for step in range(1, cfg.steps + 1):
-        pick = rng.choice(len(rows), min(cfg.batch, len(rows)), replace=False)  # short footage: all windows
+        pick = pool[rng.choice(len(pool), min(cfg.batch, len(pool)), replace=False)]  # short footage: all windows
         feats = [sampler.window(c, k)[0] for c, k in rows[pick]]
         for g in opt.param_groups:
             g["lr"] = cfg.lr * 0.5 * (1 + np.cos(np.pi * step / cfg.steps))

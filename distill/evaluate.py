@@ -151,12 +151,30 @@ class BackendModel:
 
 
 # ---------------------------------------------------------------- bank
-def corpus_bank(model, root=None) -> SoundBank:
+def corpus_bank(model, root=None, cache_dir: str | Path | None = ".cache/eval") -> SoundBank:
+    """Every effect of sounds.csv embedded from its clean file. A PyTorch model's bank is kept on disk, keyed by its
+    audio-side hash and sounds.csv, so evaluating many visual variants of one audio encoder embeds the library once;
+    a runtime backend (ONNX, INT8, TensorRT) always embeds through itself."""
+    import hashlib
+
+    from edgeav.models.store import audio_sha1
+
     r = corpus_root(root)
     rows = load_sounds(root)
+    path = None
+    if cache_dir is not None and hasattr(model, "state_dict"):
+        files = "".join(f"{s['file']}:{(r / s['file']).stat().st_size};" for s in rows if (r / s["file"]).exists())
+        key = hashlib.sha1((audio_sha1(model) + str(rows) + files).encode()).hexdigest()[:16]
+        path = Path(cache_dir) / f"bank-{key}.npz"
+        if path.exists():
+            return SoundBank.load(path)
     embs = [embed_sound_file(lambda m: embed_mels(model, m), r / s["file"], max_seconds=30) for s in rows]
-    return SoundBank([s["sound_id"] for s in rows], [s["category"] for s in rows], np.stack(embs),
+    bank = SoundBank([s["sound_id"] for s in rows], [s["category"] for s in rows], np.stack(embs),
                      [""] * len(rows), {"source": str(r / "sounds")})
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        bank.save(path)
+    return bank
 
 
 # ---------------------------------------------------------------- metrics

@@ -154,11 +154,15 @@ def bank_distill(model: str = typer.Option(..., help="Stage-1 model (.safetensor
                  sounds: str = typer.Option(..., help="The sound library the visual side learns to point into."),
                  out: str = typer.Option("runs/bank_distill", "-o", "--out"),
                  cache_dir: str = typer.Option(".cache/gameplay", "--cache"),
-                 steps: int = typer.Option(600), seed: int = typer.Option(0)):
-    """Stage 2 (label-free): the soundtrack matched against the library teaches the visual attention head."""
+                 steps: int = typer.Option(600), seed: int = typer.Option(0), lr: float = typer.Option(1e-3),
+                 train: str = typer.Option("head", help="What learns: head (the attention head over a fixed trunk) "
+                                                        "or visual (a student's whole visual encoder).")):
+    """Stage 2 (label-free): the soundtrack matched against the library teaches the visual side."""
     from distill.bank_distill import BankDistillConfig, bank_distill as run_stage2
 
-    typer.echo(f"model saved: {run_stage2(BankDistillConfig(model=model, sounds=sounds, out=out, cache=cache_dir, steps=steps, seed=seed))}")
+    cfg = BankDistillConfig(model=model, sounds=sounds, out=out, cache=cache_dir, steps=steps, seed=seed, lr=lr,
+                            train=train)
+    typer.echo(f"model saved: {run_stage2(cfg)}")
 
 
 @app.command()

@@ -155,12 +155,30 @@ def places_effect(score: float, stack: np.ndarray, threshold: float | None, gate
     return changed and (threshold is None or score >= threshold)
 
 
-def run(cfg: RunConfig, on_window=None, on_ready=None) -> RunResult:
-    """Run the loop over cfg.source. `on_ready(backend, bank)` is called once everything opened without error."""
+@dataclass
+class RunParts:
+    """Everything a run opened before its first frame: the model, the bank and what re-ranks, gates and shows."""
+    backend: object
+    bank: object
+    rules: object = None
+    reranker: object = None
+    store: object = None          # feedback store that live verdicts are appended to
+    threshold: float | None = None
+    change_gate: object = None
+    viewer: object = None
+    explainer: object = None
+
+    def close(self):
+        for part in (self.viewer, self.explainer):
+            if part is not None:
+                part.close()
+
+
+def open_parts(cfg: RunConfig) -> RunParts:
+    """Load the backend and bank, check they fit, and open rules, feedback, foley gates, viewer and explainer."""
     from edgeav.backends import load_backend
     from edgeav.defaults import default_bank
     from edgeav.bank import SoundBank
-    from edgeav.io import open_source
 
     if cfg.hop <= 0 or cfg.top_k < 1:
         raise EdgeavError(f"--hop must be > 0 and --top-k ≥ 1 (got {cfg.hop}, {cfg.top_k})", "fix the option")
@@ -169,42 +187,100 @@ def run(cfg: RunConfig, on_window=None, on_ready=None) -> RunResult:
     if bank.embeddings.shape[1] != backend.cfg.embed_dim:
         raise EdgeavError(f"bank {cfg.bank} has {bank.embeddings.shape[1]}-d embeddings, model {cfg.model} makes "
                           f"{backend.cfg.embed_dim}-d", "re-index the sounds with this model (edgeav index)")
-    rules = None
+    parts = RunParts(backend, bank)
     if cfg.rules:
         from edgeav.rules import Rules
 
-        rules = Rules.load(cfg.rules, bank)
-    reranker = store = None
+        parts.rules = Rules.load(cfg.rules, bank)
     if cfg.feedback:
         from edgeav.feedback import FeedbackReranker, FeedbackStore
 
-        store = FeedbackStore(cfg.feedback)
-        reranker = FeedbackReranker(store.load(), bank, backend.model_id)
-        if reranker.skipped_other_model and not cfg.quiet:
-            print(f"edgeav: {reranker.skipped_other_model} verdicts in {cfg.feedback} were made with another model "
-                  f"and are not used (re-embed them: edgeav adapt ... --feedback {cfg.feedback})", flush=True)
-    threshold, change_gate = foley_gates(cfg, backend.cfg.extra)
-    spec = WindowSpec()
-    offsets = backend.cfg.frame_offsets
-    src = open_source(cfg.source, _grid_fps(cfg.hop, offsets) or 25.0, backend.cfg.frame_size, cfg.realtime)
-    if cfg.save and src.live:
-        raise EdgeavError("--save works on file sources", "record the stream to a file first, then run on it")
-    viewer = None
+        parts.store = FeedbackStore(cfg.feedback)
+        parts.reranker = FeedbackReranker(parts.store.load(), bank, backend.model_id)
+        if parts.reranker.skipped_other_model and not cfg.quiet:
+            print(f"edgeav: {parts.reranker.skipped_other_model} verdicts in {cfg.feedback} were made with another "
+                  f"model and are not used (re-embed them: edgeav adapt ... --feedback {cfg.feedback})", flush=True)
+    parts.threshold, parts.change_gate = foley_gates(cfg, backend.cfg.extra)
+    return parts
+
+
+def open_display(cfg: RunConfig, parts: RunParts) -> None:
+    """The live viewer and the explanation writer, opened last: only once the source has opened."""
     if cfg.show:
         from edgeav.display import Viewer
 
-        viewer = Viewer()
-    explainer = None
+        parts.viewer = Viewer()
     if cfg.explain:
         from edgeav.explain import Explainer
 
-        explainer = Explainer(cfg.explain, backend, bank)
+        parts.explainer = Explainer(cfg.explain, parts.backend, parts.bank)
+
+
+class WindowStep:
+    """One window through the model, search, feedback and rules: its output record, latency, and what it places."""
+
+    def __init__(self, cfg: RunConfig, parts: RunParts, res: RunResult, out=None):
+        self.cfg, self.parts, self.res, self.out = cfg, parts, res, out
+        self.spec = WindowSpec()
+        self.last_placed: dict[str, float] = {}
+
+    def __call__(self, s: float, stack: np.ndarray, decode_s: float) -> dict:
+        cfg, parts, bank = self.cfg, self.parts, self.parts.bank
+        p0 = time.perf_counter()
+        x = parts.backend.preprocess(stack[None])
+        p1 = time.perf_counter()
+        v = parts.backend.encode_preprocessed(x)
+        p2 = time.perf_counter()
+        ranked = rank_window(v, bank, cfg.top_k, cfg.search, parts.rules, parts.reranker, s)
+        p3 = time.perf_counter()
+        recs = [{"sound": bank.ids[j], "category": bank.categories[j], "score": round(float(sc), 4)}
+                for j, sc in ranked]
+        lat = {"decode": decode_s * 1e3, "preprocess": (p1 - p0) * 1e3, "encode": (p2 - p1) * 1e3,
+               "search": (p3 - p2) * 1e3}
+        lat["total"] = sum(lat.values())
+        for k, val in lat.items():
+            self.res.latency_ms[k].append(val)
+        rec = {"t": round(s, 3), "t_end": round(s + self.spec.length_s, 3), "recommendations": recs,
+               "latency_ms": {k: round(val, 2) for k, val in lat.items()}}
+        if self.out:
+            self.out.write(json.dumps(rec) + "\n")
+        if recs and places_effect(recs[0]["score"], stack, parts.threshold, parts.change_gate):
+            self.place(s + self.spec.pre_roll_s, recs[0])
+        if parts.explainer is not None:
+            parts.explainer.explain(s, stack, recs)
+        if parts.viewer is not None:
+            action = parts.viewer.show(stack[-1], recs, s)
+            if action == "quit":
+                raise KeyboardInterrupt  # q pressed: end like Ctrl-C, outputs flushed
+            if action in ("accept", "reject") and recs:
+                record_verdict(parts.store, cfg, parts.backend, s, recs[0]["sound"], action, v[0])
+        self.res.windows += 1
+        return rec
+
+    def place(self, t_event: float, top: dict) -> None:
+        # never stack an effect on itself
+        if t_event - self.last_placed.get(top["sound"], -1e9) >= max(self.cfg.hop, 1.0):
+            self.res.placements.append((t_event, top["sound"], top["score"]))
+            self.last_placed[top["sound"]] = t_event
+
+
+def run(cfg: RunConfig, on_window=None, on_ready=None) -> RunResult:
+    """Run the loop over cfg.source. `on_ready(backend, bank)` is called once everything opened without error."""
+    from edgeav.io import open_source
+
+    parts = open_parts(cfg)
+    offsets = parts.backend.cfg.frame_offsets
+    src = open_source(cfg.source, _grid_fps(cfg.hop, offsets) or 25.0, parts.backend.cfg.frame_size, cfg.realtime)
+    if cfg.save and src.live:
+        src.close()
+        raise EdgeavError("--save works on file sources", "record the stream to a file first, then run on it")
+    open_display(cfg, parts)
     asm = WindowAssembler(offsets, cfg.hop)
     if on_ready:
-        on_ready(backend, bank)
+        on_ready(parts.backend, parts.bank)
     res = RunResult()
     out = open(cfg.jsonl, "w", buffering=1) if cfg.jsonl else None
-    last_placed: dict[str, float] = {}
+    step = WindowStep(cfg, parts, res, out)
     t_start = time.perf_counter()
     decode_acc = 0.0
     try:
@@ -217,45 +293,13 @@ def run(cfg: RunConfig, on_window=None, on_ready=None) -> RunResult:
                 break
             decode_acc += time.perf_counter() - t0
             for s, stack in asm.push(t, frame):
-                p0 = time.perf_counter()
-                x = backend.preprocess(stack[None])
-                p1 = time.perf_counter()
-                v = backend.encode_preprocessed(x)
-                p2 = time.perf_counter()
-                ranked = rank_window(v, bank, cfg.top_k, cfg.search, rules, reranker, s)
-                p3 = time.perf_counter()
-                recs = [{"sound": bank.ids[j], "category": bank.categories[j], "score": round(float(sc), 4)}
-                        for j, sc in ranked]
-                lat = {"decode": decode_acc * 1e3, "preprocess": (p1 - p0) * 1e3, "encode": (p2 - p1) * 1e3,
-                       "search": (p3 - p2) * 1e3}
-                lat["total"] = sum(lat.values())
+                rec = step(s, stack, decode_acc)
                 decode_acc = 0.0
-                for k, val in lat.items():
-                    res.latency_ms[k].append(val)
-                rec = {"t": round(s, 3), "t_end": round(s + spec.length_s, 3), "recommendations": recs,
-                       "latency_ms": {k: round(val, 2) for k, val in lat.items()}}
-                if out:
-                    out.write(json.dumps(rec) + "\n")
-                if recs and places_effect(recs[0]["score"], stack, threshold, change_gate):
-                    top = recs[0]["sound"]
-                    t_event = s + spec.pre_roll_s
-                    if t_event - last_placed.get(top, -1e9) >= max(cfg.hop, 1.0):  # never stack an effect on itself
-                        res.placements.append((t_event, top, recs[0]["score"]))
-                        last_placed[top] = t_event
-                if explainer is not None:
-                    explainer.explain(s, stack, recs)
-                if viewer is not None:
-                    action = viewer.show(stack[-1], recs, s)
-                    if action == "quit":
-                        raise KeyboardInterrupt  # q pressed: end like Ctrl-C, outputs flushed
-                    if action in ("accept", "reject") and recs:
-                        record_verdict(store, cfg, backend, s, recs[0]["sound"], action, v[0])
                 if on_window:
                     on_window(rec)
                 elif not cfg.quiet:
                     print(f"[{s:8.2f}s] " + "  ".join(f"{r['sound']} ({r['category']}) {r['score']:.2f}"
-                                                     for r in recs[:3]), flush=True)
-                res.windows += 1
+                                                     for r in rec["recommendations"][:3]), flush=True)
             if cfg.max_seconds is not None and t >= cfg.max_seconds:
                 res.ended_by = "max_seconds"
                 break
@@ -267,15 +311,12 @@ def run(cfg: RunConfig, on_window=None, on_ready=None) -> RunResult:
         if reason and res.ended_by == "end of source":
             res.ended_by = reason
         src.close()
-        if viewer is not None:
-            viewer.close()
-        if explainer is not None:
-            explainer.close()
+        parts.close()
         res.source_stats = dict(src.stats)
         if out:
             out.close()
     if cfg.save:
         from edgeav.foley import write_foley_video
 
-        write_foley_video(cfg.source, cfg.save, res.placements, bank)
+        write_foley_video(cfg.source, cfg.save, res.placements, parts.bank)
     return res

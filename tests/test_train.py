@@ -73,7 +73,8 @@ def test_ddp_two_processes_gloo(tiny_cache, tmp_path):
     assert len((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()) == 2
 
 
-def test_bank_distillation_points_the_visual_head_into_the_library(tiny_cache, tmp_path):
+@pytest.mark.parametrize("what", ["head", "visual"])
+def test_bank_distillation_points_the_visual_head_into_the_library(tiny_cache, tmp_path, what):
     from distill.bank_distill import BankDistillConfig, bank_distill
     from edgeav.models import load_model
 
@@ -81,14 +82,34 @@ def test_bank_distillation_points_the_visual_head_into_the_library(tiny_cache, t
     before = load_model(str(stage1))
     out = bank_distill(BankDistillConfig(model=str(stage1), sounds=str(ASSETS / "sounds" / "funnyboat"),
                                          out=str(tmp_path / "s2"), cache=str(tiny_cache), steps=30, batch=16,
-                                         lr=1e-2, log_every=10, splits=("train", "val")))
+                                         lr=1e-2, log_every=10, splits=("train", "val"), train=what))
     after = load_model(str(out))
-    # only the visual head moved: the audio side and the projector (hence the bank's embeddings) are unchanged
+    # only the visual side moved (the head, or with train="visual" the whole encoder): the audio side and the
+    # projector, hence the bank's embeddings, are unchanged
     sb, sa = before.state_dict(), after.state_dict()
     changed = {k for k in sb if not np.array_equal(sb[k].numpy(), sa[k].numpy())}
-    assert changed and all(k.startswith("visual.head.") for k in changed)
+    assert changed and all(k.startswith(f"visual.{'head.' if what == 'head' else ''}") for k in changed)
+    assert any(k.startswith("visual.backbone.") for k in changed) == (what == "visual")
     kls = [__import__("json").loads(x)["kl"] for x in (tmp_path / "s2" / "metrics.jsonl").read_text().splitlines()]
     assert kls[-1] < kls[0]  # it learns to predict the soundtrack's match in the library
+
+
+def test_onset_strength_peaks_where_a_sound_starts_at_the_first_frame(tiny_cache):
+    from distill.bank_distill import onset_strength
+    from distill.data import WindowSampler
+
+    s = WindowSampler(tiny_cache, ("train", "val"), (0.2, 0.4))
+    c = 0
+    mel = np.full((len(s.mels[c]), 64), -10.0, np.float32)
+    onset = 300  # a sound starts at mel frame 300 (3 s), loud in every band
+    mel[onset:onset + 20] = 0.0
+    s.mels[c] = mel
+    rows = np.array([(c, k) for k in range(s.n_starts[c])])
+    st = onset_strength(s, rows)
+    # strong exactly where a window's first frame (start + 0.2 s) shows the sound starting (± the 0.15-0.3 s lead)
+    m0 = np.round(rows[:, 1] / s.fps * 100).astype(int)
+    expect = (m0 + 15 <= onset) & (onset <= m0 + 30)
+    assert expect[int(round(2.8 * s.fps))] and np.array_equal(st > 0, expect) and st.max() > 100
 
 
 # ---------------------------------------------------------------- students: offline distillation
