@@ -28,8 +28,13 @@ def evaluate_variants(model: str, a, inputs, vcache) -> dict:
     rows = {"torch fp32": evaluate(m, inputs, a.corpus, vcache, bank_model=bank_model)}
     if teacher:
         rows["torch fp32, own audio bank"] = evaluate(m, inputs, a.corpus, vcache)
+    # TensorRT's Q/DQ form, computed exactly as TensorRT does (int32 accumulation: edgeav.backends.onnx_backend),
+    # and through ONNX Runtime's fused int8 CPU kernels, which saturate on CPUs without VNNI
     rows["onnxruntime int8"] = evaluate(BackendModel(load_backend(int8, "onnx", "int8", a.threads)), inputs, a.corpus,
                                         vcache, bank_model=bank_model)
+    rows["onnxruntime int8, fused CPU kernels"] = evaluate(
+        BackendModel(load_backend(int8, "onnx", "int8", a.threads, exact_qdq=False)), inputs, a.corpus, vcache,
+        bank_model=bank_model)
     _, int8_cpu = int8_export(model, a.exports, a.corpus, a.calib_windows, "int8-cpu")
     rows["onnxruntime int8-cpu"] = evaluate(BackendModel(load_backend(int8_cpu, "onnx", "int8", a.threads)), inputs,
                                             a.corpus, vcache, bank_model=bank_model)

@@ -95,9 +95,10 @@ def export_size_mb(sidecar: str) -> float:
 
 def command_line(module: str, argv: list[str] | None) -> str:
     """The command that reproduces a benchmark's result, recorded in its JSON and markdown."""
+    import shlex
     import sys
 
-    return f"python -m benchmarks.{module} " + " ".join(argv if argv is not None else sys.argv[1:])
+    return f"python -m benchmarks.{module} " + shlex.join(argv if argv is not None else sys.argv[1:])
 
 
 def write_result(name: str, data: dict, markdown: str, out_dir: str | Path = RESULTS) -> None:

@@ -14,8 +14,8 @@ from benchmarks.common import (command_line, time_fn, machine, int8_export, expo
 
 
 def variants(model: str, exports: str, corpus: str | None, calib_windows: int) -> dict:
-    """name → a function giving (model file, backend, precision); it raises EdgeavError where this machine cannot
-    make or run the variant (FP16 on a CPU-only ONNX Runtime, TensorRT absent)."""
+    """name → a function giving (model file, backend, precision, exact_qdq); it raises EdgeavError where this
+    machine cannot make or run the variant (FP16 on a CPU-only ONNX Runtime, TensorRT absent)."""
     from edgeav.export.formats import export
 
     fp32, int8 = int8_export(model, exports, corpus, calib_windows)
@@ -25,16 +25,18 @@ def variants(model: str, exports: str, corpus: str | None, calib_windows: int) -
     def fp16():
         if not Path(f"{stem}-fp16.onnx.json").exists():
             export(model, "fp16", f"{stem}-fp16")
-        return f"{stem}-fp16.onnx.json", "onnx", "fp16"
+        return f"{stem}-fp16.onnx.json", "onnx", "fp16", None
 
     def engine():
         if not Path(f"{stem}-int8.trt.json").exists():
             export(model, "engine", f"{stem}-int8", calibration_videos(corpus), calib_windows)
-        return f"{stem}-int8.trt.json", "tensorrt", "int8"
+        return f"{stem}-int8.trt.json", "tensorrt", "int8", None
 
-    return {"torch fp32": lambda: (model, "torch", "fp32"), "onnxruntime fp32": lambda: (fp32, "onnx", "fp32"),
-            "onnxruntime int8": lambda: (int8, "onnx", "int8"),
-            "onnxruntime int8-cpu": lambda: (int8_cpu, "onnx", "int8"), "onnxruntime fp16": fp16,
+    return {"torch fp32": lambda: (model, "torch", "fp32", None), "onnxruntime fp32": lambda: (fp32, "onnx", "fp32", None),
+            # TensorRT's Q/DQ form: computed exactly (the default on CPU), and by ORT's fused int8 kernels
+            "onnxruntime int8": lambda: (int8, "onnx", "int8", None),
+            "onnxruntime int8, fused CPU kernels": lambda: (int8, "onnx", "int8", False),
+            "onnxruntime int8-cpu": lambda: (int8_cpu, "onnx", "int8", None), "onnxruntime fp16": fp16,
             "tensorrt int8": engine}
 
 
@@ -48,8 +50,8 @@ def measure(model: str, a) -> dict:
     rows = {}
     for name, make in variants(model, a.exports, a.corpus, a.calib_windows).items():
         try:
-            path, backend, prec = make()
-            be = load_backend(path, backend, prec, a.threads)
+            path, backend, prec, exact = make()
+            be = load_backend(path, backend, prec, a.threads, exact_qdq=exact)
         except EdgeavError as e:  # recorded, never silently replaced by another precision
             rows[name] = {"status": "unavailable", "reason": e.what}
             continue
@@ -61,7 +63,7 @@ def measure(model: str, a) -> dict:
              "audio": time_fn(lambda: be.encode_audio(x["mel"]), a.warmup, a.runs),
              "file_mb": export_size_mb(path) if path.endswith(".json") else Path(str(be.model_path)).stat().st_size / 1e6}
         res = run(RunConfig(str(DEFAULT_CLIP), model=path, backend=backend, precision=prec, quiet=True,
-                            threads=a.threads))
+                            threads=a.threads, exact_qdq=exact))
         r["pipeline"] = res.summary()
         rows[name] = r
         print(model, name, f"visual p50 {r['visual']['p50_ms']:.2f} ms, audio p50 {r['audio']['p50_ms']:.2f} ms",

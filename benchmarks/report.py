@@ -14,9 +14,11 @@ from benchmarks.common import RESULTS
 
 # latency variant → accuracy variant measuring the same artifact (ONNX fp32 has parity ~1e-7 with torch)
 SAME_ACCURACY = {"torch fp32": "torch fp32", "onnxruntime fp32": "torch fp32", "onnxruntime int8": "onnxruntime int8",
+                 "onnxruntime int8, fused CPU kernels": "onnxruntime int8, fused CPU kernels",
                  "onnxruntime int8-cpu": "onnxruntime int8-cpu", "onnxruntime fp16": "onnxruntime fp16",
                  "tensorrt int8": "onnxruntime int8"}
 FORMAT = {"torch fp32": "PyTorch (.safetensors)", "onnxruntime fp32": "ONNX", "onnxruntime int8": "ONNX INT8 (Q/DQ, TensorRT form)",
+          "onnxruntime int8, fused CPU kernels": "ONNX INT8 (Q/DQ, TensorRT form) on ORT's fused CPU kernels",
           "onnxruntime int8-cpu": "ONNX INT8 (ORT CPU form)", "onnxruntime fp16": "ONNX FP16",
           "tensorrt int8": "TensorRT INT8 engine"}
 

@@ -100,6 +100,19 @@ def onset_strength(sampler: WindowSampler, rows: np.ndarray, lead_s: tuple[float
     return out
 
 
+def soundtrack_targets(cfg: BankDistillConfig, hearing, sampler: WindowSampler, B: torch.Tensor):
+    """(rows, audio embeddings A, targets p): every window's soundtrack embedded by `hearing` and matched against
+    the library B, p = softmax((a·B − hub) / τ_t), the hub term only with `target_center`."""
+    rows, audio = window_audio_embeddings(hearing, sampler)
+    A = torch.from_numpy(audio)
+    logits = A @ B.t()
+    if cfg.target_center:
+        hub = logits.topk(cfg.target_center_k, dim=0).values.mean(0, keepdim=True) if cfg.target_center_k \
+            else logits.mean(0, keepdim=True)
+        logits = logits - cfg.target_center * hub
+    return rows, A, torch.softmax(logits / cfg.tau_target, dim=1)
+
+
 def bank_distill(cfg: BankDistillConfig) -> Path:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -109,7 +122,8 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
     model.requires_grad_(False)
     model.eval()
     if cfg.train not in ("head", "visual"):
-        raise EdgeavError(f"--train must be 'head' or 'visual', not {cfg.train!r}", "pass --train head or --train visual")
+        raise EdgeavError(f"--train must be 'head' or 'visual', not {cfg.train!r}",
+                          "pass --train head or --train visual")
     frozen = getattr(model.visual.backbone, "frozen", False)
     if cfg.train == "visual" and frozen:
         raise EdgeavError(f"{cfg.model} has a frozen pretrained trunk: its whole visual encoder cannot train",
@@ -125,15 +139,8 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
     sampler = WindowSampler(cfg.cache, cfg.splits, model.cfg.frame_offsets,
                             features=model.cfg.visual_backbone if frozen else None, frame_size=model.cfg.frame_size,
                             games=cfg.games)
-    rows, audio = window_audio_embeddings(hearing, sampler)
     B = torch.from_numpy(bank)
-    A = torch.from_numpy(audio)
-    logits = A @ B.t()
-    if cfg.target_center:
-        hub = logits.topk(cfg.target_center_k, dim=0).values.mean(0, keepdim=True) if cfg.target_center_k \
-            else logits.mean(0, keepdim=True)
-        logits = logits - cfg.target_center * hub
-    targets = torch.softmax(logits / cfg.tau_target, dim=1)
+    rows, A, targets = soundtrack_targets(cfg, hearing, sampler, B)
     pool = np.arange(len(rows))  # the windows training draws from
     if cfg.onset_quantile:
         strength = onset_strength(sampler, rows)

@@ -71,7 +71,9 @@ def run(source: Optional[str] = typer.Argument(None, help="Video file, camera in
     def ready(backend, bank_):
         what = f"bundled clip {DEFAULT_CLIP.name}" if source is None else source
         typer.echo(f"edgeav: {what}, bank of {len(bank_)} sounds{' (bundled)' if bank is None else ''}, model {model} "
-                   f"({backend.name} {backend.precision})", err=True)
+                   f"({backend.name} {backend.precision}"
+                   f"{', exact Q/DQ: TensorRT form on the CPU' if getattr(backend, 'exact_qdq', False) else ''})",
+                   err=True)
 
     res = run_pipeline(cfg, on_ready=ready)
     s = res.summary()
@@ -192,7 +194,10 @@ def distill(teacher: str = typer.Option("teacher", help="Frozen teacher: registr
     """Distill a small student into the teacher's space (teacher outputs cached once; resumes from OUT)."""
     from distill.student import DistillConfig, distill as run_distill
 
-    typer.echo(f"model saved: {run_distill(DistillConfig(teacher=teacher, student=student, sounds=sounds, out=out, cache=cache_dir, steps=steps, batch=batch, lr=lr, w_align=w_align, w_relational=w_relational, w_bank=w_bank, w_nce=w_nce, seed=seed))}")
+    cfg = DistillConfig(teacher=teacher, student=student, sounds=sounds, out=out, cache=cache_dir, steps=steps,
+                        batch=batch, lr=lr, w_align=w_align, w_relational=w_relational, w_bank=w_bank, w_nce=w_nce,
+                        seed=seed)
+    typer.echo(f"model saved: {run_distill(cfg)}")
 
 
 @app.command()

@@ -44,6 +44,8 @@ class RunConfig:
     quiet: bool = False
     threads: int | None = None
     max_seconds: float | None = None
+    exact_qdq: bool | None = None   # an ONNX Q/DQ graph computed exactly (TensorRT's arithmetic) or by ONNX Runtime's
+                                    # fused int8 kernels; None = exact for TensorRT's form on the CPU (onnx_backend)
 
 
 @dataclass
@@ -182,7 +184,7 @@ def open_parts(cfg: RunConfig) -> RunParts:
 
     if cfg.hop <= 0 or cfg.top_k < 1:
         raise EdgeavError(f"--hop must be > 0 and --top-k ≥ 1 (got {cfg.hop}, {cfg.top_k})", "fix the option")
-    backend = load_backend(cfg.model, cfg.backend, cfg.precision, cfg.threads)
+    backend = load_backend(cfg.model, cfg.backend, cfg.precision, cfg.threads, exact_qdq=cfg.exact_qdq)
     bank = default_bank(backend) if cfg.bank is None else SoundBank.load(cfg.bank)
     if bank.embeddings.shape[1] != backend.cfg.embed_dim:
         raise EdgeavError(f"bank {cfg.bank} has {bank.embeddings.shape[1]}-d embeddings, model {cfg.model} makes "

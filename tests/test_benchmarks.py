@@ -102,3 +102,32 @@ def test_int8_crossover_tiny(tmp_path):
     assert row["stack"] == "depthwise ×1" and 2 < row["mmac"] < 6  # near the students' visual cost
     assert all(v > 0 for v in row["p50_ms"].values())
     assert "| depthwise ×1 |" in (tmp_path / "int8_crossover.md").read_text()
+
+
+def test_label_ceiling_tiny(tmp_path, mini_corpus, corpus_cache):
+    model = str(save_model(create_model("tiny"), tmp_path / "tiny"))
+    out = tmp_path / "results"
+    for name, what in (("head", "head"), ("all", "visual")):
+        r = subprocess.run([sys.executable, "-m", "benchmarks.label_ceiling", "--model", model, "--train", what,
+                            "--name", name, "--steps", "2", "--batch", "8", "--threads", "1", "--cache",
+                            str(corpus_cache), "--corpus", str(mini_corpus), "--eval-cache", str(tmp_path / "eval"),
+                            "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-2500:]
+    rows = json.loads((out / "label_ceiling.json").read_text())["rows"]
+    assert [r["name"] for r in rows] == ["head", "all"] and all(r["train_events"] > 0 for r in rows)
+    assert all(0 <= r[s]["top1_file"] <= 1 for r in rows for s in ("val", "test"))
+
+
+def test_eval_table_joins_eval_results_and_the_val_choice(tmp_path):
+    from benchmarks.eval_table import main
+
+    metrics = {k: 0.1 * i for i, k in enumerate(("top1_file", "top1_file_macro", "top5_file", "top10_file"), 1)}
+    (tmp_path / "eval.json").write_text(json.dumps({"model": metrics, "correlation": {"correlation_acc": 0.7}}))
+    val = {"top1_file": 0.2, "top1_file_macro": 0.1, "top5_file": 0.3}
+    (tmp_path / "m.json").write_text(json.dumps({"extra": {"center": {"weight": 0.5, "val": {"0.5": val}}}}))
+    main(["--name", "t", "--title", "T.", "--row", f"a=b={tmp_path / 'eval.json'}:{tmp_path / 'm.json'}",
+          "--row", f"plain={tmp_path / 'eval.json'}", "--out", str(tmp_path)])
+    res = json.loads((tmp_path / "t.json").read_text())
+    assert [r["row"] for r in res["rows"]] == ["a=b", "plain"] and res["rows"][0]["val"] == val
+    md = (tmp_path / "t.md").read_text()
+    assert "| a=b | 0.200 / 0.100 / 0.300 (0.5) | 0.100 | 0.200 | 0.300 | 0.400 | 0.700 |" in md and "| plain | – |" in md

@@ -179,3 +179,28 @@ def test_int8_mixed_precision_keeps_leading_visual_convs_float(tmp_path):
     assert len(kept["visual"]) == 3 and len(kept["audio"]) == 1
     assert not fed_by_dq & set(side["float_nodes"]["visual"])  # the kept convs get float inputs and weights
     assert lint_qdq(str(tmp_path / side["files"]["visual"]))[0] == []
+
+
+def test_tensorrt_form_on_cpu_runs_exact_qdq_semantics(int8):
+    """TensorRT's Q/DQ form on ONNX Runtime's CPU provider is computed as written (dequantize → float op: what
+    TensorRT computes with int32 accumulation), matching ONNX's reference evaluator; ORT's fused int8 kernels are
+    the opt-in `exact_qdq=False`."""
+    import numpy as np
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+
+    from edgeav.export.onnx_export import example_inputs
+
+    d, _, _ = int8
+    side = json.loads((d / "t-int8.onnx.json").read_text())
+    exact = load_backend(str(d / "t-int8.onnx.json"), precision="int8")
+    fused = load_backend(str(d / "t-int8.onnx.json"), precision="int8", exact_qdq=False)
+    assert exact.exact_qdq and not fused.exact_qdq
+    mel = example_inputs(exact.cfg, n=2)["mel"]
+    graph = onnx.load(str(d / side["files"]["audio"]))
+    for op in graph.opset_import:  # the reference evaluator implements DequantizeLinear from opset 19 (same here)
+        if op.domain in ("", "ai.onnx"):
+            op.version = 19
+    ref = ReferenceEvaluator(graph).run(None, {"mel": mel})[0]
+    np.testing.assert_allclose(exact.encode_audio(mel), ref, atol=1e-4)
+    assert np.abs(fused.encode_audio(mel) - exact.encode_audio(mel)).max() < 0.5  # same graph, other arithmetic

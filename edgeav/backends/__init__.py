@@ -11,7 +11,9 @@ BACKENDS = ("auto", "torch", "onnx", "tensorrt")
 PRECISIONS = ("fp32", "fp16", "int8")
 
 
-def load_backend(model: str, backend: str = "auto", precision: str = "fp32", threads: int | None = None):
+def load_backend(model: str, backend: str = "auto", precision: str = "fp32", threads: int | None = None,
+                 exact_qdq: bool | None = None):
+    """`exact_qdq` (ONNX only): see edgeav.backends.onnx_backend; None = its default for the file."""
     if backend not in BACKENDS:
         raise EdgeavError(f"unknown backend {backend!r}", f"use one of {', '.join(BACKENDS)}")
     if precision not in PRECISIONS:
@@ -27,7 +29,7 @@ def load_backend(model: str, backend: str = "auto", precision: str = "fp32", thr
     if backend == "onnx":
         from edgeav.backends.onnx_backend import OnnxBackend
 
-        return OnnxBackend(model, precision, threads)
+        return OnnxBackend(model, precision, threads, exact_qdq=exact_qdq)
     if backend == "tensorrt":
         from edgeav.backends.tensorrt_backend import TensorRTBackend
 

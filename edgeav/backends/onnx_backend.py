@@ -1,4 +1,11 @@
-"""ONNX Runtime backend over exported encoders (edgeav export): CPU, or CUDA/TensorRT execution providers."""
+"""ONNX Runtime backend over exported encoders (edgeav export): CPU, or CUDA/TensorRT execution providers.
+
+TensorRT's INT8 form (symmetric Q/DQ) on ONNX Runtime's CPU provider runs with graph optimizations off: every
+DequantizeLinear → float op is then computed exactly as written, which is what TensorRT computes with int32
+accumulation. ORT's fused int8 kernels on x86 CPUs without VNNI (AVX2, AVX-512 without VNNI) add pairs of u8×s8
+products in 16 bits, which saturate: measured on `student`'s visual encoder they cost half its top-1 (0.116 against
+0.206 exact). The CPU form (`int8-cpu`) is the one made for ONNX Runtime's kernels.
+"""
 from __future__ import annotations
 
 import json
@@ -14,7 +21,8 @@ class OnnxBackend(EncoderBackend):
     name = "onnx"
 
     def __init__(self, sidecar: str | Path, precision: str | None = None, threads: int | None = None,
-                 providers: list[str] | None = None):
+                 providers: list[str] | None = None, exact_qdq: bool | None = None):
+        """`exact_qdq`: run Q/DQ graphs exactly (optimizations off); None = for TensorRT's form on the CPU only."""
         try:
             import onnxruntime as ort
         except ImportError:
@@ -41,13 +49,17 @@ class OnnxBackend(EncoderBackend):
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
+        if exact_qdq is None:
+            exact_qdq = side.get("quant_target") == "tensorrt" and providers == ["CPUExecutionProvider"]
+        if exact_qdq:
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         try:
             self.visual = ort.InferenceSession(str(p.parent / side["files"]["visual"]), opts, providers=providers)
             self.audio = ort.InferenceSession(str(p.parent / side["files"]["audio"]), opts, providers=providers)
         except Exception as e:
             raise EdgeavError(f"cannot load the ONNX encoders of {p}: {' '.join(str(e).split())[:160]}",
                               "re-export the model") from None
-        self.side, self.precision, self.providers = side, have, providers
+        self.side, self.precision, self.providers, self.exact_qdq = side, have, providers, bool(exact_qdq)
         self.cfg = AVConfig.from_json(side["model"])
         self.model_id = side["source_weights_sha1"][:16]  # same weights → same embedding space as the torch model
 

@@ -50,9 +50,9 @@ def float_nodes(onnx_path: str | Path, float_convs: int = 1) -> list[str]:
     the audio MACs) in float gives 0.93 (min 0.86). The first layer is the usual mixed-precision exception, and
     TensorRT runs a conv without Q/DQ in float in a strongly typed network.
 
-    A mobile student's high-resolution first stage is sensitive to symmetric INT8 activations as well: `student`'s
-    visual INT8 kept a mean cosine of 0.957 but picked the same top-1 sound as FP32 for only half of 393 test
-    queries; its first 5 convs in float gave 0.996 and 0.80 (export --int8-float-convs 5)."""
+    More leading visual convs can be kept in float (export --int8-float-convs N). It was added when `student`'s
+    INT8 seemed to lose half its top-1; that loss turned out to be ONNX Runtime's saturating int8 CPU kernels
+    (edgeav.backends.onnx_backend), and computed exactly the graph keeps its FP32 accuracy with one float conv."""
     import onnx
 
     g = onnx.load(str(onnx_path)).graph
