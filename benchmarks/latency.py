@@ -32,7 +32,8 @@ def variants(model: str, exports: str, corpus: str | None, calib_windows: int) -
             export(model, "engine", f"{stem}-int8", calibration_videos(corpus), calib_windows)
         return f"{stem}-int8.trt.json", "tensorrt", "int8", None
 
-    return {"torch fp32": lambda: (model, "torch", "fp32", None), "onnxruntime fp32": lambda: (fp32, "onnx", "fp32", None),
+    return {"torch fp32": lambda: (model, "torch", "fp32", None),
+            "onnxruntime fp32": lambda: (fp32, "onnx", "fp32", None),
             # TensorRT's Q/DQ form: computed exactly (the default on CPU), and by ORT's fused int8 kernels
             "onnxruntime int8": lambda: (int8, "onnx", "int8", None),
             "onnxruntime int8, fused CPU kernels": lambda: (int8, "onnx", "int8", False),
