@@ -276,7 +276,12 @@ def run(cfg: RunConfig, on_window=None, on_ready=None) -> RunResult:
     if cfg.save and src.live:
         src.close()
         raise EdgeavError("--save works on file sources", "record the stream to a file first, then run on it")
-    open_display(cfg, parts)
+    try:
+        open_display(cfg, parts)
+    except BaseException:
+        src.close()  # a camera or stream opened above is released when the viewer cannot open
+        parts.close()
+        raise
     asm = WindowAssembler(offsets, cfg.hop)
     if on_ready:
         on_ready(parts.backend, parts.bank)
