@@ -59,20 +59,26 @@ def run(source: Optional[str] = typer.Argument(None, help="Video file, camera in
         explain: Optional[str] = typer.Option(None, help="Folder: per window, an image of where the model looked."),
         quiet: bool = typer.Option(False, help="No per-window lines, only the summary."),
         threads: Optional[int] = typer.Option(None, help="CPU threads for the model."),
-        max_seconds: Optional[float] = typer.Option(None, help="Stop after this much source time.")):
+        max_seconds: Optional[float] = typer.Option(None, help="Stop after this much source time."),
+        qdq: str = typer.Option("auto", help="An ONNX Q/DQ INT8 graph: exact (TensorRT's arithmetic) | fused (ONNX "
+                                             "Runtime's int8 kernels; they saturate on CPUs without VNNI) | auto "
+                                             "(exact for TensorRT's form on the CPU).")):
     """Recommend sounds every HOP seconds for SOURCE."""
     from edgeav.defaults import DEFAULT_CLIP
     from edgeav.pipeline import RunConfig, run as run_pipeline
 
+    modes = {"auto": None, "exact": True, "fused": False}
+    if qdq not in modes:
+        raise EdgeavError(f"--qdq must be auto, exact or fused, not {qdq!r}", "e.g. --qdq exact")
     cfg = RunConfig(source=source or str(DEFAULT_CLIP), bank=bank, model=model, backend=backend, precision=precision,
                     top_k=top_k, search=search, hop=hop, jsonl=jsonl, save=save, rules=rules, explain=explain,
                     threshold=threshold, foley_rate=foley_rate, realtime=realtime, show=show,
-                    feedback=feedback, quiet=quiet, threads=threads, max_seconds=max_seconds)
+                    feedback=feedback, quiet=quiet, threads=threads, max_seconds=max_seconds, exact_qdq=modes[qdq])
     def ready(backend, bank_):
         what = f"bundled clip {DEFAULT_CLIP.name}" if source is None else source
         typer.echo(f"edgeav: {what}, bank of {len(bank_)} sounds{' (bundled)' if bank is None else ''}, model {model} "
                    f"({backend.name} {backend.precision}"
-                   f"{', exact Q/DQ: TensorRT form on the CPU' if getattr(backend, 'exact_qdq', False) else ''})",
+                   f"{', exact Q/DQ' if getattr(backend, 'exact_qdq', False) else ''})",
                    err=True)
 
     res = run_pipeline(cfg, on_ready=ready)

@@ -204,3 +204,25 @@ def test_tensorrt_form_on_cpu_runs_exact_qdq_semantics(int8):
     ref = ReferenceEvaluator(graph).run(None, {"mel": mel})[0]
     np.testing.assert_allclose(exact.encode_audio(mel), ref, atol=1e-4)
     assert np.abs(fused.encode_audio(mel) - exact.encode_audio(mel)).max() < 0.5  # same graph, other arithmetic
+
+
+def test_run_chooses_exact_or_fused_qdq_from_the_command_line(int8, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    d, _, _ = int8
+    base = [sys.executable, "-m", "edgeav", "run", str(ASSETS / "clips" / "funnyboat-s12_20-35.mp4"), "--model",
+            str(d / "t-int8.onnx.json"), "--precision", "int8", "--quiet", "--max-seconds", "1"]
+
+    def first_line(*extra):
+        r = subprocess.run(base + list(extra), capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                           env={**os.environ, "EDGEAV_CACHE": str(tmp_path / "cache")})
+        return r.returncode, r.stderr.strip().splitlines()[0]
+
+    code, line = first_line()
+    assert code == 0 and line.endswith("(onnx int8, exact Q/DQ)")  # TensorRT's form on the CPU: exact by default
+    code, line = first_line("--qdq", "fused")
+    assert code == 0 and line.endswith("(onnx int8)")
+    code, line = first_line("--qdq", "fast")
+    assert code == 2 and "--qdq must be auto, exact or fused" in line
