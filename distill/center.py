@@ -102,7 +102,7 @@ def centred(model, cache: str = ".cache/gameplay", root=None, weights=WEIGHTS, n
     plain = uncentred(model)  # measure and choose on the uncentred embeddings
     mu = footage_center(plain, cache, n, seed)
     teacher = plain.cfg.extra.get("teacher")  # a student is searched against the bank its teacher indexes
-    bank = corpus_bank(load_model(teacher).eval() if teacher else plain, root)
+    bank = corpus_bank(load_model(teacher).eval() if teacher else plain, root, eval_cache)
     queries, stacks = val_query_frames(plain, root, cache_dir=eval_cache)
     v = VisualCache(eval_cache).embed(plain, stacks, "valqueries")
     best, table = choose_weight(v, mu, bank, queries, weights)

@@ -283,7 +283,7 @@ def evaluate(model, inputs: EvalInputs, root=None, vcache: VisualCache | None = 
     t0 = time.perf_counter()
     model.eval()
     vcache = vcache or VisualCache()
-    bank = corpus_bank(bank_model.eval() if bank_model is not None else model, root)
+    bank = corpus_bank(bank_model.eval() if bank_model is not None else model, root, vcache.folder)
     category_of = dict(zip(bank.ids, bank.categories))
     qv = vcache.embed(model, inputs.query_frames, "queries")
     _, idx = bank.search(qv, max(KS), backend="numpy")
