@@ -44,13 +44,12 @@ def train_on_labels(model, what: str, steps: int, batch: int, lr: float, tau: fl
     import torch.nn.functional as F
 
     from distill.data import WindowSampler, encode_window_visuals
-    from distill.evaluate import corpus_bank
-    from edgeav.models import load_model
+    from distill.evaluate import search_bank
+    from distill.loop import warmup_cosine
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    teacher = model.cfg.extra.get("teacher")
-    bank = corpus_bank(load_model(teacher).eval() if teacher else model, root)
+    bank = search_bank(model, root)
     frozen = getattr(model.visual.backbone, "frozen", False)
     sampler = WindowSampler(cache, ("train",), model.cfg.frame_offsets, frame_size=model.cfg.frame_size,
                             features=model.cfg.visual_backbone if frozen else None)
@@ -60,11 +59,12 @@ def train_on_labels(model, what: str, steps: int, batch: int, lr: float, tau: fl
     part.requires_grad_(True)
     opt = torch.optim.AdamW(part.parameters(), lr=lr, weight_decay=1e-4)
     B, Y = torch.from_numpy(bank.embeddings), torch.from_numpy(y)
+    schedule = warmup_cosine(lr, 1, steps)  # cosine decay to 0, no warm-up (as stage 2)
     part.train()
     for step in range(1, steps + 1):
         pick = rng.choice(len(rows), min(batch, len(rows)), replace=False)
         for g in opt.param_groups:
-            g["lr"] = lr * 0.5 * (1 + np.cos(np.pi * step / steps))
+            g["lr"] = schedule(step)
         v = encode_window_visuals(model, [sampler.window(c, k)[0] for c, k in rows[pick]])
         loss = F.cross_entropy(v @ B.t() / tau, Y[pick])
         opt.zero_grad(set_to_none=True)
@@ -78,16 +78,14 @@ def train_on_labels(model, what: str, steps: int, batch: int, lr: float, tau: fl
 
 def measure(model, bank, root=None, eval_cache: str = ".cache/eval") -> dict:
     from distill.center import val_query_frames
-    from distill.evaluate import VisualCache, load_inputs, ranking_metrics
+    from distill.evaluate import VisualCache, bank_metrics, load_inputs
 
-    cats = dict(zip(bank.ids, bank.categories))
     vcache, inputs = VisualCache(eval_cache), load_inputs(root, cache_dir=eval_cache)
     vq, vstacks = val_query_frames(model, root, cache_dir=eval_cache)
     out = {}
     for split, queries, stacks, tag in (("val", vq, vstacks, "valqueries"),
                                         ("test", inputs.queries, inputs.query_frames, "queries")):
-        _, idx = bank.search(vcache.embed(model, stacks, tag), 10, backend="numpy")
-        r = ranking_metrics([[bank.ids[j] for j in row] for row in idx], queries, cats)
+        r = bank_metrics(bank, vcache.embed(model, stacks, tag), queries)
         out[split] = {k: round(r[k], 4) for k in METRICS}
     return out
 

@@ -28,6 +28,7 @@ from edgeav.io import audio_files
 from edgeav.models import load_model, save_model
 from edgeav.models.store import model_files, resolve_model_path
 from distill.data import WindowSampler, encode_window_visuals
+from distill.loop import warmup_cosine
 
 
 @dataclass
@@ -149,6 +150,7 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
           f"mean target max-prob {targets.max(1).values.mean():.3f}; training on {len(pool)}", flush=True)
 
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    schedule = warmup_cosine(cfg.lr, 1, cfg.steps)  # cosine decay to 0, no warm-up
     log = open(out / "metrics.jsonl", "w")
     head.train()
     t_last = time.perf_counter()
@@ -156,7 +158,7 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
         pick = pool[rng.choice(len(pool), min(cfg.batch, len(pool)), replace=False)]  # short footage: all windows
         feats = [sampler.window(c, k)[0] for c, k in rows[pick]]
         for g in opt.param_groups:
-            g["lr"] = cfg.lr * 0.5 * (1 + np.cos(np.pi * step / cfg.steps))
+            g["lr"] = schedule(step)
         v = encode_window_visuals(model, feats)  # cached trunk maps, or raw frames through the (fixed) backbone
         logq = F.log_softmax(v @ B.t() / cfg.tau_student, dim=1)
         p = targets[pick]

@@ -21,7 +21,7 @@ import torch
 
 from distill.corpus import corpus_root, load_clips, load_queries
 from distill.data import WindowSampler, encode_window_visuals
-from distill.evaluate import VisualCache, corpus_bank, ranking_metrics, _stack_at
+from distill.evaluate import VisualCache, bank_metrics, search_bank, _stack_at
 from edgeav.atomic import save_npy
 from edgeav.errors import EdgeavError
 from edgeav.io import VideoFile
@@ -84,13 +84,11 @@ def val_query_frames(model, root=None, pre_roll: float = 0.2, cache_dir: str | P
 
 def choose_weight(v: np.ndarray, mu: np.ndarray, bank, queries, weights=WEIGHTS) -> tuple[float, dict]:
     """λ maximizing top-1 + macro top-1 file accuracy on the val events; the table of every λ tried."""
-    cats = dict(zip(bank.ids, bank.categories))
     table = {}
     for w in weights:
         c = v - w * mu
         c /= np.linalg.norm(c, axis=1, keepdims=True)
-        _, idx = bank.search(c.astype(np.float32), 10, backend="numpy")
-        r = ranking_metrics([[bank.ids[j] for j in row] for row in idx], queries, cats)
+        r = bank_metrics(bank, c, queries)
         table[w] = {k: round(r[k], 4) for k in ("top1_file", "top1_file_macro", "top5_file")}
     best = max(weights, key=lambda w: table[w]["top1_file"] + table[w]["top1_file_macro"])
     return float(best), table
@@ -101,8 +99,7 @@ def centred(model, cache: str = ".cache/gameplay", root=None, weights=WEIGHTS, n
     """(a centred copy of `model`, the chosen λ, the val table of every λ tried). `model` is left as it was."""
     plain = uncentred(model)  # measure and choose on the uncentred embeddings
     mu = footage_center(plain, cache, n, seed)
-    teacher = plain.cfg.extra.get("teacher")  # a student is searched against the bank its teacher indexes
-    bank = corpus_bank(load_model(teacher).eval() if teacher else plain, root, eval_cache)
+    bank = search_bank(plain, root, eval_cache)
     queries, stacks = val_query_frames(plain, root, cache_dir=eval_cache)
     v = VisualCache(eval_cache).embed(plain, stacks, "valqueries")
     best, table = choose_weight(v, mu, bank, queries, weights)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from distill.corpus import load_queries
-from distill.evaluate import corpus_bank, ranking_metrics
+from distill.evaluate import bank_metrics, corpus_bank
 from edgeav.embed import embed_mels
 
 
@@ -28,9 +28,7 @@ def audio_to_bank(model, cache=".cache/gameplay", root=None) -> dict:
     queries = load_queries(root, "test")
     bank = corpus_bank(model, root)
     a = embed_mels(model, query_mels(cache, queries))
-    _, idx = bank.search(a, 10, backend="numpy")
-    ranked = [[bank.ids[j] for j in row] for row in idx]
-    return ranking_metrics(ranked, queries, dict(zip(bank.ids, bank.categories)))
+    return bank_metrics(bank, a, queries)
 
 
 if __name__ == "__main__":

@@ -177,7 +177,22 @@ def corpus_bank(model, root=None, cache_dir: str | Path | None = ".cache/eval") 
     return bank
 
 
+def search_bank(model, root=None, cache_dir: str | Path | None = ".cache/eval") -> SoundBank:
+    """The corpus bank `model` is searched against: a student's is indexed by its teacher's audio encoder (one bank
+    serves both when the student lives in the teacher's space), anyone else's by its own."""
+    from edgeav.models import load_model
+
+    teacher = model.cfg.extra.get("teacher")
+    return corpus_bank(load_model(teacher).eval() if teacher else model, root, cache_dir)
+
+
 # ---------------------------------------------------------------- metrics
+def bank_metrics(bank: SoundBank, embeddings: np.ndarray, queries: list[Query]) -> dict:
+    """ranking_metrics of the bank's top max(KS) sounds for each query embedding."""
+    _, idx = bank.search(np.asarray(embeddings, np.float32), max(KS), backend="numpy")
+    return ranking_metrics([[bank.ids[j] for j in row] for row in idx], queries, dict(zip(bank.ids, bank.categories)))
+
+
 def ranking_metrics(ranked: list[list[str]], queries: list[Query], category_of: dict[str, str]) -> dict:
     """top-k file / category accuracy over events and macro over effects (the sound that really fired)."""
     out = {}
@@ -286,9 +301,7 @@ def evaluate(model, inputs: EvalInputs, root=None, vcache: VisualCache | None = 
     bank = corpus_bank(bank_model.eval() if bank_model is not None else model, root, vcache.folder)
     category_of = dict(zip(bank.ids, bank.categories))
     qv = vcache.embed(model, inputs.query_frames, "queries")
-    _, idx = bank.search(qv, max(KS), backend="numpy")
-    ranked = [[bank.ids[j] for j in row] for row in idx]
-    res = {"model": ranking_metrics(ranked, inputs.queries, category_of),
+    res = {"model": bank_metrics(bank, qv, inputs.queries),
            "blind_prior": ranking_metrics(blind_prior_ranking(inputs.queries, bank, root), inputs.queries, category_of),
            "chance": chance_metrics(inputs.queries, bank)}
     rng = np.random.default_rng(seed)
