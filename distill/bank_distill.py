@@ -53,6 +53,8 @@ class BankDistillConfig:
                                      # Music-only windows teach the visual side hubs; the audio says nothing there
     train: str = "head"              # what learns: "head" (the attention head over a fixed trunk) or "visual" (the
                                      # whole visual encoder: a small student learns the moment from raw pixels)
+    tune_levels: int = 0             # with train="head" over a pretrained trunk: its last N tapped levels learn too
+                                     # (1 = Lite0's stride-32 stage), recomputed from the cached map before them
     seed: int = 0
     log_every: int = 50
     splits: tuple[str, ...] = ("train",)
@@ -75,15 +77,26 @@ def library_embeddings(model, folder: str) -> tuple[list[str], np.ndarray]:
 
 @torch.no_grad()
 def window_audio_embeddings(model, sampler: WindowSampler) -> tuple[np.ndarray, np.ndarray]:
-    """(rows (N, 2) of (clip, start), audio embeddings (N, D)) for every window of the sampler's clips."""
-    rows = np.array([(c, k) for c in range(len(sampler.keys)) for k in range(sampler.n_starts[c])])
+    """(rows (N, 2) of (clip, start), audio embeddings (N, D)) for every window of the sampler's clips. Kept in the
+    cache folder, keyed by the audio side's hash and the clips: every stage-2 run over one cache embeds it once."""
+    import hashlib
+
+    from edgeav.atomic import save_npy
+    from edgeav.models.store import audio_sha1
+
+    rows = sampler.all_rows()
     if not len(rows):
         raise ValueError("no training windows in the cache")
+    key = hashlib.sha1(f"{audio_sha1(model)}{sampler.keys}{sampler.n_starts}".encode()).hexdigest()[:12]
+    path = sampler.cache / f"soundtrack-{key}.npy"
+    if path.exists():
+        return rows, np.load(path)
     embs = []
     for i in range(0, len(rows), 512):
         mel = np.stack([sampler.audio_window(c, k) for c, k in rows[i:i + 512]])
         embs.append(embed_mels(model, mel, batch=512))
-    return rows, np.concatenate(embs)
+    save_npy(path, np.concatenate(embs))
+    return rows, np.load(path)
 
 
 def onset_strength(sampler: WindowSampler, rows: np.ndarray, lead_s: tuple[float, float] = (0.15, 0.3)) -> np.ndarray:
@@ -129,8 +142,19 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
     if cfg.train == "visual" and frozen:
         raise EdgeavError(f"{cfg.model} has a frozen pretrained trunk: its whole visual encoder cannot train",
                           "use --train head (the attention head over the trunk)")
+    if cfg.tune_levels:
+        if not frozen or cfg.train != "head":
+            raise EdgeavError(f"--tune_levels needs a pretrained trunk and --train head ({cfg.model})",
+                              "drop --tune_levels, or start from a lite0 teacher")
+        model.visual.backbone.set_tune_levels(cfg.tune_levels)  # stored in the saved config
+        model.cfg.visual_tune_levels = cfg.tune_levels
     head = model.visual.head if cfg.train == "head" else model.visual
     head.requires_grad_(True)
+    params = list(head.parameters())
+    if cfg.tune_levels:
+        params += model.visual.backbone.tuned_parameters()
+        for p in params:
+            p.requires_grad_(True)
 
     t0 = time.perf_counter()
     # the audio side that indexes this model's banks (edgeav.bank.bank_encoder): the student's teacher, or itself
@@ -149,7 +173,7 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
     print(f"bank-distill: {len(ids)} library sounds, {len(rows)} windows embedded in {time.perf_counter() - t0:.0f} s; "
           f"mean target max-prob {targets.max(1).values.mean():.3f}; training on {len(pool)}", flush=True)
 
-    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
     schedule = warmup_cosine(cfg.lr, 1, cfg.steps)  # cosine decay to 0, no warm-up
     log = open(out / "metrics.jsonl", "w")
     head.train()

@@ -45,7 +45,7 @@ def footage_center(model, cache: str | Path, n: int = 4096, seed: int = 0, split
     frozen = getattr(model.visual.backbone, "frozen", False)
     sampler = WindowSampler(cache, splits, model.cfg.frame_offsets, frame_size=model.cfg.frame_size, games=games,
                             features=model.cfg.visual_backbone if frozen else None)
-    rows = np.array([(c, k) for c in range(len(sampler.keys)) for k in range(sampler.n_starts[c])])
+    rows = sampler.all_rows()
     if not len(rows):
         raise EdgeavError(f"no {'/'.join(splits)} footage windows in the cache {cache}",
                           "build it from your footage first: edgeav cache FOOTAGE_DIR -o CACHE")

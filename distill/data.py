@@ -57,6 +57,10 @@ class WindowSampler:
             by_mel = int((len(mel) - self.win_mel) / self.mel_rate * self.fps) + 1
             self.n_starts.append(max(0, min(by_frames, by_mel)))
 
+    def all_rows(self) -> np.ndarray:
+        """(N, 2) array of (clip, start) for every window of every clip, in clip then time order."""
+        return np.array([(c, k) for c in range(len(self.keys)) for k in range(self.n_starts[c])], dtype=int)
+
     def starts(self, clip: int, count: int, rng: np.random.Generator) -> np.ndarray:
         """`count` window starts in one clip, pairwise ≥ gap apart (fewer if the clip is short)."""
         n = self.n_starts[clip]

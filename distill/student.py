@@ -101,7 +101,7 @@ def teacher_targets(teacher: str, cache: str | Path, sounds: str, n_mixes: int =
                                                 features=model.cfg.visual_backbone if frozen else None)
         except ValueError:
             continue  # a cache without this split (a small folder of footage may have no val clips)
-        rows = np.array([(c, k) for c in range(len(s.keys)) for k in range(s.n_starts[c])])
+        rows = s.all_rows()
         tv, ta = [], []
         for i in range(0, len(rows), 256):
             vis, mel = zip(*(s.window(c, k) for c, k in rows[i:i + 256]))

@@ -164,12 +164,14 @@ def bank_distill(model: str = typer.Option(..., help="Stage-1 model (.safetensor
                  cache_dir: str = typer.Option(".cache/gameplay", "--cache"),
                  steps: int = typer.Option(600), seed: int = typer.Option(0), lr: float = typer.Option(1e-3),
                  train: str = typer.Option("head", help="What learns: head (the attention head over a fixed trunk) "
-                                                        "or visual (a student's whole visual encoder).")):
+                                                        "or visual (a student's whole visual encoder)."),
+                 tune_levels: int = typer.Option(0, help="With --train head over a pretrained trunk: its last N "
+                                                         "tapped levels learn too (1 = Lite0's stride-32 stage).")):
     """Stage 2 (label-free): the soundtrack matched against the library teaches the visual side."""
     from distill.bank_distill import BankDistillConfig, bank_distill as run_stage2
 
     cfg = BankDistillConfig(model=model, sounds=sounds, out=out, cache=cache_dir, steps=steps, seed=seed, lr=lr,
-                            train=train)
+                            train=train, tune_levels=tune_levels)
     typer.echo(f"model saved: {run_stage2(cfg)}")
 
 

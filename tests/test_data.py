@@ -76,3 +76,15 @@ def test_queries_come_from_event_logs_of_test_clips():
     assert len(qs) > 2000 and all(q.sound_id in ids for q in qs)
     ev = json.loads(clips[0].events.read_text())["sound_events"]
     assert [q.t for q in qs if q.clip_id == clips[0].clip_id] == [e["t"] for e in ev]
+
+
+def test_more_footage_never_rerecords_the_corpus_seeds(tmp_path):
+    """Extra training footage comes from new recorder seeds: the corpus's seeds (val and test among them) are
+    refused, and a missing recorder is a one-line error, not a traceback."""
+    from distill.more_footage import parse_seeds, more_footage
+
+    assert parse_seeds("1001-1003,1010") == [1001, 1002, 1003, 1010]
+    with pytest.raises(EdgeavError, match="overlap"):
+        parse_seeds("15-25")
+    with pytest.raises(EdgeavError, match="recorder not found"):
+        more_footage(str(tmp_path / "out"), [1001], recorder=tmp_path / "nowhere")

@@ -65,3 +65,26 @@ def test_model_names_with_dots(tmp_path):
     assert path.name == "bd-t0.25-k100.safetensors" and (tmp_path / "bd-t0.25-k100.json").exists()
     assert load_model(str(tmp_path / "bd-t0.25-k100")).cfg.name == "tiny"
     assert load_model(str(path)).cfg.name == "tiny"
+
+
+def test_a_tuned_trunk_level_is_recomputed_from_cached_maps(tmp_path):
+    """`visual_tune_levels=1`: only Lite0's stride-32 blocks learn, and an embedding from cached maps (whose last
+    level is the pretrained trunk's, stale once those blocks moved) equals one from the frames; the setting is
+    saved with the model."""
+    torch.manual_seed(0)
+    m = create_model("teacher", pretrained=False, visual_tune_levels=1)
+    trunk = m.visual.backbone
+    tuned = {id(p) for p in trunk.tuned_parameters()}
+    assert tuned and all(p.requires_grad == (id(p) in tuned) for p in trunk.parameters())
+    with torch.no_grad():  # stand-in for fine-tuning: the tuned blocks no longer compute the cached map
+        for p in trunk.tuned_parameters():
+            p.mul_(1.1)
+    m.eval()
+    frames = torch.randn(2, 2, 3, 96, 128)
+    with torch.no_grad():
+        feats = m.visual.backbone_features(frames)
+        stale = feats[:-1] + [torch.full_like(feats[-1], 3.0)]
+        assert torch.allclose(m.encode_visual_features(stale), m.encode_visual(frames), atol=1e-5)
+    assert load_model(str(save_model(m, tmp_path / "tuned"))).visual.backbone.tune_levels == 1
+    with pytest.raises(ValueError):
+        create_model("teacher", pretrained=False, visual_tune_levels=3)

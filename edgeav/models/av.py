@@ -27,6 +27,8 @@ class AVConfig:
     visual_fusion: str = "late"             # late: [f0, f_last - f0] per feature resolution; early: as 6 input channels
     frame_size: tuple[int, int] = (128, 96)  # (width, height)
     frame_offsets: tuple[float, ...] = (0.2, 0.4)  # seconds after window start of each stacked frame
+    visual_tune_levels: int = 0             # lite0: the trunk's last N tapped levels learn (1 = its stride-32
+                                            # stage), recomputed from the fixed map before them; 0 = all frozen
     attention: bool = True
     attn_dim: int = 128
     embed_dim: int = 128
@@ -80,7 +82,8 @@ class VisualEncoder(nn.Module):
         if cfg.visual_backbone == "lite0":
             if self.early:
                 raise ValueError("the pretrained lite0 trunk takes 3-channel frames: use visual_fusion='late'")
-            self.backbone = EfficientNetLite0Trunk(pretrained=cfg.pretrained, frozen=True)
+            self.backbone = EfficientNetLite0Trunk(pretrained=cfg.pretrained, frozen=True,
+                                                   tune_levels=cfg.visual_tune_levels)
         elif cfg.visual_backbone == "convstack":
             self.backbone = ConvStack(in_ch, cfg.visual_widths, taps=(1, 2, 3))
         elif cfg.visual_backbone == "mobile":
@@ -110,10 +113,15 @@ class VisualEncoder(nn.Module):
         return [torch.cat([f[:, 0], f[:, -1] - f[:, 0]], dim=1) for f in feats]
 
     def forward_features(self, feats: list[torch.Tensor]):
+        """The embedding from cached backbone maps (B, T, C, h, w) per level; a partly tuned trunk recomputes its
+        tuned levels from them first."""
+        if getattr(self.backbone, "tune_levels", 0):
+            b, t = feats[0].shape[:2]
+            feats = [f.view(b, t, *f.shape[1:]) for f in self.backbone.refine([f.flatten(0, 1) for f in feats])]
         return self.head(self.fuse(feats))
 
     def forward(self, frames: torch.Tensor):
-        return self.forward_features(self.backbone_features(frames))
+        return self.head(self.fuse(self.backbone_features(frames)))
 
 
 class AudioEncoder(nn.Module):

