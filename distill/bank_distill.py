@@ -51,6 +51,11 @@ class BankDistillConfig:
     onset_quantile: float = 0.0      # train only on windows whose soundtrack has an onset at the picture's moment:
                                      # spectral flux there above this quantile of all windows (0 = every window).
                                      # Music-only windows teach the visual side hubs; the audio says nothing there
+    targets: str = "soundtrack"      # "soundtrack": every window, p = the frozen audio encoder's match of its
+                                     # soundtrack in the library; "fingerprint": only windows whose first frame
+                                     # shows a library sound starting, found by matched filtering of the library's
+                                     # own waveforms in the soundtrack (distill.fingerprint; needs the library's
+                                     # exact files in the footage, as a game's own footage has)
     train: str = "head"              # what learns: "head" (the attention head over a fixed trunk) or "visual" (the
                                      # whole visual encoder: a small student learns the moment from raw pixels)
     tune_levels: int = 0             # with train="head" over a pretrained trunk: its last N tapped levels learn too
@@ -127,6 +132,30 @@ def soundtrack_targets(cfg: BankDistillConfig, hearing, sampler: WindowSampler, 
     return rows, A, torch.softmax(logits / cfg.tau_target, dim=1)
 
 
+def fingerprint_targets(cfg: BankDistillConfig, sampler: WindowSampler, ids: list[str], lead_s: float):
+    """(rows, p): the windows whose frame at `lead_s` shows a detected library sound starting, p spread evenly over
+    the sounds starting there. Detections are made (and kept in the cache) by distill.fingerprint."""
+    from distill.fingerprint import detect_footage, load_detections
+
+    folder = detect_footage(cfg.cache, cfg.sounds, splits=cfg.splits)  # resumes: clips already done are skipped
+    fp_ids, found = load_detections(folder, sampler.keys)
+    col = {s: i for i, s in enumerate(ids)}
+    hits: dict[tuple[int, int], list[int]] = {}
+    for c, key in enumerate(sampler.keys):
+        for t, j, _ in found.get(key, []):
+            k = int(round((t - lead_s) * sampler.fps))
+            if fp_ids[j] in col and 0 <= k < sampler.n_starts[c]:
+                hits.setdefault((c, k), []).append(col[fp_ids[j]])
+    if not hits:
+        raise EdgeavError(f"no library sound was found in the footage of {cfg.cache}",
+                          "fingerprint targets need the library's own files in the footage: use --targets soundtrack")
+    rows = np.array(list(hits), dtype=int)
+    p = torch.zeros(len(rows), len(ids))
+    for i, cols in enumerate(hits.values()):
+        p[i, cols] = 1.0
+    return rows, p / p.sum(1, keepdim=True)
+
+
 def bank_distill(cfg: BankDistillConfig) -> Path:
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -165,7 +194,15 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
                             features=model.cfg.visual_backbone if frozen else None, frame_size=model.cfg.frame_size,
                             games=cfg.games)
     B = torch.from_numpy(bank)
-    rows, A, targets = soundtrack_targets(cfg, hearing, sampler, B)
+    if cfg.targets == "fingerprint":
+        if cfg.w_nce or cfg.onset_quantile:
+            raise EdgeavError("--w_nce and --onset_quantile go with --targets soundtrack", "drop them")
+        rows, targets = fingerprint_targets(cfg, sampler, ids, model.cfg.frame_offsets[0])
+    elif cfg.targets == "soundtrack":
+        rows, A, targets = soundtrack_targets(cfg, hearing, sampler, B)
+    else:
+        raise EdgeavError(f"--targets must be 'soundtrack' or 'fingerprint', not {cfg.targets!r}",
+                          "pass --targets soundtrack or --targets fingerprint")
     pool = np.arange(len(rows))  # the windows training draws from
     if cfg.onset_quantile:
         strength = onset_strength(sampler, rows)
