@@ -8,6 +8,10 @@ unlabeled soundtrack and the user's own library. The visual attention head train
 trunk), or a small student's whole visual encoder (`train="visual"`: it learns the moment from raw pixels); Ea and
 the shared projector stay fixed, so the bank embeddings do not move.
 
+With `targets="fingerprint"` the soundtrack speaks more sharply: the library's own waveforms are found in it by
+matched filtering (distill.fingerprint), and only the windows whose first frame shows a library sound starting train,
+each towards that sound. Still no event log: the same two inputs, for footage that plays the library's files.
+
     python -m distill.bank_distill --model runs/.../model.safetensors --sounds ../shared/data/gameplay/sounds -o runs/bd
 """
 from __future__ import annotations
@@ -56,6 +60,7 @@ class BankDistillConfig:
                                      # shows a library sound starting, found by matched filtering of the library's
                                      # own waveforms in the soundtrack (distill.fingerprint; needs the library's
                                      # exact files in the footage, as a game's own footage has)
+    fingerprint_rate: int = 16000    # the matcher's sample rate (distill.fingerprint.FingerprintConfig)
     train: str = "head"              # what learns: "head" (the attention head over a fixed trunk) or "visual" (the
                                      # whole visual encoder: a small student learns the moment from raw pixels)
     tune_levels: int = 0             # with train="head" over a pretrained trunk: its last N tapped levels learn too
@@ -135,9 +140,10 @@ def soundtrack_targets(cfg: BankDistillConfig, hearing, sampler: WindowSampler, 
 def fingerprint_targets(cfg: BankDistillConfig, sampler: WindowSampler, ids: list[str], lead_s: float):
     """(rows, p): the windows whose frame at `lead_s` shows a detected library sound starting, p spread evenly over
     the sounds starting there. Detections are made (and kept in the cache) by distill.fingerprint."""
-    from distill.fingerprint import detect_footage, load_detections
+    from distill.fingerprint import FingerprintConfig, detect_footage, load_detections
 
-    folder = detect_footage(cfg.cache, cfg.sounds, splits=cfg.splits)  # resumes: clips already done are skipped
+    folder = detect_footage(cfg.cache, cfg.sounds, FingerprintConfig(sample_rate=cfg.fingerprint_rate),
+                            splits=cfg.splits)  # resumes: clips already done are skipped
     fp_ids, found = load_detections(folder, sampler.keys)
     col = {s: i for i, s in enumerate(ids)}
     hits: dict[tuple[int, int], list[int]] = {}
@@ -195,9 +201,13 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
                             games=cfg.games)
     B = torch.from_numpy(bank)
     if cfg.targets == "fingerprint":
-        if cfg.w_nce or cfg.onset_quantile:
-            raise EdgeavError("--w_nce and --onset_quantile go with --targets soundtrack", "drop them")
+        if cfg.onset_quantile:
+            raise EdgeavError("--onset_quantile goes with --targets soundtrack", "drop it")
         rows, targets = fingerprint_targets(cfg, sampler, ids, model.cfg.frame_offsets[0])
+        if cfg.w_nce:  # the soundtrack's embedding of each of those windows, for the InfoNCE term
+            _, audio = window_audio_embeddings(hearing, sampler)
+            first = np.concatenate([[0], np.cumsum(sampler.n_starts)[:-1]])  # all_rows is clip-major
+            A = torch.from_numpy(audio[first[rows[:, 0]] + rows[:, 1]])
     elif cfg.targets == "soundtrack":
         rows, A, targets = soundtrack_targets(cfg, hearing, sampler, B)
     else:
@@ -207,7 +217,8 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
     if cfg.onset_quantile:
         strength = onset_strength(sampler, rows)
         pool = np.flatnonzero(strength > np.quantile(strength, cfg.onset_quantile))
-    print(f"bank-distill: {len(ids)} library sounds, {len(rows)} windows embedded in {time.perf_counter() - t0:.0f} s; "
+    print(f"bank-distill: {len(ids)} library sounds, {cfg.targets} targets for {len(rows)} windows in "
+          f"{time.perf_counter() - t0:.0f} s; "
           f"mean target max-prob {targets.max(1).values.mean():.3f}; training on {len(pool)}", flush=True)
 
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)

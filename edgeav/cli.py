@@ -166,12 +166,18 @@ def bank_distill(model: str = typer.Option(..., help="Stage-1 model (.safetensor
                  train: str = typer.Option("head", help="What learns: head (the attention head over a fixed trunk) "
                                                         "or visual (a student's whole visual encoder)."),
                  tune_levels: int = typer.Option(0, help="With --train head over a pretrained trunk: its last N "
-                                                         "tapped levels learn too (1 = Lite0's stride-32 stage).")):
+                                                         "tapped levels learn too (1 = Lite0's stride-32 stage)."),
+                 targets: str = typer.Option("soundtrack", help="soundtrack: the audio encoder's match of every "
+                                             "window's soundtrack in the library; fingerprint: the windows where a "
+                                             "library file is found starting in the soundtrack (footage that plays "
+                                             "your library's own files, e.g. your game's)."),
+                 w_nce: float = typer.Option(0.0, help="Weight of InfoNCE between each window's picture and its "
+                                             "own soundtrack (keeps audio-visual correspondence).")):
     """Stage 2 (label-free): the soundtrack matched against the library teaches the visual side."""
     from distill.bank_distill import BankDistillConfig, bank_distill as run_stage2
 
     cfg = BankDistillConfig(model=model, sounds=sounds, out=out, cache=cache_dir, steps=steps, seed=seed, lr=lr,
-                            train=train, tune_levels=tune_levels)
+                            train=train, tune_levels=tune_levels, targets=targets, w_nce=w_nce)
     typer.echo(f"model saved: {run_stage2(cfg)}")
 
 

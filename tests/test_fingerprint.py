@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from distill.fingerprint import Templates, detect
+from distill.fingerprint import FingerprintConfig, Templates, detect
 
 ASSETS = Path(__file__).resolve().parents[1] / "edgeav" / "assets"
 
@@ -14,6 +14,11 @@ ASSETS = Path(__file__).resolve().parents[1] / "edgeav" / "assets"
 @pytest.fixture(scope="module")
 def templates():
     return Templates(ASSETS / "sounds")
+
+
+@pytest.fixture(scope="module")
+def templates_8k():
+    return Templates(ASSETS / "sounds", FingerprintConfig(sample_rate=8000))
 
 
 def _soundtrack(clip: Path, rate: int) -> np.ndarray:
@@ -25,15 +30,16 @@ def _soundtrack(clip: Path, rate: int) -> np.ndarray:
     return np.asarray(x, np.float64)
 
 
-def test_detects_the_real_clips_effects_where_they_fire(templates):
+def test_detects_the_real_clips_effects_where_they_fire(templates_8k):
     """The bundled funnyboat clip (real gameplay: music, overlapping shots) against the bundled library of 67
-    sounds from six games: most logged effect starts are found within 60 ms, and most detections are real."""
+    sounds from six games: at 8 kHz most logged effect starts are found within 60 ms, and most detections are real.
+    (At the default 16 kHz these shots are mostly missed: the clip's AAC cut the top octave the files carry.)"""
+    templates = templates_8k
     clip = ASSETS / "clips" / "funnyboat-s12_20-35.mp4"
     events = json.loads(clip.with_name(clip.stem + ".events.json").read_text())["sound_events"]
-    found = [(t, templates.ids[j]) for t, j, _ in detect(_soundtrack(clip, 8000), templates)]
+    found = [(t, templates.ids[j]) for t, j, _ in detect(_soundtrack(clip, templates.cfg.sample_rate), templates)]
     hit = np.mean([any(s == e["sound_id"] and abs(t - e["t"]) < 0.06 for t, s in found) for e in events])
     real = np.mean([any(s == e["sound_id"] and abs(t - e["t"]) < 0.06 for e in events) for t, s in found])
-    print(hit, real, len(found), len(events))
     assert len(events) > 20 and hit > 0.7 and real > 0.6, (hit, real, len(found))
 
 
@@ -43,11 +49,12 @@ def test_a_sound_is_found_at_any_gain_and_never_in_its_absence(templates):
     j = templates.ids.index("funnyboat/kraah.ogg")
     from edgeav.io.audio import read_audio
 
-    wave = read_audio(ASSETS / "sounds" / templates.ids[j], 8000)
-    noise = 0.01 * rng.standard_normal(8000 * 6)
+    sr = templates.cfg.sample_rate
+    wave = read_audio(ASSETS / "sounds" / templates.ids[j], sr)
+    noise = 0.01 * rng.standard_normal(sr * 6)
     x = noise.copy()
     for t, gain in ((1.0, 0.2), (3.5, 1.0)):
-        i = int(t * 8000)
+        i = int(t * sr)
         x[i:i + len(wave)] += gain * wave[: len(x) - i]
     starts = [t for t, k, _ in detect(x, templates) if k == j]
     assert len(starts) == 2 and abs(starts[0] - 1.0) < 0.01 and abs(starts[1] - 3.5) < 0.01

@@ -95,7 +95,8 @@ def test_bank_distillation_points_the_visual_head_into_the_library(tiny_cache, t
     assert kls[-1] < kls[0]  # it learns to predict the soundtrack's match in the library
 
 
-def test_fingerprint_targets_teach_the_head_where_library_sounds_start(tiny_cache, tmp_path):
+@pytest.mark.parametrize("w_nce", [0.0, 0.5])
+def test_fingerprint_targets_teach_the_head_where_library_sounds_start(tiny_cache, tmp_path, w_nce):
     """Stage 2 from matched-filter detections: the training windows are those whose first frame shows a detected
     library sound starting (the bundled clips' own effects), each with that sound as its target; only the visual
     head moves, and it learns to predict them."""
@@ -106,14 +107,15 @@ def test_fingerprint_targets_teach_the_head_where_library_sounds_start(tiny_cach
     stage1 = train(_cfg(tiny_cache, tmp_path / "s1"))
     out = bank_distill(BankDistillConfig(model=str(stage1), sounds=str(ASSETS / "sounds" / "funnyboat"),
                                          out=str(tmp_path / "s2"), cache=str(tiny_cache), steps=30, batch=16,
-                                         lr=1e-2, log_every=10, splits=("train", "val"), targets="fingerprint"))
+                                         lr=1e-2, log_every=10, splits=("train", "val"), targets="fingerprint",
+                                         fingerprint_rate=8000, w_nce=w_nce))
     sb, sa = load_model(str(stage1)).state_dict(), load_model(str(out)).state_dict()
     changed = {k for k in sb if not np.array_equal(sb[k].numpy(), sa[k].numpy())}
     assert changed and all(k.startswith("visual.head.") for k in changed)
     detections = [json.loads(p.read_text())["detections"] for p in Path(tiny_cache).glob("fingerprints-*/*.json")]
     assert len(detections) == 2 and sum(map(len, detections)) > 20  # both clips searched; the funnyboat shots found
-    kls = [json.loads(x)["kl"] for x in (tmp_path / "s2" / "metrics.jsonl").read_text().splitlines()]
-    assert kls[-1] < kls[0]
+    logs = [json.loads(x) for x in (tmp_path / "s2" / "metrics.jsonl").read_text().splitlines()]
+    assert logs[-1]["kl"] < logs[0]["kl"] and ("nce" in logs[0]) == bool(w_nce)
 
 
 def test_onset_strength_peaks_where_a_sound_starts_at_the_first_frame(tiny_cache):
