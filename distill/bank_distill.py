@@ -170,6 +170,11 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
     model = load_model(cfg.model)
     model.requires_grad_(False)
     model.eval()
+    if cfg.targets not in ("soundtrack", "fingerprint"):  # checked before the library and footage are read
+        raise EdgeavError(f"--targets must be 'soundtrack' or 'fingerprint', not {cfg.targets!r}",
+                          "pass --targets soundtrack or --targets fingerprint")
+    if cfg.targets == "fingerprint" and cfg.onset_quantile:
+        raise EdgeavError("--onset_quantile goes with --targets soundtrack", "drop it")
     if cfg.train not in ("head", "visual"):
         raise EdgeavError(f"--train must be 'head' or 'visual', not {cfg.train!r}",
                           "pass --train head or --train visual")
@@ -201,18 +206,13 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
                             games=cfg.games)
     B = torch.from_numpy(bank)
     if cfg.targets == "fingerprint":
-        if cfg.onset_quantile:
-            raise EdgeavError("--onset_quantile goes with --targets soundtrack", "drop it")
         rows, targets = fingerprint_targets(cfg, sampler, ids, model.cfg.frame_offsets[0])
         if cfg.w_nce:  # the soundtrack's embedding of each of those windows, for the InfoNCE term
             _, audio = window_audio_embeddings(hearing, sampler)
             first = np.concatenate([[0], np.cumsum(sampler.n_starts)[:-1]])  # all_rows is clip-major
             A = torch.from_numpy(audio[first[rows[:, 0]] + rows[:, 1]])
-    elif cfg.targets == "soundtrack":
-        rows, A, targets = soundtrack_targets(cfg, hearing, sampler, B)
     else:
-        raise EdgeavError(f"--targets must be 'soundtrack' or 'fingerprint', not {cfg.targets!r}",
-                          "pass --targets soundtrack or --targets fingerprint")
+        rows, A, targets = soundtrack_targets(cfg, hearing, sampler, B)
     pool = np.arange(len(rows))  # the windows training draws from
     if cfg.onset_quantile:
         strength = onset_strength(sampler, rows)
