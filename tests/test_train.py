@@ -118,7 +118,8 @@ def test_fingerprint_targets_teach_the_head_where_library_sounds_start(tiny_cach
     assert logs[-1]["kl"] < logs[0]["kl"] and ("nce" in logs[0]) == bool(w_nce)
     from edgeav import EdgeavError
     with pytest.raises(EdgeavError, match="--targets"):  # refused before the library or footage is read
-        bank_distill(BankDistillConfig(model=str(stage1), sounds=str(tmp_path / "none"), targets="labels"))
+        bank_distill(BankDistillConfig(model=str(stage1), sounds=str(tmp_path / "none"), out=str(tmp_path / "x"),
+                                       targets="labels"))
 
 
 def test_onset_strength_peaks_where_a_sound_starts_at_the_first_frame(tiny_cache):
