@@ -40,7 +40,8 @@ class FingerprintConfig:
 
 
 class Templates:
-    """The library's openings and their spectra, computed once for soundtracks up to `max_seconds` long."""
+    """The library's openings, and their spectra at the FFT size of the soundtracks being searched (computed once
+    per size: clips of one length share them)."""
 
     def __init__(self, folder: str | Path, cfg: FingerprintConfig = FingerprintConfig()):
         from edgeav.io.audio import read_audio

@@ -6,7 +6,7 @@ Only the video and its soundtrack are used downstream; the recorder's event logs
 training code reads them. Seeds start at 1001, far from the corpus's (1-20), so no val/test moment is re-recorded.
 Needs Debian's python3-pygame and the games (see the recorder's README); the recorder is deterministic per seed.
 
-    python -m distill.more_footage --out data/more --seeds 1001-1028 [--jobs 2]
+    python -m distill.more_footage --out .cache/more-footage --seeds 1001-1028 [--jobs 2]
 """
 from __future__ import annotations
 
