@@ -1,7 +1,9 @@
 """Where does INT8 start to pay on this CPU? Plain and depthwise-separable conv stacks on a 6×96×128 input (the
 students' visual input) at growing widths, exported to ONNX and quantized to ONNX Runtime's CPU form (QOperator,
 UINT8 activations, per-channel INT8 weights, as `edgeav export --format int8-cpu`), timed against FP32 at batch 1
-and 8. Random weights: speed does not depend on what the weights hold. Writes results/int8_crossover.{json,md}.
+and 8; and per layer kind at the students' shapes (chains of 8 equal stride-1 layers, time per layer), which is
+what chose `student_rep`'s dense convs. Random weights: speed does not depend on what the weights hold. Writes
+results/int8_crossover.{json,md}.
 
     python -m benchmarks.int8_crossover --threads 2
 """
@@ -35,7 +37,7 @@ def conv_stack(kind: str, scale: int):
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, 128)).eval()
 
 
-def conv_macs(net) -> int:
+def conv_macs(net, shape: tuple[int, ...] = INPUT) -> int:
     import torch
     from torch import nn
 
@@ -47,26 +49,41 @@ def conv_macs(net) -> int:
 
     hooks = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d)]
     with torch.no_grad():
-        net(torch.zeros(1, *INPUT))
+        net(torch.zeros(1, *shape))
     for h in hooks:
         h.remove()
     return total
 
 
-def export_pair(net, folder: Path, name: str) -> tuple[Path, Path]:
+def layer_chain(kind: str, c: int, n: int = 8):
+    """`n` equal stride-1 layers of one kind at width `c`: depthwise 3×3, pointwise 1×1 or dense 3×3, each + ReLU6."""
+    from torch import nn
+
+    layers = []
+    for _ in range(n):
+        conv = {"depthwise 3×3": lambda: nn.Conv2d(c, c, 3, 1, 1, groups=c), "pointwise 1×1": lambda: nn.Conv2d(c, c, 1),
+                "dense 3×3": lambda: nn.Conv2d(c, c, 3, 1, 1)}[kind]()
+        layers += [conv, nn.ReLU6()]
+    return nn.Sequential(*layers).eval()
+
+
+LAYER_SHAPES = [(8, 48, 64), (16, 24, 32), (32, 12, 16), (64, 12, 16), (128, 6, 8)]
+
+
+def export_pair(net, folder: Path, name: str, shape: tuple[int, ...] = INPUT) -> tuple[Path, Path]:
     import torch
     from onnxruntime.quantization import CalibrationDataReader, quantize_static
 
     from edgeav.export.quantize import quant_form
 
     fp32, int8 = folder / f"{name}.onnx", folder / f"{name}-int8.onnx"
-    torch.onnx.export(net, torch.zeros(1, *INPUT), str(fp32), input_names=["x"], output_names=["y"],
+    torch.onnx.export(net, torch.zeros(1, *shape), str(fp32), input_names=["x"], output_names=["y"],
                       dynamic_axes={"x": {0: "b"}, "y": {0: "b"}}, opset_version=17, dynamo=False)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
             rng = np.random.default_rng(0)
-            self.it = iter([{"x": rng.standard_normal((4, *INPUT)).astype(np.float32)} for _ in range(4)])
+            self.it = iter([{"x": rng.standard_normal((4, *shape)).astype(np.float32)} for _ in range(4)])
 
         def get_next(self):
             return next(self.it, None)
@@ -75,14 +92,14 @@ def export_pair(net, folder: Path, name: str) -> tuple[Path, Path]:
     return fp32, int8
 
 
-def time_session(path: Path, threads: int, batch: int, warmup: int, runs: int) -> dict:
+def time_session(path: Path, threads: int, batch: int, warmup: int, runs: int, shape: tuple[int, ...] = INPUT) -> dict:
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.log_severity_level = 3
     sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(1).standard_normal((batch, *INPUT)).astype(np.float32)
+    x = np.random.default_rng(1).standard_normal((batch, *shape)).astype(np.float32)
     return time_fn(lambda: sess.run(None, {"x": x}), warmup, runs)
 
 
@@ -97,6 +114,12 @@ def markdown(result: dict) -> str:
         lines.append(f"| {r['stack']} | {r['mmac']:.1f} | {t['fp32_b1']:.3f} | {t['int8_b1']:.3f} | "
                      f"{t['int8_b1'] / t['fp32_b1']:.2f} | {t['fp32_b8']:.3f} | {t['int8_b8']:.3f} | "
                      f"{t['int8_b8'] / t['fp32_b8']:.2f} |")
+    if result.get("layers"):
+        lines += ["", "Per layer, batch 1 (chains of 8 equal stride-1 layers + ReLU6; µs per layer, p50):", "",
+                  "| layer | C × H × W | MMAC | FP32 µs | INT8 µs | INT8 / FP32 |", "|---|---|---|---|---|---|"]
+        for r in result["layers"]:
+            lines.append(f"| {r['kind']} | {' × '.join(map(str, r['shape']))} | {r['mmac']:.3f} | {r['fp32_us']:.1f} | "
+                         f"{r['int8_us']:.1f} | {r['int8_us'] / r['fp32_us']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -123,7 +146,18 @@ def main(argv=None):
                 rows.append({"stack": f"{kind} ×{scale}", "mmac": conv_macs(net) / 1e6, "p50_ms": t})
                 print(markdown({"machine": machine(), "threads": a.threads, "command": "", "rows": rows[-1:]})
                       .splitlines()[-1], flush=True)
-    result = {"machine": machine(), "threads": a.threads, "rows": rows, "command": command_line("int8_crossover", argv)}
+        layers = []
+        for kind in ("depthwise 3×3", "pointwise 1×1", "dense 3×3"):
+            for shape in LAYER_SHAPES:
+                net = layer_chain(kind, shape[0])
+                fp32, int8 = export_pair(net, Path(tmp), "layers", shape)
+                t = {p: time_session(path, a.threads, 1, a.warmup, a.runs, shape)["p50_ms"] * 1e3 / 8
+                     for p, path in (("fp32", fp32), ("int8", int8))}
+                layers.append({"kind": kind, "shape": list(shape), "mmac": conv_macs(net, shape) / 8e6,
+                               "fp32_us": t["fp32"], "int8_us": t["int8"]})
+                print(layers[-1], flush=True)
+    result = {"machine": machine(), "threads": a.threads, "rows": rows, "layers": layers,
+              "command": command_line("int8_crossover", argv)}
     write_result("int8_crossover", result, markdown(result), a.out)
 
 

@@ -41,6 +41,10 @@ def test_onnx_parity_every_registered_model(name, tmp_path):
             # only the audio encoder's input scaling of the log-mel (it follows no conv) may remain
             sizes = [next(onnx.numpy_helper.to_array(t).size for t in g.initializer if t.name == n.input[1]) for n in bns]
             assert len(bns) <= (enc == "audio") and all(sz == 1 for sz in sizes)
+        # the deploy form (edgeav.models.rep.deploy_form): the frame difference lives in the first conv's weights
+        # and the attention head is one 1-channel score conv per level, then one Gemm (projector included)
+        ops = [n.op_type for n in onnx.load(str(tmp_path / side["files"]["visual"])).graph.node]
+        assert not {"Sub", "Split", "Einsum", "Expand"} & set(ops) and ops.count("Gemm") == 1, ops
 
 
 def _uncentred_teacher(folder) -> str:

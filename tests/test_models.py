@@ -88,3 +88,57 @@ def test_a_tuned_trunk_level_is_recomputed_from_cached_maps(tmp_path):
     assert load_model(str(save_model(m, tmp_path / "tuned"))).visual.backbone.tune_levels == 1
     with pytest.raises(ValueError):
         create_model("teacher", pretrained=False, visual_tune_levels=3)
+
+
+def _with_random_batchnorm(m):
+    """Non-trivial BatchNorm statistics, so folding them is tested, not just identities."""
+    g = torch.Generator().manual_seed(1)
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.copy_(torch.rand(mod.num_features, generator=g) - 0.5)
+            mod.running_var.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
+            mod.weight.data.copy_(torch.rand(mod.num_features, generator=g) + 0.5)
+            mod.bias.data.copy_(torch.rand(mod.num_features, generator=g) - 0.5)
+    return m.eval()
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_deploy_form_computes_the_trained_function(name):
+    """edgeav.models.rep.deploy_form (what export and the torch backend run): Rep branches, the frame difference and
+    the attention heads folded, with the same embeddings and attention maps as the model as trained."""
+    from edgeav.models.rep import deploy_form
+
+    torch.manual_seed(0)
+    m = _with_random_batchnorm(create_model(name, pretrained=False) if name != "teacher_paper"
+                               else create_model(name, frame_size=(64, 64)))
+    d = deploy_form(m)
+    c = m.cfg
+    w, h = c.frame_size
+    frames, mel = torch.randn(3, c.visual_frames, 3, h, w), torch.randn(3, c.audio_frames, c.n_mels) * 2 - 6
+    with torch.no_grad():
+        (v, maps), (dv, dmaps) = m.encode_visual(frames, return_attention=True), d.encode_visual(frames, return_attention=True)
+        assert torch.allclose(v, dv, atol=1e-5) and torch.allclose(m.encode_audio(mel), d.encode_audio(mel), atol=1e-5)
+    assert len(maps) == len(dmaps) and all(torch.allclose(a, b, atol=1e-5) for a, b in zip(maps, dmaps))
+    if c.attention:  # the head folded: no global branch, no per-position projection
+        assert not hasattr(d.visual.head, "pools") and d.projector_folded
+    if c.visual_backbone == "rep":
+        from edgeav.models.rep import RepConv
+
+        assert not any(isinstance(x, RepConv) for x in d.modules())
+        assert not any(isinstance(x, torch.nn.BatchNorm2d) for x in d.visual.modules())
+
+
+def test_a_deploy_copy_is_not_saved(tmp_path):
+    from edgeav.models.rep import deploy_form
+
+    with pytest.raises(ValueError, match="deploy copy"):
+        save_model(deploy_form(create_model("tiny")), tmp_path / "d")
+
+
+def test_rep_student_budget():
+    """`student_rep` keeps ≥ 20× fewer visual MACs than `teacher` (both counted on what runs: the deploy forms)."""
+    from edgeav.models.profile import encoder_costs
+
+    ratio = encoder_costs(create_model("teacher", pretrained=False))["visual"]["macs"] / \
+        encoder_costs(create_model("student_rep"))["visual"]["macs"]
+    assert ratio >= 20, ratio

@@ -16,6 +16,7 @@ from edgeav.atomic import write_json, atomic_path, sha1_file
 from edgeav.errors import EdgeavError
 from edgeav.frontends import MelSpec, IMAGENET_MEAN, IMAGENET_STD
 from edgeav.models import load_model
+from edgeav.models.rep import deploy_form
 from edgeav.models.store import resolve_model_path
 
 OPSET = 17
@@ -79,11 +80,13 @@ def export_onnx(model: str, out: str | Path) -> dict:
     x = example_inputs(cfg)
     n_attn = 3 if cfg.attention else 0
     vis_out = ["embedding"] + [f"attention{i}" for i in range(n_attn)]
+    deployed = deploy_form(m)  # Rep branches and the frame difference folded into single convs
     # wrappers in eval mode: the exporter restores each module's mode afterwards, and a wrapper left in training
     # mode would switch the model's BatchNorm back to batch statistics
-    _export(_Visual(m).eval(), torch.from_numpy(x["frames"]), stem.with_suffix(".visual.onnx"), "frames", vis_out)
-    _export(_Audio(m).eval(), torch.from_numpy(x["mel"]), stem.with_suffix(".audio.onnx"), "mel", ["embedding"])
+    _export(_Visual(deployed).eval(), torch.from_numpy(x["frames"]), stem.with_suffix(".visual.onnx"), "frames", vis_out)
+    _export(_Audio(deployed).eval(), torch.from_numpy(x["mel"]), stem.with_suffix(".audio.onnx"), "mel", ["embedding"])
     m.eval()
+    # parity against the model as trained (not its deploy form): the folding is checked with the export
     xp = example_inputs(cfg, n=3, seed=1)  # another batch size than the export's: the batch axis is dynamic
     err = {"visual": parity(stem.with_suffix(".visual.onnx"), m.encode_visual, xp["frames"], "frames"),
            "audio": parity(stem.with_suffix(".audio.onnx"), m.encode_audio, xp["mel"], "mel")}

@@ -18,10 +18,11 @@ class AttentionPool(nn.Module):
     def forward(self, local: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """local (B, C, H, W), g (B, D) → (attended (B, D), attention map (B, H, W) summing to 1)."""
         x = self.proj(local)
-        c = self.score(x + g[:, :, None, None]).flatten(1)
-        a = torch.softmax(c, dim=1)
-        v = torch.einsum("bn,bdn->bd", a, x.flatten(2))
-        return v, a.view(local.shape[0], *local.shape[2:])
+        c = self.score(x + g[:, :, None, None])                 # (B, 1, H, W)
+        a = torch.softmax(c.flatten(1), dim=1).view_as(c)        # over the H·W positions
+        # a product and a sum rather than einsum over flattened maps: the same numbers, and an exported graph
+        # without the shape arithmetic that flattening a dynamic-batch tensor takes
+        return (x * a).sum(dim=(2, 3)), a[:, 0]
 
 
 class MultiResolutionHead(nn.Module):
@@ -54,3 +55,52 @@ class MultiResolutionHead(nn.Module):
             return self.out(torch.relu(g)), []
         outs = [pool(f, g) for pool, f in zip(self.pools, feats)]
         return self.out(torch.cat([v for v, _ in outs], dim=1)), [a for _, a in outs]
+
+    @torch.no_grad()
+    def folded(self, projector: nn.Linear | None = None) -> "FoldedAttentionHead":
+        """This head (and `projector` after it, if given) as a `FoldedAttentionHead`: the same function, fewer ops."""
+        return FoldedAttentionHead(self, projector)
+
+
+class FoldedAttentionHead(nn.Module):
+    """The deploy form of an attention `MultiResolutionHead`, exact by three identities:
+    - the compatibility score(proj(L) + g) is linear, so g adds one constant to every position's score, which the
+      softmax over positions removes: g, and the global branch computing it, drop out;
+    - the score of proj(L) is a 1×1 conv of L with weights w_score · W_proj;
+    - the attention weights sum to 1, so Σ a·proj(L) = W_proj·(Σ a·L) + b_proj: the projection moves after the
+      pooling (a matrix on one vector instead of a 1×1 conv over every position), and folds with the output
+      linear (and the shared projector after it) into one matrix.
+    Per level a 1-channel conv, a softmax, a weighted sum; then one Gemm. Measured on `student`'s visual encoder
+    (ONNX Runtime, 1 window, 2 threads) it takes the head from most of the encoder's time to a small part of it."""
+
+    def __init__(self, head: MultiResolutionHead, projector: nn.Linear | None = None):
+        super().__init__()
+        if not head.attention:
+            raise ValueError("only attention heads fold")
+        dim = head.pools[0].proj.out_channels
+        w_out, b_out = head.out.weight, head.out.bias.clone()
+        self.scores = nn.ModuleList()
+        blocks = []
+        for i, p in enumerate(head.pools):
+            w_proj, b_proj = p.proj.weight[:, :, 0, 0], p.proj.bias
+            score = nn.Conv2d(w_proj.shape[1], 1, 1, bias=False)  # the score's bias is a constant too
+            score.weight.copy_((p.score.weight[0, :, 0, 0] @ w_proj)[None, :, None, None])
+            self.scores.append(score)
+            w_level = w_out[:, i * dim:(i + 1) * dim]
+            blocks.append(w_level @ w_proj)
+            b_out += w_level @ b_proj
+        weight = torch.cat(blocks, dim=1)
+        if projector is not None:
+            weight, b_out = projector.weight @ weight, projector.weight @ b_out + projector.bias
+        self.out = nn.Linear(weight.shape[1], weight.shape[0])
+        self.out.weight.copy_(weight)
+        self.out.bias.copy_(b_out)
+
+    def forward(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        pooled, maps = [], []
+        for score, f in zip(self.scores, feats):
+            c = score(f)
+            a = torch.softmax(c.flatten(1), dim=1).view_as(c)
+            pooled.append((f * a).sum(dim=(2, 3)))
+            maps.append(a[:, 0])
+        return self.out(torch.cat(pooled, dim=1)), maps

@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, asdict
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from edgeav.models.attention import MultiResolutionHead
 from edgeav.models.backbones import EfficientNetLite0Trunk, ConvStack, MobileStack, PaperVGG
+from edgeav.models.rep import RepStack
 
 
 @dataclass
@@ -21,7 +21,7 @@ class AVConfig:
     """A model's architecture. Every field is data: saved beside the weights as JSON."""
 
     name: str = "teacher"
-    visual_backbone: str = "lite0"          # lite0 (ImageNet, frozen) | convstack | mobile (trained from scratch)
+    visual_backbone: str = "lite0"          # lite0 (ImageNet, frozen) | convstack | mobile | rep (trained from scratch)
     visual_widths: tuple[int, ...] = (32, 64, 128, 256)   # convstack / mobile stage widths
     visual_frames: int = 2                  # 1 = one frame as in the paper; 2 = frame + change across the window
     visual_fusion: str = "late"             # late: [f0, f_last - f0] per feature resolution; early: as 6 input channels
@@ -34,7 +34,8 @@ class AVConfig:
     embed_dim: int = 128
     audio_backbone: str = "convstack"       # convstack | mobile
     audio_widths: tuple[int, ...] = (16, 32, 64, 128)
-    blocks_per_stage: int = 2               # mobile backbones: depthwise-separable blocks per stage
+    blocks_per_stage: int = 2               # mobile / rep backbones: blocks per stage
+    stem: tuple[int, int] = (4, 4)          # rep backbones: the first conv's (kernel, stride)
     audio_convs_per_stage: int = 1          # 1 keeps a CPU training step ~3x cheaper than 2 (measured)
     # paper_vgg backbones (the research's released encoders): convs per stage (0 = a pool-only stage), the max-pool
     # before each stage (k for k×k, [kh, kw], 1 = none) and the attended stages; g comes from the last stage
@@ -58,12 +59,17 @@ class AVConfig:
     @classmethod
     def from_json(cls, d: dict) -> "AVConfig":
         d = dict(d)
-        for k in ("visual_widths", "frame_size", "frame_offsets", "audio_widths", "visual_convs", "visual_pools",
+        for k in ("visual_widths", "frame_size", "stem", "frame_offsets", "audio_widths", "visual_convs", "visual_pools",
                   "visual_taps", "audio_convs", "audio_pools", "audio_taps"):
             if k in d:
                 d[k] = tuple(tuple(x) if isinstance(x, list) else x for x in d[k])
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def l2_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """F.normalize(x, dim=-1), written so the exported graph has no Shape/Expand (ReduceL2, Clip, Div)."""
+    return x / x.norm(dim=-1, keepdim=True).clamp_min(eps)
 
 
 def _global_map(backbone, size: tuple[int, int], mult: int = 1) -> tuple[int, int, int] | None:
@@ -78,6 +84,8 @@ class VisualEncoder(nn.Module):
         super().__init__()
         self.n_frames = cfg.visual_frames
         self.early = cfg.visual_fusion == "early" and cfg.visual_frames > 1
+        self.frame_hw = (cfg.frame_size[1], cfg.frame_size[0])
+        self.difference_folded = False  # set by fold_frame_difference (deploy form only)
         in_ch = 6 if self.early else 3
         if cfg.visual_backbone == "lite0":
             if self.early:
@@ -90,6 +98,10 @@ class VisualEncoder(nn.Module):
             n = len(cfg.visual_widths)
             self.backbone = MobileStack(in_ch, cfg.visual_widths, taps=(n - 3, n - 2, n - 1),
                                         blocks_per_stage=cfg.blocks_per_stage)
+        elif cfg.visual_backbone == "rep":
+            n = len(cfg.visual_widths)
+            self.backbone = RepStack(in_ch, cfg.visual_widths, taps=(n - 3, n - 2, n - 1),
+                                     blocks_per_stage=cfg.blocks_per_stage, stem_kernel=cfg.stem[0], stem_stride=cfg.stem[1])
         elif cfg.visual_backbone == "paper_vgg":
             self.backbone = PaperVGG(in_ch, cfg.visual_widths, cfg.visual_convs, cfg.visual_pools, cfg.visual_taps)
         else:
@@ -99,10 +111,30 @@ class VisualEncoder(nn.Module):
                                         cfg.attention, _global_map(self.backbone, (cfg.frame_size[1], cfg.frame_size[0]),
                                                                    mult))
 
+    def early_input(self, frames: torch.Tensor) -> torch.Tensor:
+        """Early fusion: the change across the window enters as input channels [f0, f_last − f0] (one backbone pass,
+        not T). Folded into the first conv (deploy form) the stack enters as it is, reshaped with the model's own
+        frame size: constant shapes keep the exported graph free of shape arithmetic."""
+        if self.difference_folded:
+            x = frames if self.n_frames == 2 else frames[:, [0, -1]]
+            return x.reshape(-1, 6, *self.frame_hw)
+        return torch.cat([frames[:, 0], frames[:, -1] - frames[:, 0]], dim=1)
+
+    @torch.no_grad()
+    def fold_frame_difference(self) -> None:
+        """Fold [f0, f1 − f0] into the first conv: W·[f0, f1 − f0] = [W0 − W1, W1]·[f0, f1] (exact: conv is linear
+        and zero padding commutes with it). For deploy copies (edgeav.models.rep.deploy_form)."""
+        if not self.early or self.difference_folded:
+            return
+        first = next(m for m in self.backbone.modules() if isinstance(m, nn.Conv2d))
+        w0, w1 = first.weight[:, :3].clone(), first.weight[:, 3:].clone()
+        first.weight.copy_(torch.cat([w0 - w1, w1], dim=1))
+        self.difference_folded = True
+
     def backbone_features(self, frames: torch.Tensor) -> list[torch.Tensor]:
         """frames (B, T, 3, H, W) → per resolution (B, T, C, h, w); with early fusion T = 1."""
-        if self.early:  # the change across the window enters as input channels: one backbone pass, not T
-            frames = torch.cat([frames[:, 0], frames[:, -1] - frames[:, 0]], dim=1)[:, None]
+        if self.early:
+            frames = self.early_input(frames)[:, None]
         b, t = frames.shape[:2]
         feats = self.backbone.forward_intermediates(frames.flatten(0, 1))
         return [f.view(b, t, *f.shape[1:]) for f in feats]
@@ -121,6 +153,8 @@ class VisualEncoder(nn.Module):
         return self.head(self.fuse(feats))
 
     def forward(self, frames: torch.Tensor):
+        if self.early:  # no T axis to add and remove: fewer graph nodes when exported
+            return self.head(self.backbone.forward_intermediates(self.early_input(frames)))
         return self.head(self.fuse(self.backbone_features(frames)))
 
 
@@ -156,14 +190,15 @@ class AVModel(nn.Module):
         self.projector = nn.Linear(cfg.embed_dim, cfg.embed_dim)  # shared by both modalities
         if cfg.center_weight:  # only centered models carry the buffer, so older weight files load unchanged
             self.register_buffer("visual_center", torch.zeros(cfg.embed_dim))
+        self.projector_folded = False  # deploy form: the heads already apply the projector
 
     def project(self, z: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.projector(z), dim=-1)
+        return l2_normalize(z if self.projector_folded else self.projector(z))
 
     def project_visual(self, z: torch.Tensor) -> torch.Tensor:
         v = self.project(z)
         if self.cfg.center_weight:
-            v = F.normalize(v - self.cfg.center_weight * self.visual_center, dim=-1)
+            v = l2_normalize(v - self.cfg.center_weight * self.visual_center)
         return v
 
     def encode_visual(self, frames: torch.Tensor, return_attention: bool = False):

@@ -37,20 +37,19 @@ def _count(module: nn.Module, fn, *inputs) -> int:
 
 
 def encoder_costs(model) -> dict[str, dict[str, int]]:
-    """{'visual': {'params', 'macs'}, 'audio': {...}} for batch 1. The shared projector counts in both."""
+    """{'visual': {'params', 'macs'}, 'audio': {...}} for batch 1, of the deploy form (what runs: re-parameterized
+    blocks folded). The shared projector counts in both."""
+    from edgeav.models.rep import deploy_form
+
+    model = deploy_form(model)
     cfg = model.cfg
     w, h = cfg.frame_size
     frames = torch.zeros(1, cfg.visual_frames, 3, h, w)
     mel = torch.zeros(1, cfg.audio_frames, cfg.n_mels)
-    was = model.training
-    model.eval()
-    try:
-        proj = sum(p.numel() for p in model.projector.parameters())
-        return {
-            "visual": {"params": sum(p.numel() for p in model.visual.parameters()) + proj,
-                       "macs": _count(model, model.encode_visual, frames)},
-            "audio": {"params": sum(p.numel() for p in model.audio.parameters()) + proj,
-                      "macs": _count(model, model.encode_audio, mel)},
-        }
-    finally:
-        model.train(was)
+    proj = sum(p.numel() for p in model.projector.parameters())
+    return {
+        "visual": {"params": sum(p.numel() for p in model.visual.parameters()) + proj,
+                   "macs": _count(model, model.encode_visual, frames)},
+        "audio": {"params": sum(p.numel() for p in model.audio.parameters()) + proj,
+                  "macs": _count(model, model.encode_audio, mel)},
+    }

@@ -38,6 +38,8 @@ def model_files(path: str | Path) -> tuple[Path, Path]:
 def save_model(model: AVModel, path: str | Path, extra: dict | None = None) -> Path:
     from safetensors.torch import save_file
 
+    if getattr(model, "deployed", False):  # folded weights would not load into the trainable form
+        raise ValueError("a deploy copy (edgeav.models.rep.deploy_form) is for inference only: save the model it was made from")
     stem = _stem(path)
     cfg = model.cfg.to_json()
     if extra:
