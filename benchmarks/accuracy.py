@@ -73,7 +73,7 @@ def markdown(result: dict) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--models", nargs="+", default=["teacher", "student", "student_small"])
+    ap.add_argument("--models", nargs="+", default=["teacher", "student", "student_mobile", "student_small"])
     ap.add_argument("--corpus", default=None, help="corpus root (default ../shared/data/gameplay)")
     ap.add_argument("--exports", default="exports")
     ap.add_argument("--calib-windows", type=int, default=256)

@@ -2,8 +2,8 @@
 students' visual input) at growing widths, exported to ONNX and quantized to ONNX Runtime's CPU form (QOperator,
 UINT8 activations, per-channel INT8 weights, as `edgeav export --format int8-cpu`), timed against FP32 at batch 1
 and 8; and per layer kind at the students' shapes (chains of 8 equal stride-1 layers, time per layer), which is
-what chose `student_rep`'s dense convs. Random weights: speed does not depend on what the weights hold. Writes
-results/int8_crossover.{json,md}.
+what chose `student`'s dense convs (edgeav.models.rep). Random weights: speed does not depend on what the weights
+hold. Writes results/int8_crossover.{json,md}.
 
     python -m benchmarks.int8_crossover --threads 2
 """
@@ -61,12 +61,13 @@ def layer_chain(kind: str, c: int, n: int = 8):
 
     layers = []
     for _ in range(n):
-        conv = {"depthwise 3×3": lambda: nn.Conv2d(c, c, 3, 1, 1, groups=c), "pointwise 1×1": lambda: nn.Conv2d(c, c, 1),
-                "dense 3×3": lambda: nn.Conv2d(c, c, 3, 1, 1)}[kind]()
+        groups, k = LAYER_KINDS[kind]
+        conv = nn.Conv2d(c, c, k, 1, k // 2, groups=c if groups == "c" else 1)
         layers += [conv, nn.ReLU6()]
     return nn.Sequential(*layers).eval()
 
 
+LAYER_KINDS = {"depthwise 3×3": ("c", 3), "pointwise 1×1": (1, 1), "dense 3×3": (1, 3)}  # (groups, kernel)
 LAYER_SHAPES = [(8, 48, 64), (16, 24, 32), (32, 12, 16), (64, 12, 16), (128, 6, 8)]
 
 
@@ -127,6 +128,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--kinds", nargs="+", default=["depthwise", "dense"], choices=["depthwise", "dense"])
     ap.add_argument("--scales", nargs="+", type=int, default=[1, 2, 4, 8])
+    ap.add_argument("--layer-kinds", nargs="*", default=list(LAYER_KINDS), choices=LAYER_KINDS)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=10)
@@ -147,7 +149,7 @@ def main(argv=None):
                 print(markdown({"machine": machine(), "threads": a.threads, "command": "", "rows": rows[-1:]})
                       .splitlines()[-1], flush=True)
         layers = []
-        for kind in ("depthwise 3×3", "pointwise 1×1", "dense 3×3"):
+        for kind in a.layer_kinds:
             for shape in LAYER_SHAPES:
                 net = layer_chain(kind, shape[0])
                 fp32, int8 = export_pair(net, Path(tmp), "layers", shape)

@@ -96,7 +96,7 @@ def markdown(result: dict) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--models", nargs="+", default=["teacher", "student", "student_small"])
+    ap.add_argument("--models", nargs="+", default=["teacher", "student", "student_mobile", "student_small"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=10)

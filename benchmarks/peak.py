@@ -86,7 +86,7 @@ def achieved(latency: dict, peak: dict) -> list[dict]:
         for name, r in variants.items():
             if r.get("status") != "ok":
                 continue
-            backend, prec = name.rsplit(" ", 1)
+            backend, prec = name.split(",")[0].rsplit(" ", 1)  # "onnxruntime int8, fused CPU kernels": int8's peak
             same = [v["gflops"] for k, v in peak.items() if k.rsplit(" ", 1)[0] == f"{backend} {prec}"]
             best = max(same) if same else None
             g = 2 * macs / r["visual"]["p50_ms"] / 1e6

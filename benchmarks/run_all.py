@@ -17,7 +17,7 @@ STEPS = ("latency", "accuracy", "peak", "bank_scale", "training", "report")
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--models", nargs="+", default=["teacher", "student", "student_small"])
+    ap.add_argument("--models", nargs="+", default=["teacher", "student", "student_mobile", "student_small"])
     ap.add_argument("--corpus", default=None, help="corpus root (default ../shared/data/gameplay)")
     ap.add_argument("--cache", default=".cache/gameplay", help="training cache for the training benchmark")
     ap.add_argument("--sounds", default=None, help="sound library for the training benchmark")

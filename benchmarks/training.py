@@ -64,7 +64,7 @@ def main(argv=None):
     ap.add_argument("--cache", default=".cache/gameplay")
     ap.add_argument("--sounds", default=str(REPO.parent / "shared" / "data" / "gameplay" / "sounds"))
     ap.add_argument("--teacher", default="teacher", help="model trained by distill.train")
-    ap.add_argument("--students", nargs="*", default=["student", "student_small"])
+    ap.add_argument("--students", nargs="*", default=["student", "student_mobile", "student_small"])
     ap.add_argument("--distill-teacher", default="teacher")
     ap.add_argument("--student-overrides", default="")
     ap.add_argument("--splits", nargs="*", default=None)

@@ -96,12 +96,29 @@ def test_int8_crossover_tiny(tmp_path):
     from benchmarks.int8_crossover import main
 
     main(["--kinds", "depthwise", "--scales", "1", "--runs", "3", "--warmup", "1", "--threads", "1",
-          "--out", str(tmp_path)])
+          "--layer-kinds", "dense 3×3", "--out", str(tmp_path)])
     res = json.loads((tmp_path / "int8_crossover.json").read_text())
     row = res["rows"][0]
     assert row["stack"] == "depthwise ×1" and 2 < row["mmac"] < 6  # near the students' visual cost
     assert all(v > 0 for v in row["p50_ms"].values())
-    assert "| depthwise ×1 |" in (tmp_path / "int8_crossover.md").read_text()
+    layers = res["layers"]
+    assert [r["kind"] for r in layers] == ["dense 3×3"] * 5 and all(r["int8_us"] > 0 for r in layers)
+    assert abs(layers[2]["mmac"] - 32 * 12 * 16 * 32 * 9 / 1e6) < 1e-9  # one 3×3 layer's MACs, not the chain's
+    md = (tmp_path / "int8_crossover.md").read_text()
+    assert "| depthwise ×1 |" in md and "| dense 3×3 | 32 × 12 × 16 |" in md
+
+
+def test_deploy_form_benchmark_tiny(tmp_path):
+    """Both graphs of the same weights timed; the deploy form of an early-fusion student has fewer nodes."""
+    from benchmarks.deploy_form import main
+
+    torch.manual_seed(0)
+    path = str(save_model(create_model("student_small"), tmp_path / "s"))
+    main(["--models", path, "--runs", "3", "--warmup", "1", "--threads", "1", "--out", str(tmp_path)])
+    rows = json.loads((tmp_path / "deploy_form.json").read_text())["rows"]
+    assert [r["graph"] for r in rows] == ["as trained", "deploy form"]
+    assert rows[1]["nodes_fp32"] < rows[0]["nodes_fp32"] and all(r["fp32_ms"] > 0 and r["int8_ms"] > 0 for r in rows)
+    assert "| deploy form |" in (tmp_path / "deploy_form.md").read_text()
 
 
 def test_label_ceiling_tiny(tmp_path, mini_corpus, corpus_cache):

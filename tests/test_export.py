@@ -32,7 +32,7 @@ def test_onnx_parity_every_registered_model(name, tmp_path):
     assert be.encode_preprocessed(x["frames"]).shape == (5, be.cfg.embed_dim)
     assert be.encode_audio(x["mel"]).shape == (5, be.cfg.embed_dim)
     assert len(side["source_weights_sha1"]) == 40 and side["versions"]["onnxruntime"]
-    if name.startswith("student"):  # mobile blocks: BatchNorm folded into the convs, the deployed graph is conv+clip
+    if name.startswith("student"):  # BatchNorm folded into the convs: the deployed graph is conv + activation
         import onnx
 
         for enc in ("visual", "audio"):

@@ -135,10 +135,10 @@ def test_a_deploy_copy_is_not_saved(tmp_path):
         save_model(deploy_form(create_model("tiny")), tmp_path / "d")
 
 
-def test_rep_student_budget():
-    """`student_rep` keeps ≥ 20× fewer visual MACs than `teacher` (both counted on what runs: the deploy forms)."""
+def test_default_student_budget():
+    """`student` keeps ≥ 20× fewer visual MACs than `teacher` (both counted on what runs: the deploy forms)."""
     from edgeav.models.profile import encoder_costs
 
     ratio = encoder_costs(create_model("teacher", pretrained=False))["visual"]["macs"] / \
-        encoder_costs(create_model("student_rep"))["visual"]["macs"]
+        encoder_costs(create_model("student"))["visual"]["macs"]
     assert ratio >= 20, ratio

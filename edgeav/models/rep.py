@@ -3,8 +3,9 @@
 A `RepConv` trains as three branches summed before its ReLU — a k×k conv + BN, a 1×1 conv + BN and, where the
 shapes allow, an identity BN — and deploys as one k×k conv with bias: eval-mode BatchNorm is affine, so every
 branch folds into the k×k kernel exactly. The deployed net is a plain stack of dense convs + ReLU, which is what
-ONNX Runtime's int8 CPU kernels run fastest: measured on this project's CPU (AVX2, 2 threads, per layer), a dense
-3×3 conv runs 2–3× faster in INT8 than in FP32, a depthwise 3×3 1.4–2× slower (benchmarks/int8_crossover.py).
+ONNX Runtime's int8 CPU kernels run fastest: measured on this project's CPU (AMD EPYC with AVX-512 VNNI, 2 threads,
+per layer at the students' shapes), a dense 3×3 conv runs 2–3× faster in INT8 than in FP32, a depthwise 3×3 up to
+2–3× slower (benchmarks/int8_crossover.py).
 
 `deploy_form(model)` returns the inference copy that `edgeav export` and the torch backend run: Rep branches and
 BatchNorms after convs folded, for early-fusion students the frame difference folded into the first conv, and

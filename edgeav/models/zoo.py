@@ -46,10 +46,23 @@ def tiny() -> AVConfig:
 
 @register_model
 def student() -> AVConfig:
-    """Default student (`edgeav run` uses it): mobile depthwise-separable encoders embedding into the teacher's space;
-    the two frames enter as 6 channels [f0, f1 − f0] (one backbone pass). ~26× fewer visual MACs than `teacher`."""
-    return AVConfig(name="student", visual_backbone="mobile", visual_widths=(8, 16, 32, 64, 128), visual_fusion="early",
-                    audio_backbone="mobile", audio_widths=(16, 32, 64, 128), attn_dim=64, pretrained=False)
+    """Default student (`edgeav run` uses it), re-parameterizable for INT8 on CPUs: RepConv stages (3×3 + 1×1 +
+    identity branches in training, one dense 3×3 conv each once deployed: edgeav.models.rep) after a 4×4 stride-4
+    stem; the two frames enter as 6 channels [f0, f1 − f0]; embeds into the teacher's space. 23× fewer visual MACs
+    than `teacher` (deploy forms)."""
+    return AVConfig(name="student", visual_backbone="rep", visual_widths=(16, 32, 64, 128), visual_fusion="early",
+                    blocks_per_stage=1, stem=(4, 4), audio_backbone="mobile", audio_widths=(16, 32, 64, 128),
+                    attn_dim=64, pretrained=False)
+
+
+@register_model
+def student_mobile() -> AVConfig:
+    """The depthwise-separable student (the default `student` until session 13): mobile encoders embedding into the
+    teacher's space; the two frames enter as 6 channels [f0, f1 − f0] (one backbone pass). 31× fewer visual MACs
+    than `teacher` (deploy forms), but depthwise convs run slower in INT8 than in FP32 on CPUs without VNNI."""
+    return AVConfig(name="student_mobile", visual_backbone="mobile", visual_widths=(8, 16, 32, 64, 128),
+                    visual_fusion="early", audio_backbone="mobile", audio_widths=(16, 32, 64, 128), attn_dim=64,
+                    pretrained=False)
 
 
 @register_model
@@ -59,11 +72,3 @@ def student_small() -> AVConfig:
                     visual_fusion="early", frame_size=(64, 48), audio_backbone="mobile", audio_widths=(8, 16, 32, 64),
                     blocks_per_stage=1, attn_dim=32, pretrained=False)
 
-
-@register_model
-def student_rep() -> AVConfig:
-    """Re-parameterizable student for INT8 on CPUs: RepConv stages (3×3 + 1×1 + identity branches in training, one
-    dense 3×3 conv each once deployed) after a 4×4 stride-4 stem; ≥ 20× fewer visual MACs than `teacher`."""
-    return AVConfig(name="student_rep", visual_backbone="rep", visual_widths=(16, 32, 64, 128), visual_fusion="early",
-                    blocks_per_stage=1, stem=(4, 4), audio_backbone="mobile", audio_widths=(16, 32, 64, 128),
-                    attn_dim=64, pretrained=False)
