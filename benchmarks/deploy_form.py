@@ -20,11 +20,10 @@ from benchmarks.common import RESULTS, command_line, machine, time_fn, write_res
 def export_visual(model, path: Path) -> Path:
     import torch
 
-    from edgeav.export.onnx_export import _Visual, _export, example_inputs
+    from edgeav.export.onnx_export import _Visual, _export, example_inputs, visual_outputs
 
     x = torch.from_numpy(example_inputs(model.cfg, n=1)["frames"])
-    n_out = 1 + (3 if model.cfg.attention else 0)
-    _export(_Visual(model).eval(), x, path, "frames", ["embedding"] + [f"attention{i}" for i in range(n_out - 1)])
+    _export(_Visual(model).eval(), x, path, "frames", visual_outputs(model.cfg))
     return path
 
 

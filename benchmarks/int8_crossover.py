@@ -55,20 +55,19 @@ def conv_macs(net, shape: tuple[int, ...] = INPUT) -> int:
     return total
 
 
+LAYER_KINDS = {"depthwise 3×3": (3, True), "pointwise 1×1": (1, False), "dense 3×3": (3, False)}  # (kernel, depthwise)
+LAYER_SHAPES = [(8, 48, 64), (16, 24, 32), (32, 12, 16), (64, 12, 16), (128, 6, 8)]
+
+
 def layer_chain(kind: str, c: int, n: int = 8):
     """`n` equal stride-1 layers of one kind at width `c`: depthwise 3×3, pointwise 1×1 or dense 3×3, each + ReLU6."""
     from torch import nn
 
+    k, depthwise = LAYER_KINDS[kind]
     layers = []
     for _ in range(n):
-        groups, k = LAYER_KINDS[kind]
-        conv = nn.Conv2d(c, c, k, 1, k // 2, groups=c if groups == "c" else 1)
-        layers += [conv, nn.ReLU6()]
+        layers += [nn.Conv2d(c, c, k, 1, k // 2, groups=c if depthwise else 1), nn.ReLU6()]
     return nn.Sequential(*layers).eval()
-
-
-LAYER_KINDS = {"depthwise 3×3": ("c", 3), "pointwise 1×1": (1, 1), "dense 3×3": (1, 3)}  # (groups, kernel)
-LAYER_SHAPES = [(8, 48, 64), (16, 24, 32), (32, 12, 16), (64, 12, 16), (128, 6, 8)]
 
 
 def export_pair(net, folder: Path, name: str, shape: tuple[int, ...] = INPUT) -> tuple[Path, Path]:

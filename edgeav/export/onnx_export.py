@@ -48,6 +48,11 @@ def example_inputs(cfg, n: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
             "mel": (rng.standard_normal((n, cfg.audio_frames, cfg.n_mels)) * 2 - 6).astype(np.float32)}
 
 
+def visual_outputs(cfg) -> list[str]:
+    """The visual graph's output names: the embedding, then one attention map per level for attention models."""
+    return ["embedding"] + [f"attention{i}" for i in range(3 if cfg.attention else 0)]
+
+
 def _export(module, x: torch.Tensor, path: Path, in_name: str, out_names: list[str]):
     dyn = {in_name: {0: "batch"}, **{o: {0: "batch"} for o in out_names}}
     with atomic_path(path, suffix=".onnx") as tmp:
@@ -78,8 +83,7 @@ def export_onnx(model: str, out: str | Path) -> dict:
     stem = Path(out)
     stem.parent.mkdir(parents=True, exist_ok=True)
     x = example_inputs(cfg)
-    n_attn = 3 if cfg.attention else 0
-    vis_out = ["embedding"] + [f"attention{i}" for i in range(n_attn)]
+    vis_out = visual_outputs(cfg)
     deployed = deploy_form(m)  # Rep branches and the frame difference folded into single convs
     # wrappers in eval mode: the exporter restores each module's mode afterwards, and a wrapper left in training
     # mode would switch the model's BatchNorm back to batch statistics
