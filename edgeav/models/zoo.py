@@ -67,7 +67,7 @@ def student_mobile() -> AVConfig:
 
 @register_model
 def student_small() -> AVConfig:
-    """The smallest student: 64×48 frames, one block per stage; ~160× fewer visual MACs than `teacher`."""
+    """The smallest student: 64×48 frames, one block per stage; 180× fewer visual MACs than `teacher` (deploy forms)."""
     return AVConfig(name="student_small", visual_backbone="mobile", visual_widths=(8, 16, 32, 64, 128),
                     visual_fusion="early", frame_size=(64, 48), audio_backbone="mobile", audio_widths=(8, 16, 32, 64),
                     blocks_per_stage=1, attn_dim=32, pretrained=False)
