@@ -9,6 +9,14 @@ import torch
 from torch import nn
 
 
+def attend(scores: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """scores (B, 1, H, W), values (B, C, H, W) → (Σ softmax(scores) · values over positions (B, C), the attention
+    map (B, H, W)). A product and a sum rather than einsum over flattened maps: the same numbers, and an exported
+    graph without the shape arithmetic that flattening a dynamic-batch tensor takes."""
+    a = torch.softmax(scores.flatten(1), dim=1).view_as(scores)
+    return (values * a).sum(dim=(2, 3)), a[:, 0]
+
+
 class AttentionPool(nn.Module):
     def __init__(self, in_channels: int, dim: int):
         super().__init__()
@@ -18,11 +26,7 @@ class AttentionPool(nn.Module):
     def forward(self, local: torch.Tensor, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """local (B, C, H, W), g (B, D) → (attended (B, D), attention map (B, H, W) summing to 1)."""
         x = self.proj(local)
-        c = self.score(x + g[:, :, None, None])                 # (B, 1, H, W)
-        a = torch.softmax(c.flatten(1), dim=1).view_as(c)        # over the H·W positions
-        # a product and a sum rather than einsum over flattened maps: the same numbers, and an exported graph
-        # without the shape arithmetic that flattening a dynamic-batch tensor takes
-        return (x * a).sum(dim=(2, 3)), a[:, 0]
+        return attend(self.score(x + g[:, :, None, None]), x)
 
 
 class MultiResolutionHead(nn.Module):
@@ -99,8 +103,7 @@ class FoldedAttentionHead(nn.Module):
     def forward(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         pooled, maps = [], []
         for score, f in zip(self.scores, feats):
-            c = score(f)
-            a = torch.softmax(c.flatten(1), dim=1).view_as(c)
-            pooled.append((f * a).sum(dim=(2, 3)))
-            maps.append(a[:, 0])
+            v, a = attend(score(f), f)
+            pooled.append(v)
+            maps.append(a)
         return self.out(torch.cat(pooled, dim=1)), maps
