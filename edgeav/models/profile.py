@@ -38,7 +38,8 @@ def _count(module: nn.Module, fn, *inputs) -> int:
 
 def encoder_costs(model) -> dict[str, dict[str, int]]:
     """{'visual': {'params', 'macs'}, 'audio': {...}} for batch 1, of the deploy form (what runs: re-parameterized
-    blocks folded). The shared projector counts in both."""
+    blocks folded). The shared projector counts in both (in the deploy form of an attention model it is folded into
+    each encoder's head matrix, so it is counted there and not again)."""
     from edgeav.models.rep import deploy_form
 
     model = deploy_form(model)
@@ -46,7 +47,7 @@ def encoder_costs(model) -> dict[str, dict[str, int]]:
     w, h = cfg.frame_size
     frames = torch.zeros(1, cfg.visual_frames, 3, h, w)
     mel = torch.zeros(1, cfg.audio_frames, cfg.n_mels)
-    proj = sum(p.numel() for p in model.projector.parameters())
+    proj = 0 if model.projector_folded else sum(p.numel() for p in model.projector.parameters())
     return {
         "visual": {"params": sum(p.numel() for p in model.visual.parameters()) + proj,
                    "macs": _count(model, model.encode_visual, frames)},
