@@ -72,6 +72,7 @@ def int8_export(model: str, exports: str | Path, corpus: str | None = None, wind
 def _current(sidecar: str, model: str, windows: int) -> bool:
     """An existing export is reused only if it was made from these weights, with this quantizer and calibration."""
     from edgeav.atomic import sha1_file
+    from edgeav.export.onnx_export import GRAPH_FORM
     from edgeav.models.store import resolve_model_path
 
     p = Path(sidecar)
@@ -79,6 +80,7 @@ def _current(sidecar: str, model: str, windows: int) -> bool:
         return False
     side = json.loads(p.read_text())
     return (side.get("source_weights_sha1") == sha1_file(resolve_model_path(model)) and "quant_target" in side
+            and side.get("graph_form") == GRAPH_FORM
             and side.get("calibration", {}).get("windows") == windows)
 
 

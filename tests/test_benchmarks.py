@@ -121,6 +121,23 @@ def test_deploy_form_benchmark_tiny(tmp_path):
     assert "| deploy form |" in (tmp_path / "deploy_form.md").read_text()
 
 
+def test_int8_scope_benchmark_tiny(tmp_path):
+    """FP32 and both INT8 CPU scopes of the same weights timed interleaved; the shipped scope leaves the head's
+    matmuls in float, the every-op scope quantizes them."""
+    import onnx
+
+    from benchmarks.int8_scope import main
+
+    torch.manual_seed(0)
+    path = str(save_model(create_model("student_small"), tmp_path / "s"))
+    main(["--models", path, "--rounds", "2", "--calls", "3", "--threads", "1", "--calib-windows", "8",
+          "--no-accuracy", "--corpus", str(tmp_path / "no-corpus"), "--out", str(tmp_path)])  # the bundled clip calibrates
+    rows = json.loads((tmp_path / "int8_scope.json").read_text())["rows"]
+    assert [r["graph"] for r in rows] == ["FP32", "backbone ops (shipped)", "every op"]
+    assert rows[0]["fp32_ratio"] == 1.0 and all(r["p50_ms"] > 0 and len(r["rounds_p50_ms"]) == 2 for r in rows)
+    assert "| backbone ops (shipped) |" in (tmp_path / "int8_scope.md").read_text()
+
+
 def test_label_ceiling_tiny(tmp_path, mini_corpus, corpus_cache):
     model = str(save_model(create_model("tiny"), tmp_path / "tiny"))
     out = tmp_path / "results"

@@ -63,9 +63,18 @@ def float_nodes(onnx_path: str | Path, float_convs: int = 1) -> list[str]:
 QUANT_TARGETS = ("tensorrt", "cpu")
 
 
-def quant_form(target: str) -> dict:
+# What the CPU form quantizes: the backbones' ops (convolutions with their activations fused, and the pooling,
+# padding, residual adds and SiLU gates of the teacher's trunk) and nothing after them. The attention head — per
+# level two small matmuls and a softmax over a few hundred positions, then one Gemm — stays in float: quantized,
+# each of its ops gains a quantize/dequantize pair that costs more than the op, and at batch 1 the whole graph
+# then ran no faster than FP32. Speed and accuracy of both scopes: `python -m benchmarks.int8_scope`.
+CPU_QUANT_OPS = ["Conv", "Relu", "Clip", "MaxPool", "Pad", "Add", "Mul", "Sigmoid"]
+
+
+def quant_form(target: str, cpu_ops: list[str] | None = CPU_QUANT_OPS) -> dict:
     """ONNX Runtime `quantize_static` arguments of an INT8 form (per-channel INT8 weights and MinMax calibration in
-    both): `tensorrt` explicit symmetric Q/DQ, `cpu` QOperator with UINT8 activations."""
+    both): `tensorrt` explicit symmetric Q/DQ on every op TensorRT can run in INT8, `cpu` QOperator with UINT8
+    activations on the op types `cpu_ops` (None: every op the quantizer takes)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
 
     if target == "tensorrt":
@@ -75,7 +84,7 @@ def quant_form(target: str) -> dict:
                                    "QuantizeBias": False})
     else:
         form = dict(quant_format=QuantFormat.QOperator, activation_type=QuantType.QUInt8,
-                    extra_options={"WeightSymmetric": True})
+                    op_types_to_quantize=cpu_ops, extra_options={"WeightSymmetric": True})
     return dict(weight_type=QuantType.QInt8, per_channel=True, calibrate_method=CalibrationMethod.MinMax, **form)
 
 
@@ -107,11 +116,12 @@ def _constants_as_initializers(src: Path, dst: Path) -> Path:
 
 
 def quantize_int8(sidecar_path: str | Path, out_stem: str | Path, calib_videos: list[str], n_windows: int = 64,
-                  target: str = "tensorrt", float_convs: int = 1) -> dict:
+                  target: str = "tensorrt", float_convs: int = 1, cpu_ops: list[str] | None = CPU_QUANT_OPS) -> dict:
     """`target` tensorrt: explicit Q/DQ, symmetric INT8 activations (TensorRT's form; ONNX Runtime's CPU kernels
     run it slowly). `target` cpu: ONNX Runtime's QOperator form with asymmetric UINT8 activations and symmetric
     per-channel INT8 weights — the U8S8 kernels ORT optimizes on x86 and ARM (measured on the teacher's visual
-    encoder, 1 thread: 6.5 ms against 11.2 ms FP32 and 36 ms for the TensorRT-form graph). Not for TensorRT."""
+    encoder, 1 thread: 6.5 ms against 11.2 ms FP32 and 36 ms for the TensorRT-form graph) — on the op types
+    `cpu_ops` (None: every op). Not for TensorRT."""
     import json
     from onnxruntime.quantization import quantize_static
 
@@ -133,12 +143,13 @@ def quantize_int8(sidecar_path: str | Path, out_stem: str | Path, calib_videos: 
         src = _constants_as_initializers(src_dir / side["files"][enc], out_stem.with_suffix(f".{enc}.src.onnx"))
         try:
             quantize_static(str(src), str(out_stem.with_suffix(f".{enc}.onnx")), _Reader(inp, batches),
-                            nodes_to_exclude=kept[enc], **quant_form(target))
+                            nodes_to_exclude=kept[enc], **quant_form(target, cpu_ops))
         finally:
             src.unlink(missing_ok=True)
     side = {**side, "precision": "int8", "files": {e: out_stem.with_suffix(f".{e}.onnx").name for e in ("visual", "audio")},
             "calibration": {"videos": [Path(v).name for v in calib_videos], "windows": int(len(data["frames"]))},
-            "float_nodes": kept, "quant_target": target}
+            "float_nodes": kept, "quant_target": target,
+            "quantized_ops": "all" if target == "tensorrt" or cpu_ops is None else list(cpu_ops)}
     write_json(out_stem.with_suffix(".onnx.json"), side)
     return side
 

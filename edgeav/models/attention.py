@@ -11,8 +11,8 @@ from torch import nn
 
 def attend(scores: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """scores (B, 1, H, W), values (B, C, H, W) → (Σ softmax(scores) · values over positions (B, C), the attention
-    map (B, H, W)). A product and a sum rather than einsum over flattened maps: the same numbers, and an exported
-    graph without the shape arithmetic that flattening a dynamic-batch tensor takes."""
+    map (B, H, W)). A product and a sum rather than einsum over flattened maps: the same numbers, and a graph
+    without the shape arithmetic that flattening a dynamic-batch tensor of unknown size takes."""
     a = torch.softmax(scores.flatten(1), dim=1).view_as(scores)
     return (values * a).sum(dim=(2, 3)), a[:, 0]
 
@@ -61,34 +61,40 @@ class MultiResolutionHead(nn.Module):
         return self.out(torch.cat([v for v, _ in outs], dim=1)), [a for _, a in outs]
 
     @torch.no_grad()
-    def folded(self, projector: nn.Linear | None = None) -> "FoldedAttentionHead":
-        """This head (and `projector` after it, if given) as a `FoldedAttentionHead`: the same function, fewer ops."""
-        return FoldedAttentionHead(self, projector)
+    def folded(self, map_sizes: list[tuple[int, int]], projector: nn.Linear | None = None) -> "FoldedAttentionHead":
+        """This head (and `projector` after it, if given) as a `FoldedAttentionHead`: the same function, fewer ops.
+        `map_sizes`: (H, W) of each attended map at the model's input size."""
+        return FoldedAttentionHead(self, map_sizes, projector)
 
 
 class FoldedAttentionHead(nn.Module):
     """The deploy form of an attention `MultiResolutionHead`, exact by three identities:
     - the compatibility score(proj(L) + g) is linear, so g adds one constant to every position's score, which the
       softmax over positions removes: g, and the global branch computing it, drop out;
-    - the score of proj(L) is a 1×1 conv of L with weights w_score · W_proj;
+    - the score of proj(L) is one vector w_score · W_proj applied to L's channels at every position;
     - the attention weights sum to 1, so Σ a·proj(L) = W_proj·(Σ a·L) + b_proj: the projection moves after the
       pooling (a matrix on one vector instead of a 1×1 conv over every position), and folds with the output
       linear (and the shared projector after it) into one matrix.
-    Per level a 1-channel conv, a softmax, a weighted sum; then one Gemm. Measured on `student`'s visual encoder
-    (ONNX Runtime, 1 window, 2 threads) it takes the head from most of the encoder's time to a small part of it."""
+    Per level two small matmuls over the map read as positions × channels (score, then the softmax-weighted sum)
+    and one Gemm for all. The positions × channels view is the layout ONNX Runtime's int8 convs produce (NHWC), so
+    in an INT8 graph the transposes back to NCHW cancel; the map sizes are fixed by the model's input size, which
+    keeps the graph free of shape arithmetic. Measured on `student`'s visual encoder (ONNX Runtime, batch 1, 2
+    threads; results/deploy_form.md) this form is faster than a 1×1 score conv and a product-and-sum, at FP32 and
+    more so at INT8."""
 
-    def __init__(self, head: MultiResolutionHead, projector: nn.Linear | None = None):
+    def __init__(self, head: MultiResolutionHead, map_sizes: list[tuple[int, int]], projector: nn.Linear | None = None):
         super().__init__()
         if not head.attention:
             raise ValueError("only attention heads fold")
         dim = head.pools[0].proj.out_channels
         w_out, b_out = head.out.weight, head.out.bias.clone()
+        self.map_sizes = [(int(h), int(w)) for h, w in map_sizes[:len(head.pools)]]
         self.scores = nn.ModuleList()
         blocks = []
         for i, p in enumerate(head.pools):
             w_proj, b_proj = p.proj.weight[:, :, 0, 0], p.proj.bias
-            score = nn.Conv2d(w_proj.shape[1], 1, 1, bias=False)  # the score's bias is a constant too
-            score.weight.copy_((p.score.weight[0, :, 0, 0] @ w_proj)[None, :, None, None])
+            score = nn.Linear(w_proj.shape[1], 1, bias=False)  # the score's bias is a constant too
+            score.weight.copy_(p.score.weight[:, :, 0, 0] @ w_proj)
             self.scores.append(score)
             w_level = w_out[:, i * dim:(i + 1) * dim]
             blocks.append(w_level @ w_proj)
@@ -100,10 +106,17 @@ class FoldedAttentionHead(nn.Module):
         self.out.weight.copy_(weight)
         self.out.bias.copy_(b_out)
 
+    @property
+    def score_macs(self) -> int:
+        """Multiply-accumulates of the scores per input (the weighted sums are left out, as for AttentionPool)."""
+        return sum(s.in_features * h * w for s, (h, w) in zip(self.scores, self.map_sizes))
+
     def forward(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         pooled, maps = [], []
-        for score, f in zip(self.scores, feats):
-            v, a = attend(score(f), f)
-            pooled.append(v)
-            maps.append(a)
+        for score, f, (h, w) in zip(self.scores, feats, self.map_sizes):
+            c = score.in_features
+            x = f.permute(0, 2, 3, 1).reshape(-1, h * w, c)  # (B, positions, channels)
+            a = torch.softmax(score.weight @ x.transpose(1, 2), dim=-1)  # (B, 1, positions)
+            pooled.append((a @ x).reshape(-1, c))
+            maps.append(a.reshape(-1, h, w))
         return self.out(torch.cat(pooled, dim=1)), maps

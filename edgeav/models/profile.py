@@ -21,8 +21,16 @@ def _count(module: nn.Module, fn, *inputs) -> int:
         nonlocal total
         total += out.numel() // out.shape[0] * m.in_features
 
+    def folded_head_hook(m, inp, out):  # its scores are matmuls with the weights of a Linear it holds
+        nonlocal total
+        total += m.score_macs
+
+    from edgeav.models.attention import FoldedAttentionHead
+
     hooks = []
     for m in module.modules():
+        if isinstance(m, FoldedAttentionHead):
+            hooks.append(m.register_forward_hook(folded_head_hook))
         if isinstance(m, nn.Conv2d):
             hooks.append(m.register_forward_hook(conv_hook))
         elif isinstance(m, nn.Linear):

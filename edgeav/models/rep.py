@@ -107,6 +107,21 @@ def _replace_rep_convs(module: nn.Module) -> None:
             _replace_rep_convs(child)
 
 
+def _head_map_sizes(model) -> dict[str, list[tuple[int, int]]]:
+    """(H, W) of the maps each encoder's head receives at the model's input size (one forward on zeros)."""
+    cfg, sizes = model.cfg, {}
+    hooks = [enc.head.register_forward_pre_hook(lambda mod, args, k=k: sizes.__setitem__(k, [f.shape[-2:] for f in args[0]]))
+             for k, enc in (("visual", model.visual), ("audio", model.audio))]
+    try:
+        w, h = cfg.frame_size
+        model.encode_visual(torch.zeros(1, cfg.visual_frames, 3, h, w))
+        model.encode_audio(torch.zeros(1, cfg.audio_frames, cfg.n_mels))
+    finally:
+        for hk in hooks:
+            hk.remove()
+    return sizes
+
+
 @torch.no_grad()
 def deploy_form(model):
     """An eval-mode copy of `model` for inference and export, computing the same function: RepConv branches and
@@ -119,8 +134,9 @@ def deploy_form(model):
     _fold_conv_bn(m)
     m.visual.fold_frame_difference()
     if m.cfg.attention:  # the heads and the shared projector after them fold into one matrix each
-        m.visual.head = m.visual.head.folded(m.projector)
-        m.audio.head = m.audio.head.folded(m.projector)
+        sizes = _head_map_sizes(m)
+        m.visual.head = m.visual.head.folded(sizes["visual"], m.projector)
+        m.audio.head = m.audio.head.folded(sizes["audio"], m.projector)
         m.projector_folded = True
     m.deployed = True
     return m

@@ -1,0 +1,135 @@
+"""Which ops should ONNX Runtime's INT8 CPU form quantize? The same FP32 export and calibration quantized two ways —
+the backbones' ops only (edgeav.export.quantize.CPU_QUANT_OPS, what `edgeav export --format int8-cpu` writes) and
+every op the quantizer takes (the attention head's matmuls, softmax and Gemm too) — timed against FP32 on the
+visual encoder at batch 1, and, where the corpus is present, evaluated on its test split.
+
+Timing interleaves the graphs: rounds of (fresh session, warm-up, timed calls) over every graph in turn, so a
+change in this shared machine's load lands on all of them alike; each graph's figure is the median of its
+per-round medians. Writes results/int8_scope.{json,md}.
+
+    python -m benchmarks.int8_scope --models student --threads 2
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import RESULTS, calibration_videos, command_line, machine, model_stem, write_result
+
+SCOPES = {"backbone ops (shipped)": "shipped", "every op": None}
+
+
+def time_interleaved(graphs: dict[str, Path], shape: tuple[int, ...], threads: int, rounds: int, calls: int,
+                     warmup: int = 50) -> dict[str, dict]:
+    import onnxruntime as ort
+
+    x = np.random.default_rng(1).standard_normal((1, *shape)).astype(np.float32)
+    per_round: dict[str, list[float]] = {k: [] for k in graphs}
+    for _ in range(rounds):
+        for name, path in graphs.items():
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = threads
+            so.log_severity_level = 3
+            sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+            for _ in range(warmup):
+                sess.run(None, {"frames": x})
+            ts = []
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                sess.run(None, {"frames": x})
+                ts.append((time.perf_counter() - t0) * 1e3)
+            per_round[name].append(float(np.median(ts)))
+            del sess  # an idle session's spinning threads would slow the next one
+    return {k: {"p50_ms": float(np.median(v)), "rounds_p50_ms": v} for k, v in per_round.items()}
+
+
+def accuracy(sidecar: str, precision: str, corpus: str | None, threads: int, eval_cache: str) -> dict | None:
+    from distill.corpus import corpus_root
+
+    if not (corpus_root(corpus) / "splits.csv").exists():
+        return None
+    from distill.evaluate import BackendModel, VisualCache, evaluate, load_inputs
+    from edgeav.backends import load_backend
+    from edgeav.models import load_model
+
+    inputs = load_inputs(corpus, (128, 96), (0.2, 0.4), cache_dir=eval_cache)
+    be = load_backend(sidecar, "onnx", precision, threads)
+    teacher = be.cfg.extra.get("teacher")
+    r = evaluate(BackendModel(be), inputs, corpus, VisualCache(eval_cache),
+                 bank_model=load_model(teacher) if teacher else None)
+    return {"top1_file": r["model"]["top1_file"], "top1_file_macro": r["model"]["top1_file_macro"],
+            "top5_file": r["model"]["top5_file"], "correlation_acc": r["correlation"]["correlation_acc"]}
+
+
+def measure(model: str, a, tmp: Path) -> list[dict]:
+    from edgeav.export.onnx_export import export_onnx
+    from edgeav.export.quantize import CPU_QUANT_OPS, quantize_int8
+    from edgeav.defaults import DEFAULT_CLIP
+
+    name = model_stem(model)
+    side = export_onnx(model, tmp / f"{name}-fp32")
+    fp32 = tmp / f"{name}-fp32.onnx.json"
+    videos = calibration_videos(a.corpus) or [str(DEFAULT_CLIP)]
+    sidecars = {"FP32": fp32}
+    for label, ops in SCOPES.items():
+        stem = tmp / f"{name}-{ops or 'all'}"
+        quantize_int8(fp32, stem, videos, a.calib_windows, "cpu", cpu_ops=CPU_QUANT_OPS if ops == "shipped" else ops)
+        sidecars[label] = stem.with_suffix(".onnx.json")
+    import json
+    import onnx
+
+    graphs = {k: p.parent / json.loads(p.read_text())["files"]["visual"] for k, p in sidecars.items()}
+    w, h = side["inputs"]["frames"]["shape"][3:][::-1]
+    times = time_interleaved(graphs, (side["inputs"]["frames"]["shape"][1], 3, h, w), a.threads, a.rounds, a.calls)
+    rows = []
+    for k, p in sidecars.items():
+        acc = None if a.no_accuracy else accuracy(str(p), "fp32" if k == "FP32" else "int8", a.corpus, a.threads,
+                                                   a.eval_cache)
+        rows.append({"model": name, "graph": k, "nodes": len(onnx.load(str(graphs[k])).graph.node),
+                     **times[k], "fp32_ratio": times[k]["p50_ms"] / times["FP32"]["p50_ms"], "accuracy": acc})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def markdown(result: dict) -> str:
+    m = result["machine"]
+    lines = [f"Machine: {m['cpu']} ({', '.join(m['isa'])}), {result['threads']} threads, batch 1; visual encoder, "
+             f"ONNX Runtime CPU; p50 ms = median over {result['rounds']} interleaved rounds of each round's median of "
+             f"{result['calls']} calls. Accuracy: test split, top-1 / macro top-1 / top-5 file accuracy, "
+             f"correlation accuracy. Command: `{result['command']}`.", "",
+             "| model | graph | nodes | p50 ms | / FP32 | top-1 | macro top-1 | top-5 | corr. acc |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in result["rows"]:
+        acc = r["accuracy"]
+        cells = ([f"{acc[k]:.3f}" for k in ("top1_file", "top1_file_macro", "top5_file", "correlation_acc")]
+                 if acc else ["not measured"] + [""] * 3)
+        lines.append(f"| {r['model']} | {r['graph']} | {r['nodes']} | {r['p50_ms']:.3f} | {r['fp32_ratio']:.2f} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", nargs="+", default=["student"])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--calls", type=int, default=200)
+    ap.add_argument("--calib-windows", type=int, default=256)
+    ap.add_argument("--corpus", default=None, help="corpus root (default ../shared/data/gameplay)")
+    ap.add_argument("--no-accuracy", action="store_true", help="time only")
+    ap.add_argument("--eval-cache", default=".cache/eval")
+    ap.add_argument("--out", default=str(RESULTS))
+    a = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [r for name in a.models for r in measure(name, a, Path(tmp))]
+    result = {"machine": machine(), "threads": a.threads, "rounds": a.rounds, "calls": a.calls, "rows": rows,
+              "command": command_line("int8_scope", argv)}
+    write_result("int8_scope", result, markdown(result), a.out)
+
+
+if __name__ == "__main__":
+    main()
