@@ -13,17 +13,64 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def time_fn(fn, warmup: int, runs: int) -> dict:
-    for _ in range(warmup):
+def call_times(fn, warmup: int, runs: int, warmup_s: float = 0.0) -> list[float]:
+    """ms of each of `runs` calls, after `warmup` calls and at least `warmup_s` seconds of them: a call of a fraction
+    of a millisecond needs more than a few calls before thread pools and caches settle."""
+    t_end = time.perf_counter() + warmup_s
+    done = 0
+    while done < warmup or time.perf_counter() < t_end:
         fn()
+        done += 1
     ts = []
     for _ in range(runs):
         t0 = time.perf_counter()
         fn()
         ts.append((time.perf_counter() - t0) * 1e3)
-    ts = np.array(ts)
-    return {"p50_ms": float(np.percentile(ts, 50)), "p95_ms": float(np.percentile(ts, 95)),
-            "p99_ms": float(np.percentile(ts, 99)), "windows_per_s": float(1e3 / np.median(ts)), "runs": runs}
+    return ts
+
+
+def time_fn(fn, warmup: int, runs: int, warmup_s: float = 0.0) -> dict:
+    """p50/p95/p99 ms and windows/s of `runs` calls (after warming up: call_times)."""
+    return summarize_rounds([call_times(fn, warmup, runs, warmup_s)])
+
+
+def summarize_rounds(rounds: list[list[float]]) -> dict:
+    """Call times (ms) from interleaved rounds: p50 is the median of the rounds' medians (a round that met a burst
+    of load on this shared machine counts once, like any other), p95/p99 over every call."""
+    every = np.concatenate(rounds)
+    p50 = float(np.median([np.median(r) for r in rounds]))
+    return {"p50_ms": p50, "p95_ms": float(np.percentile(every, 95)), "p99_ms": float(np.percentile(every, 99)),
+            "windows_per_s": 1e3 / p50, "runs": int(len(every)), "rounds": len(rounds)}
+
+
+def time_interleaved(graphs: dict[str, Path], shape: tuple[int, ...], threads: int, rounds: int, calls: int,
+                     warmup: int = 50) -> dict[str, dict]:
+    """ONNX graphs taking `frames` of `shape` (batch 1) timed in rounds of (fresh session, warm-up, `calls` timed
+    calls) over every graph in turn, so a change in this shared machine's load lands on all of them alike. p50: the
+    median of the per-round medians; p95 over all calls."""
+    import onnxruntime as ort
+
+    x = np.random.default_rng(1).standard_normal((1, *shape)).astype(np.float32)
+    per_round: dict[str, list[float]] = {k: [] for k in graphs}
+    every: dict[str, list[float]] = {k: [] for k in graphs}
+    for _ in range(rounds):
+        for name, path in graphs.items():
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = threads
+            so.log_severity_level = 3
+            sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+            for _ in range(warmup):
+                sess.run(None, {"frames": x})
+            ts = []
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                sess.run(None, {"frames": x})
+                ts.append((time.perf_counter() - t0) * 1e3)
+            per_round[name].append(float(np.median(ts)))
+            every[name] += ts
+            del sess  # an idle session's spinning threads would slow the next one
+    return {k: {"p50_ms": float(np.median(v)), "p95_ms": float(np.percentile(every[k], 95)), "rounds_p50_ms": v}
+            for k, v in per_round.items()}
 
 
 def machine() -> dict:

@@ -3,48 +3,22 @@ the backbones' ops only (edgeav.export.quantize.CPU_QUANT_OPS, what `edgeav expo
 every op the quantizer takes (the attention head's matmuls, softmax and Gemm too) — timed against FP32 on the
 visual encoder at batch 1, and, where the corpus is present, evaluated on its test split.
 
-Timing interleaves the graphs: rounds of (fresh session, warm-up, timed calls) over every graph in turn, so a
-change in this shared machine's load lands on all of them alike; each graph's figure is the median of its
-per-round medians. Writes results/int8_scope.{json,md}.
+Timing interleaves the graphs (benchmarks.common.time_interleaved). Writes results/int8_scope.{json,md}.
 
-    python -m benchmarks.int8_scope --models student --threads 2
+    python -m benchmarks.int8_scope --models student --threads 2 1
 """
 from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS, calibration_videos, command_line, machine, model_stem, write_result
+from benchmarks.common import (RESULTS, calibration_videos, command_line, machine, model_stem, time_interleaved,
+                               write_result)
 
 SCOPES = {"backbone ops (shipped)": "shipped", "every op": None}
-
-
-def time_interleaved(graphs: dict[str, Path], shape: tuple[int, ...], threads: int, rounds: int, calls: int,
-                     warmup: int = 50) -> dict[str, dict]:
-    import onnxruntime as ort
-
-    x = np.random.default_rng(1).standard_normal((1, *shape)).astype(np.float32)
-    per_round: dict[str, list[float]] = {k: [] for k in graphs}
-    for _ in range(rounds):
-        for name, path in graphs.items():
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = threads
-            so.log_severity_level = 3
-            sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-            for _ in range(warmup):
-                sess.run(None, {"frames": x})
-            ts = []
-            for _ in range(calls):
-                t0 = time.perf_counter()
-                sess.run(None, {"frames": x})
-                ts.append((time.perf_counter() - t0) * 1e3)
-            per_round[name].append(float(np.median(ts)))
-            del sess  # an idle session's spinning threads would slow the next one
-    return {k: {"p50_ms": float(np.median(v)), "rounds_p50_ms": v} for k, v in per_round.items()}
 
 
 def accuracy(sidecar: str, precision: str, corpus: str | None, threads: int, eval_cache: str) -> dict | None:
@@ -66,9 +40,13 @@ def accuracy(sidecar: str, precision: str, corpus: str | None, threads: int, eva
 
 
 def measure(model: str, a, tmp: Path) -> list[dict]:
+    import json
+
+    import onnx
+
+    from edgeav.defaults import DEFAULT_CLIP
     from edgeav.export.onnx_export import export_onnx
     from edgeav.export.quantize import CPU_QUANT_OPS, quantize_int8
-    from edgeav.defaults import DEFAULT_CLIP
 
     name = model_stem(model)
     side = export_onnx(model, tmp / f"{name}-fp32")
@@ -79,43 +57,44 @@ def measure(model: str, a, tmp: Path) -> list[dict]:
         stem = tmp / f"{name}-{ops or 'all'}"
         quantize_int8(fp32, stem, videos, a.calib_windows, "cpu", cpu_ops=CPU_QUANT_OPS if ops == "shipped" else ops)
         sidecars[label] = stem.with_suffix(".onnx.json")
-    import json
-    import onnx
-
     graphs = {k: p.parent / json.loads(p.read_text())["files"]["visual"] for k, p in sidecars.items()}
-    w, h = side["inputs"]["frames"]["shape"][3:][::-1]
-    times = time_interleaved(graphs, (side["inputs"]["frames"]["shape"][1], 3, h, w), a.threads, a.rounds, a.calls)
+    t, _, h, w = side["inputs"]["frames"]["shape"][1:]
+    times = {n: time_interleaved(graphs, (t, 3, h, w), n, a.rounds, a.calls) for n in a.threads}
     rows = []
     for k, p in sidecars.items():
-        acc = None if a.no_accuracy else accuracy(str(p), "fp32" if k == "FP32" else "int8", a.corpus, a.threads,
+        acc = None if a.no_accuracy else accuracy(str(p), "fp32" if k == "FP32" else "int8", a.corpus, max(a.threads),
                                                    a.eval_cache)
+        timed = {str(n): {**times[n][k], "fp32_ratio": times[n][k]["p50_ms"] / times[n]["FP32"]["p50_ms"]}
+                 for n in a.threads}
         rows.append({"model": name, "graph": k, "nodes": len(onnx.load(str(graphs[k])).graph.node),
-                     **times[k], "fp32_ratio": times[k]["p50_ms"] / times["FP32"]["p50_ms"], "accuracy": acc})
+                     "threads": timed, "accuracy": acc})
         print(rows[-1], flush=True)
     return rows
 
 
 def markdown(result: dict) -> str:
     m = result["machine"]
-    lines = [f"Machine: {m['cpu']} ({', '.join(m['isa'])}), {result['threads']} threads, batch 1; visual encoder, "
-             f"ONNX Runtime CPU; p50 ms = median over {result['rounds']} interleaved rounds of each round's median of "
-             f"{result['calls']} calls. Accuracy: test split, top-1 / macro top-1 / top-5 file accuracy, "
-             f"correlation accuracy. Command: `{result['command']}`.", "",
-             "| model | graph | nodes | p50 ms | / FP32 | top-1 | macro top-1 | top-5 | corr. acc |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    threads = result["threads"]
+    lines = [f"Machine: {m['cpu']} ({', '.join(m['isa'])}), batch 1; visual encoder, ONNX Runtime CPU; p50 ms = "
+             f"median over {result['rounds']} interleaved rounds of each round's median of {result['calls']} calls, "
+             f"at {' and '.join(map(str, threads))} thread(s). Accuracy: test split, top-1 / macro top-1 / top-5 "
+             f"file accuracy, correlation accuracy. Command: `{result['command']}`.", "",
+             "| model | graph | nodes | " + " | ".join(f"{n} thr. p50 ms (/ FP32)" for n in threads) +
+             " | top-1 | macro top-1 | top-5 | corr. acc |",
+             "|---|---|---|" + "---|" * (len(threads) + 4)]
     for r in result["rows"]:
         acc = r["accuracy"]
         cells = ([f"{acc[k]:.3f}" for k in ("top1_file", "top1_file_macro", "top5_file", "correlation_acc")]
                  if acc else ["not measured"] + [""] * 3)
-        lines.append(f"| {r['model']} | {r['graph']} | {r['nodes']} | {r['p50_ms']:.3f} | {r['fp32_ratio']:.2f} | "
-                     + " | ".join(cells) + " |")
+        timed = [f"{r['threads'][str(n)]['p50_ms']:.3f} ({r['threads'][str(n)]['fp32_ratio']:.2f})" for n in threads]
+        lines.append(f"| {r['model']} | {r['graph']} | {r['nodes']} | " + " | ".join(timed + cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", nargs="+", default=["student"])
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, nargs="+", default=[2, 1])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--calls", type=int, default=200)
     ap.add_argument("--calib-windows", type=int, default=256)

@@ -2,15 +2,15 @@
 pipeline's per-stage breakdown on the bundled clip. Variants a machine cannot run (FP16 without a GPU provider,
 TensorRT without TensorRT) are listed with the error they give. Writes results/latency.{json,md}.
 
-    python -m benchmarks.latency --models teacher student student_small --threads 2 --runs 100
+    python -m benchmarks.latency --models teacher student student_small --threads 2 --runs 100 --rounds 5
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from benchmarks.common import (command_line, time_fn, machine, int8_export, export_size_mb, write_result, RESULTS,
-                               calibration_videos, model_stem)
+from benchmarks.common import (RESULTS, calibration_videos, call_times, command_line, export_size_mb, int8_export,
+                               machine, model_stem, summarize_rounds, write_result)
 
 
 def variants(model: str, exports: str, corpus: str | None, calib_windows: int) -> dict:
@@ -42,40 +42,55 @@ def variants(model: str, exports: str, corpus: str | None, calib_windows: int) -
 
 
 def measure(model: str, a) -> dict:
+    """Every variant that runs here, timed in `a.rounds` interleaved rounds (load, warm up, time, free — each variant
+    in turn), so this shared machine's load changes land on all of them alike; then one pipeline run each."""
     from edgeav.backends import load_backend
     from edgeav.defaults import DEFAULT_CLIP
     from edgeav.errors import EdgeavError
     from edgeav.export.onnx_export import example_inputs
     from edgeav.pipeline import RunConfig, run
 
-    rows = {}
+    rows, specs = {}, {}
     for name, make in variants(model, a.exports, a.corpus, a.calib_windows).items():
         try:
-            path, backend, prec, exact = make()
+            path, backend, prec, exact = spec = make()
             be = load_backend(path, backend, prec, a.threads, exact_qdq=exact)
         except EdgeavError as e:  # recorded, never silently replaced by another precision
             rows[name] = {"status": "unavailable", "reason": e.what}
             continue
-        x, x8 = example_inputs(be.cfg, n=1), example_inputs(be.cfg, n=8)
-        r = {"status": "ok",
-             "visual": time_fn(lambda: be.encode_preprocessed(x["frames"]), a.warmup, a.runs),
-             # batch 8: offline use (indexing footage, evaluation), where per-call overhead is shared
-             "visual_batch8": time_fn(lambda: be.encode_preprocessed(x8["frames"]), a.warmup, max(10, a.runs // 4)),
-             "audio": time_fn(lambda: be.encode_audio(x["mel"]), a.warmup, a.runs),
-             "file_mb": export_size_mb(path) if path.endswith(".json") else Path(str(be.model_path)).stat().st_size / 1e6}
+        specs[name] = spec
+        rows[name] = {"status": "ok", "file_mb": export_size_mb(path) if path.endswith(".json")
+                      else Path(str(be.model_path)).stat().st_size / 1e6}
+        del be
+    calls = {name: {"visual": [], "visual_batch8": [], "audio": []} for name in specs}
+    for _ in range(a.rounds):
+        for name, (path, backend, prec, exact) in specs.items():
+            be = load_backend(path, backend, prec, a.threads, exact_qdq=exact)
+            x, x8 = example_inputs(be.cfg, n=1), example_inputs(be.cfg, n=8)
+            c = calls[name]
+            c["visual"].append(call_times(lambda: be.encode_preprocessed(x["frames"]), a.warmup, a.runs, a.warmup_s))
+            # batch 8: offline use (indexing footage, evaluation), where per-call overhead is shared
+            c["visual_batch8"].append(call_times(lambda: be.encode_preprocessed(x8["frames"]), a.warmup,
+                                                 max(5, a.runs // 4), a.warmup_s))
+            c["audio"].append(call_times(lambda: be.encode_audio(x["mel"]), a.warmup, a.runs, a.warmup_s))
+            del be  # an idle backend's threads would slow the next one
+    for name, (path, backend, prec, exact) in specs.items():
+        r = rows[name]
+        r.update({k: summarize_rounds(v) for k, v in calls[name].items()})
         res = run(RunConfig(str(DEFAULT_CLIP), model=path, backend=backend, precision=prec, quiet=True,
                             threads=a.threads, exact_qdq=exact))
         r["pipeline"] = res.summary()
-        rows[name] = r
-        print(model, name, f"visual p50 {r['visual']['p50_ms']:.2f} ms, audio p50 {r['audio']['p50_ms']:.2f} ms",
+        print(model, name, f"visual p50 {r['visual']['p50_ms']:.3f} ms, audio p50 {r['audio']['p50_ms']:.3f} ms",
               flush=True)
     return rows
 
 
 def markdown(result: dict) -> str:
     m = result["machine"]
-    lines = [f"Machine: {m['cpu']} ({', '.join(m['isa'])}), {result['threads']} threads, batch 1; {result['runs']} timed "
-             f"runs after {result['warmup']} warm-up. Command: `{result['command']}`.", "",
+    lines = [f"Machine: {m['cpu']} ({', '.join(m['isa'])}), {result['threads']} threads, batch 1; "
+             f"{result.get('rounds', 1)} interleaved rounds of {result['runs']} timed calls per variant after "
+             f"{result['warmup']} warm-up calls and at least {result.get('warmup_s', 0)} s of them; p50 = median of "
+             f"the rounds' medians. Command: `{result['command']}`.", "",
              "| model | backend | size (MB) | visual p50 / p95 / p99 ms | visual windows/s | visual windows/s at batch 8 | "
              "audio p50 ms | run pipeline total p50 / p95 ms (decode, preprocess, encode, search p50) | run windows/s |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -85,8 +100,10 @@ def markdown(result: dict) -> str:
                 lines.append(f"| {model} | {name} | – | unavailable: {r['reason']} | | | | | |")
                 continue
             s = r["pipeline"]["latency_ms"]
-            lines.append(f"| {model} | {name} | {r['file_mb']:.2f} | {r['visual']['p50_ms']:.2f} / "
-                         f"{r['visual']['p95_ms']:.2f} / {r['visual']['p99_ms']:.2f} | {r['visual']['windows_per_s']:.0f}"
+            v = r["visual"]
+            d = 3 if v["p50_ms"] < 1 else 2  # a student's tenth of a millisecond needs the third decimal
+            lines.append(f"| {model} | {name} | {r['file_mb']:.2f} | {v['p50_ms']:.{d}f} / "
+                         f"{v['p95_ms']:.{d}f} / {v['p99_ms']:.{d}f} | {v['windows_per_s']:.0f}"
                          f" | {8 * 1000 / r['visual_batch8']['p50_ms']:.0f} | {r['audio']['p50_ms']:.2f}"
                          f" | {s['total']['p50']:.1f} / {s['total']['p95']:.1f} "
                          f"({s['decode']['p50']:.1f}, {s['preprocess']['p50']:.1f}, {s['encode']['p50']:.1f}, "
@@ -98,8 +115,10 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", nargs="+", default=["teacher", "student", "student_mobile", "student_small"])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=100, help="timed calls per round")
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--warmup-s", type=float, default=0.2, help="and warm up for at least this many seconds")
     ap.add_argument("--exports", default="exports")
     ap.add_argument("--corpus", default=None, help="corpus root (INT8 calibration on its train clips)")
     ap.add_argument("--calib-windows", type=int, default=256)
@@ -109,7 +128,8 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(a.threads)
-    result = {"machine": machine(), "threads": a.threads, "batch": 1, "runs": a.runs, "warmup": a.warmup,
+    result = {"machine": machine(), "threads": a.threads, "batch": 1, "runs": a.runs, "rounds": a.rounds,
+              "warmup": a.warmup, "warmup_s": a.warmup_s,
               "models": {m: measure(m, a) for m in a.models},
               "command": command_line("latency", argv)}
     md = markdown(result)

@@ -57,6 +57,11 @@ def _f(v, fmt):
     return format(v, fmt) if isinstance(v, (int, float)) else "–"
 
 
+def _ms(v) -> str:
+    """A latency in ms: three decimals below 1 ms, where the students' tenths of a millisecond differ."""
+    return _f(v, ".3f" if isinstance(v, (int, float)) and v < 1 else ".2f")
+
+
 def summary_md(table: list[dict], out: Path) -> str:
     lat, acc = _load(out, "latency"), _load(out, "accuracy")
     first = next((r for rows_ in acc.get("models", {}).values() for r in rows_.values() if "model" in r), None)
@@ -70,7 +75,7 @@ def summary_md(table: list[dict], out: Path) -> str:
         status = "✅" if r["status"] == "ok" else f"❌ {r['reason']}"
         lines.append(f"| {r['model']} | {r['format']} | {status} | {_f(r.get('size_mb'), '.2f')} | {_f(r.get('top1'), '.3f')} | "
                      f"{_f(r.get('top1_macro'), '.3f')} | {_f(r.get('top5'), '.3f')} | {_f(r.get('corr'), '.3f')} | "
-                     f"{_f(r.get('p50_ms'), '.2f')} | {_f(r.get('windows_per_s'), '.0f')} |")
+                     f"{_ms(r.get('p50_ms'))} | {_f(r.get('windows_per_s'), '.0f')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -84,7 +89,7 @@ def models_md(table: list[dict]) -> str:
         ratio = f"1/{teacher['visual_macs'] / r['visual_macs']:.0f}" if teacher and r["model"] != "teacher" else "1"
         lines.append(f"| {r['model']} | {r['variant']} | {r['visual_params'] / 1e6:.2f} M | {r['visual_macs'] / 1e6:.1f} | "
                      f"{ratio} | {_f(r.get('size_mb'), '.2f')} | {_f(r.get('top1'), '.3f')} | {_f(r.get('top1_macro'), '.3f')} | "
-                     f"{_f(r.get('top5'), '.3f')} | {_f(r.get('corr'), '.3f')} | {r['p50_ms']:.2f} / {r['p95_ms']:.2f} |")
+                     f"{_f(r.get('top5'), '.3f')} | {_f(r.get('corr'), '.3f')} | {_ms(r['p50_ms'])} / {_ms(r['p95_ms'])} |")
     return "\n".join(lines) + "\n"
 
 

@@ -114,7 +114,7 @@ def test_deploy_form_benchmark_tiny(tmp_path):
 
     torch.manual_seed(0)
     path = str(save_model(create_model("student_small"), tmp_path / "s"))
-    main(["--models", path, "--runs", "3", "--warmup", "1", "--threads", "1", "--out", str(tmp_path)])
+    main(["--models", path, "--rounds", "1", "--calls", "3", "--threads", "1", "--out", str(tmp_path)])
     rows = json.loads((tmp_path / "deploy_form.json").read_text())["rows"]
     assert [r["graph"] for r in rows] == ["as trained", "deploy form"]
     assert rows[1]["nodes_fp32"] < rows[0]["nodes_fp32"] and all(r["fp32_ms"] > 0 and r["int8_ms"] > 0 for r in rows)
@@ -134,7 +134,8 @@ def test_int8_scope_benchmark_tiny(tmp_path):
           "--no-accuracy", "--corpus", str(tmp_path / "no-corpus"), "--out", str(tmp_path)])  # the bundled clip calibrates
     rows = json.loads((tmp_path / "int8_scope.json").read_text())["rows"]
     assert [r["graph"] for r in rows] == ["FP32", "backbone ops (shipped)", "every op"]
-    assert rows[0]["fp32_ratio"] == 1.0 and all(r["p50_ms"] > 0 and len(r["rounds_p50_ms"]) == 2 for r in rows)
+    timed = [r["threads"]["1"] for r in rows]
+    assert timed[0]["fp32_ratio"] == 1.0 and all(t["p50_ms"] > 0 and len(t["rounds_p50_ms"]) == 2 for t in timed)
     assert "| backbone ops (shipped) |" in (tmp_path / "int8_scope.md").read_text()
 
 
