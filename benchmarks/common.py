@@ -44,13 +44,13 @@ def summarize_rounds(rounds: list[list[float]]) -> dict:
 
 
 def time_interleaved(graphs: dict[str, Path], shape: tuple[int, ...], threads: int, rounds: int, calls: int,
-                     warmup: int = 50) -> dict[str, dict]:
-    """ONNX graphs taking `frames` of `shape` (batch 1) timed in rounds of (fresh session, warm-up, `calls` timed
+                     warmup: int = 50, batch: int = 1) -> dict[str, dict]:
+    """ONNX graphs taking `frames` of `shape` (per window; `batch` windows per call) timed in rounds of (fresh session, warm-up, `calls` timed
     calls) over every graph in turn, so a change in this shared machine's load lands on all of them alike. p50: the
     median of the per-round medians; p95 over all calls."""
     import onnxruntime as ort
 
-    x = np.random.default_rng(1).standard_normal((1, *shape)).astype(np.float32)
+    x = np.random.default_rng(1).standard_normal((batch, *shape)).astype(np.float32)
     per_round: dict[str, list[float]] = {k: [] for k in graphs}
     every: dict[str, list[float]] = {k: [] for k in graphs}
     for _ in range(rounds):
@@ -69,8 +69,8 @@ def time_interleaved(graphs: dict[str, Path], shape: tuple[int, ...], threads: i
             per_round[name].append(float(np.median(ts)))
             every[name] += ts
             del sess  # an idle session's spinning threads would slow the next one
-    return {k: {"p50_ms": float(np.median(v)), "p95_ms": float(np.percentile(every[k], 95)), "rounds_p50_ms": v}
-            for k, v in per_round.items()}
+    return {k: {"p50_ms": float(np.median(v)), "p95_ms": float(np.percentile(every[k], 95)),
+                "windows_per_s": batch * 1e3 / float(np.median(v)), "rounds_p50_ms": v} for k, v in per_round.items()}
 
 
 def machine() -> dict:

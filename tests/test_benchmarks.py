@@ -130,11 +130,11 @@ def test_int8_scope_benchmark_tiny(tmp_path):
 
     torch.manual_seed(0)
     path = str(save_model(create_model("student_small"), tmp_path / "s"))
-    main(["--models", path, "--rounds", "2", "--calls", "3", "--threads", "1", "--calib-windows", "8",
+    main(["--models", path, "--rounds", "2", "--calls", "4", "--threads", "1", "--calib-windows", "8",
           "--no-accuracy", "--corpus", str(tmp_path / "no-corpus"), "--out", str(tmp_path)])  # the bundled clip calibrates
     rows = json.loads((tmp_path / "int8_scope.json").read_text())["rows"]
     assert [r["graph"] for r in rows] == ["FP32", "backbone ops (shipped)", "every op"]
-    timed = [r["threads"]["1"] for r in rows]
+    timed = [r["timing"]["1 threads, batch 1"] for r in rows] + [r["timing"]["1 threads, batch 8"] for r in rows]
     assert timed[0]["fp32_ratio"] == 1.0 and all(t["p50_ms"] > 0 and len(t["rounds_p50_ms"]) == 2 for t in timed)
     assert "| backbone ops (shipped) |" in (tmp_path / "int8_scope.md").read_text()
 
