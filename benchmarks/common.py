@@ -45,9 +45,9 @@ def summarize_rounds(rounds: list[list[float]]) -> dict:
 
 def time_interleaved(graphs: dict[str, Path], shape: tuple[int, ...], threads: int, rounds: int, calls: int,
                      warmup: int = 50, batch: int = 1) -> dict[str, dict]:
-    """ONNX graphs taking `frames` of `shape` (per window; `batch` windows per call) timed in rounds of (fresh session, warm-up, `calls` timed
-    calls) over every graph in turn, so a change in this shared machine's load lands on all of them alike. p50: the
-    median of the per-round medians; p95 over all calls."""
+    """ONNX graphs taking `frames` of `shape` (per window; `batch` windows per call) timed in rounds of (fresh
+    session, warm-up, `calls` timed calls) over every graph in turn, so a change in this shared machine's load lands
+    on all of them alike. p50: the median of the per-round medians; p95 over all calls."""
     import onnxruntime as ort
 
     x = np.random.default_rng(1).standard_normal((batch, *shape)).astype(np.float32)

@@ -1,8 +1,10 @@
-"""What does the deploy form buy? Each model's visual encoder exported twice with the same weights — as trained
-(BatchNorm folded by the exporter, nothing else) and as `edgeav export` writes it (edgeav.models.rep.deploy_form:
-Rep branches, the frame difference and the attention head folded) — and timed in ONNX Runtime at FP32 and in the
-INT8 CPU form, batch 1, interleaved in one run (benchmarks.common.time_interleaved). The INT8 graphs are calibrated on random inputs: this measures speed only
-(benchmarks/accuracy.py measures what INT8 keeps). Writes results/deploy_form.{json,md}.
+"""What does the deploy form buy? Each model's visual encoder exported with the same weights as trained (BatchNorm
+folded by the exporter, nothing else) and as `edgeav export` writes it (edgeav.models.rep.deploy_form: Rep branches,
+the frame difference and the attention head folded); for attention models also with the head computed as in
+session 13 (a 1×1 score conv, a product and a sum), to show what the head's form buys. Timed in ONNX Runtime at
+FP32 and in the INT8 CPU form, batch 1, interleaved in one run (benchmarks.common.time_interleaved). The INT8 graphs
+are calibrated on random inputs: this measures speed only (benchmarks/accuracy.py measures what INT8 keeps). Writes
+results/deploy_form.{json,md}.
 
     python -m benchmarks.deploy_form --models student student_mobile --threads 2
 """
@@ -40,24 +42,58 @@ def int8_cpu(src: Path, dst: Path, shape: tuple[int, ...]) -> Path:
     return dst
 
 
+def session13_head(model):
+    """`model` (a deploy form) with its attention heads computed as in session 13 — the score as a 1×1 conv, then a
+    product and a sum over the NCHW map (attention.attend) — instead of matmuls over positions × channels."""
+    import types
+
+    import torch
+    import torch.nn.functional as F
+
+    from edgeav.models.attention import attend
+
+    def forward(self, feats):
+        pooled, maps = [], []
+        for score, f in zip(self.scores, feats):
+            v, a = attend(F.conv2d(f, score.weight[:, :, None, None]), f)
+            pooled.append(v)
+            maps.append(a)
+        return self.out(torch.cat(pooled, dim=1)), maps
+
+    for enc in (model.visual, model.audio):
+        enc.head.forward = types.MethodType(forward, enc.head)
+    return model
+
+
+FORMS = ("as trained", "deploy form", "deploy form, session 13's head")
+
+
 def measure(name: str, threads: int, rounds: int, calls: int) -> list[dict]:
     import onnx
+    import torch
 
+    from edgeav.export.onnx_export import example_inputs
     from edgeav.models import load_model
     from edgeav.models.rep import deploy_form
 
     trained = load_model(name)
     w, h = trained.cfg.frame_size
     shape = (trained.cfg.visual_frames, 3, h, w)
+    models = {FORMS[0]: trained, FORMS[1]: deploy_form(trained)}
+    if trained.cfg.attention:
+        models[FORMS[2]] = session13_head(deploy_form(trained))
+    x = torch.from_numpy(example_inputs(trained.cfg, n=2)["frames"])
     graphs = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for form, m in (("as trained", trained), ("deploy form", deploy_form(trained))):
-            fp32 = export_visual(m, Path(tmp) / f"{form[:2]}.onnx")
-            graphs[form, "fp32"], graphs[form, "int8"] = fp32, int8_cpu(fp32, Path(tmp) / f"{form[:2]}-int8.onnx", shape)
+        for i, (form, m) in enumerate(models.items()):
+            with torch.no_grad():  # every form computes the same function
+                assert float((m.encode_visual(x) - trained.encode_visual(x)).abs().max()) < 1e-5, (name, form)
+            fp32 = export_visual(m, Path(tmp) / f"{i}.onnx")
+            graphs[form, "fp32"], graphs[form, "int8"] = fp32, int8_cpu(fp32, Path(tmp) / f"{i}-int8.onnx", shape)
         t = time_interleaved(graphs, shape, threads, rounds, calls)
         nodes = {k: len(onnx.load(str(p)).graph.node) for k, p in graphs.items()}
     rows = []
-    for form in ("as trained", "deploy form"):
+    for form in models:
         rows.append({"model": name, "graph": form, "nodes_fp32": nodes[form, "fp32"], "nodes_int8": nodes[form, "int8"],
                      "fp32_ms": t[form, "fp32"]["p50_ms"], "int8_ms": t[form, "int8"]["p50_ms"],
                      "fp32_p95_ms": t[form, "fp32"]["p95_ms"], "int8_p95_ms": t[form, "int8"]["p95_ms"]})
@@ -68,7 +104,7 @@ def measure(name: str, threads: int, rounds: int, calls: int) -> list[dict]:
 def markdown(result: dict) -> str:
     m = result["machine"]
     lines = [f"Machine: {m['cpu']} ({', '.join(m['isa'])}), {result['threads']} threads, batch 1; visual encoder, "
-             f"ONNX Runtime CPU; the four graphs of a model timed interleaved, p50 = median of {result['rounds']} "
+             f"ONNX Runtime CPU; a model's graphs timed interleaved, p50 = median of {result['rounds']} "
              f"rounds' medians of {result['calls']} calls (p95 over all calls). Command: `{result['command']}`.", "",
              "| model | graph | nodes FP32 / INT8 | FP32 ms | INT8 CPU form ms | INT8 / FP32 |", "|---|---|---|---|---|---|"]
     for r in result["rows"]:

@@ -13,13 +13,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks.common import (RESULTS, calibration_videos, command_line, machine, model_stem, time_interleaved,
                                write_result)
-
-SCOPES = {"backbone ops (shipped)": "shipped", "every op": None}
-
 
 def accuracy(sidecar: str, precision: str, corpus: str | None, threads: int, eval_cache: str) -> dict | None:
     from distill.corpus import corpus_root
@@ -53,10 +48,9 @@ def measure(model: str, a, tmp: Path) -> list[dict]:
     fp32 = tmp / f"{name}-fp32.onnx.json"
     videos = calibration_videos(a.corpus) or [str(DEFAULT_CLIP)]
     sidecars = {"FP32": fp32}
-    for label, ops in SCOPES.items():
-        stem = tmp / f"{name}-{ops or 'all'}"
-        quantize_int8(fp32, stem, videos, a.calib_windows, "cpu", cpu_ops=CPU_QUANT_OPS if ops == "shipped" else ops)
-        sidecars[label] = stem.with_suffix(".onnx.json")
+    for label, ops, tag in (("backbone ops (shipped)", CPU_QUANT_OPS, "backbone"), ("every op", None, "all")):
+        quantize_int8(fp32, tmp / f"{name}-{tag}", videos, a.calib_windows, "cpu", cpu_ops=ops)
+        sidecars[label] = tmp / f"{name}-{tag}.onnx.json"
     graphs = {k: p.parent / json.loads(p.read_text())["files"]["visual"] for k, p in sidecars.items()}
     t, _, h, w = side["inputs"]["frames"]["shape"][1:]
     times = {(n, b): time_interleaved(graphs, (t, 3, h, w), n, a.rounds, a.calls if b == 1 else a.calls // 4, batch=b)
@@ -78,8 +72,8 @@ def markdown(result: dict) -> str:
     threads = result["threads"]
     lines = [f"Machine: {m['cpu']} ({', '.join(m['isa'])}), batch 1; visual encoder, ONNX Runtime CPU; p50 ms = "
              f"median over {result['rounds']} interleaved rounds of each round's median of {result['calls']} calls, "
-             f"at {' and '.join(map(str, threads))} thread(s); batch 8: a quarter of the calls. Accuracy: test split, top-1 / macro top-1 / top-5 "
-             f"file accuracy, correlation accuracy. Command: `{result['command']}`.", "",
+             f"at {' and '.join(map(str, threads))} thread(s); batch 8: a quarter of the calls. Accuracy: test split, "
+             f"top-1 / macro top-1 / top-5 file accuracy, correlation accuracy. Command: `{result['command']}`.", "",
              "| model | graph | nodes | " + " | ".join(f"{n} thr.: batch 1 p50 ms (/ FP32) | batch 8 windows/s (/ FP32)"
                                                      for n in threads) + " | top-1 | macro top-1 | top-5 | corr. acc |",
              "|---|---|---|" + "---|" * (2 * len(threads) + 4)]

@@ -116,7 +116,7 @@ def test_deploy_form_benchmark_tiny(tmp_path):
     path = str(save_model(create_model("student_small"), tmp_path / "s"))
     main(["--models", path, "--rounds", "1", "--calls", "3", "--threads", "1", "--out", str(tmp_path)])
     rows = json.loads((tmp_path / "deploy_form.json").read_text())["rows"]
-    assert [r["graph"] for r in rows] == ["as trained", "deploy form"]
+    assert [r["graph"] for r in rows] == ["as trained", "deploy form", "deploy form, session 13's head"]
     assert rows[1]["nodes_fp32"] < rows[0]["nodes_fp32"] and all(r["fp32_ms"] > 0 and r["int8_ms"] > 0 for r in rows)
     assert "| deploy form |" in (tmp_path / "deploy_form.md").read_text()
 

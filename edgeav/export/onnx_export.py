@@ -22,7 +22,7 @@ from edgeav.models.store import resolve_model_path
 OPSET = 17
 # The form of the exported graphs for given weights: bumped when the deploy form or the quantizer settings change,
 # so exports cached by the benchmarks are remade (2: session 14's positions × channels attention head, INT8 CPU
-# form quantizing the convolutions only).
+# form quantizing the backbones' ops only).
 GRAPH_FORM = 2
 
 

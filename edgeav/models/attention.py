@@ -11,8 +11,8 @@ from torch import nn
 
 def attend(scores: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """scores (B, 1, H, W), values (B, C, H, W) → (Σ softmax(scores) · values over positions (B, C), the attention
-    map (B, H, W)). A product and a sum rather than einsum over flattened maps: the same numbers, and a graph
-    without the shape arithmetic that flattening a dynamic-batch tensor of unknown size takes."""
+    map (B, H, W)). A product and a sum rather than einsum over flattened maps: the same numbers, and an exported
+    graph without the shape arithmetic that flattening a dynamic-batch tensor takes."""
     a = torch.softmax(scores.flatten(1), dim=1).view_as(scores)
     return (values * a).sum(dim=(2, 3)), a[:, 0]
 
@@ -78,9 +78,9 @@ class FoldedAttentionHead(nn.Module):
     Per level two small matmuls over the map read as positions × channels (score, then the softmax-weighted sum)
     and one Gemm for all. The positions × channels view is the layout ONNX Runtime's int8 convs produce (NHWC), so
     in an INT8 graph the transposes back to NCHW cancel; the map sizes are fixed by the model's input size, which
-    keeps the graph free of shape arithmetic. Measured on `student`'s visual encoder (ONNX Runtime, batch 1, 2
-    threads; results/deploy_form.md) this form is faster than a 1×1 score conv and a product-and-sum, at FP32 and
-    more so at INT8."""
+    keeps the graph free of shape arithmetic. Chosen over a 1×1 score conv
+    and a product-and-sum: faster on each student's visual encoder at FP32 and in the INT8 CPU form (ONNX Runtime,
+    batch 1, 2 threads; `python -m benchmarks.deploy_form`, results/deploy_form.md)."""
 
     def __init__(self, head: MultiResolutionHead, map_sizes: list[tuple[int, int]], projector: nn.Linear | None = None):
         super().__init__()
