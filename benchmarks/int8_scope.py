@@ -10,25 +10,33 @@ Timing interleaves the graphs (benchmarks.common.time_interleaved). Writes resul
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 from pathlib import Path
 
 from benchmarks.common import (RESULTS, calibration_videos, command_line, machine, model_stem, time_interleaved,
                                write_result)
 
+@functools.lru_cache(maxsize=None)
+def _eval_inputs(corpus: str | None, eval_cache: str):
+    """The test split's evaluation inputs, loaded once for every graph evaluated."""
+    from distill.evaluate import load_inputs
+
+    return load_inputs(corpus, (128, 96), (0.2, 0.4), cache_dir=eval_cache)
+
+
 def accuracy(sidecar: str, precision: str, corpus: str | None, threads: int, eval_cache: str) -> dict | None:
     from distill.corpus import corpus_root
 
     if not (corpus_root(corpus) / "splits.csv").exists():
         return None
-    from distill.evaluate import BackendModel, VisualCache, evaluate, load_inputs
+    from distill.evaluate import BackendModel, VisualCache, evaluate
     from edgeav.backends import load_backend
     from edgeav.models import load_model
 
-    inputs = load_inputs(corpus, (128, 96), (0.2, 0.4), cache_dir=eval_cache)
     be = load_backend(sidecar, "onnx", precision, threads)
     teacher = be.cfg.extra.get("teacher")
-    r = evaluate(BackendModel(be), inputs, corpus, VisualCache(eval_cache),
+    r = evaluate(BackendModel(be), _eval_inputs(corpus, eval_cache), corpus, VisualCache(eval_cache),
                  bank_model=load_model(teacher) if teacher else None)
     return {"top1_file": r["model"]["top1_file"], "top1_file_macro": r["model"]["top1_file_macro"],
             "top5_file": r["model"]["top5_file"], "correlation_acc": r["correlation"]["correlation_acc"]}
