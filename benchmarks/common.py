@@ -44,33 +44,39 @@ def summarize_rounds(rounds: list[list[float]]) -> dict:
 
 
 def time_interleaved(graphs: dict[str, Path], shape: tuple[int, ...], threads: int, rounds: int, calls: int,
-                     warmup: int = 50, batch: int = 1) -> dict[str, dict]:
-    """ONNX graphs taking `frames` of `shape` (per window; `batch` windows per call) timed in rounds of (fresh
+                     warmup: int = 50, batch: int = 1, session_args: dict[str, dict] | None = None) -> dict[str, dict]:
+    """ONNX graphs taking one input of `shape` (per window; `batch` windows per call) timed in rounds of (fresh
     session, warm-up, `calls` timed calls) over every graph in turn, so a change in this shared machine's load lands
-    on all of them alike. p50: the median of the per-round medians; p95 over all calls."""
-    import onnxruntime as ort
+    on all of them alike. p50: the median of the per-round medians; p95 over all calls. Sessions are made as the
+    backend makes the CPU form's (edgeav.backends.onnx_backend.ort_session); `session_args` overrides that per graph
+    name."""
+    from edgeav.backends.onnx_backend import ort_session
 
     x = np.random.default_rng(1).standard_normal((batch, *shape)).astype(np.float32)
     per_round: dict[str, list[float]] = {k: [] for k in graphs}
     every: dict[str, list[float]] = {k: [] for k in graphs}
     for _ in range(rounds):
         for name, path in graphs.items():
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = threads
-            so.log_severity_level = 3
-            sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+            sess = ort_session(path, threads, **(session_args or {}).get(name, {"cpu_form": True}))
+            feed = {sess.get_inputs()[0].name: x}
             for _ in range(warmup):
-                sess.run(None, {"frames": x})
+                sess.run(None, feed)
             ts = []
             for _ in range(calls):
                 t0 = time.perf_counter()
-                sess.run(None, {"frames": x})
+                sess.run(None, feed)
                 ts.append((time.perf_counter() - t0) * 1e3)
             per_round[name].append(float(np.median(ts)))
             every[name] += ts
             del sess  # an idle session's spinning threads would slow the next one
     return {k: {"p50_ms": float(np.median(v)), "p95_ms": float(np.percentile(every[k], 95)),
                 "windows_per_s": batch * 1e3 / float(np.median(v)), "rounds_p50_ms": v} for k, v in per_round.items()}
+
+
+def paired_ratio(times: dict[str, dict], graph: str, base: str) -> float:
+    """From time_interleaved: the median over rounds of graph's p50 / base's p50 in the same round — each ratio
+    compares the two under the same machine load."""
+    return float(np.median(np.array(times[graph]["rounds_p50_ms"]) / np.array(times[base]["rounds_p50_ms"])))
 
 
 def machine() -> dict:

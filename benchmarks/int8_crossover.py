@@ -2,8 +2,9 @@
 students' visual input) at growing widths, exported to ONNX and quantized to ONNX Runtime's CPU form (QOperator,
 UINT8 activations, per-channel INT8 weights, as `edgeav export --format int8-cpu`), timed against FP32 at batch 1
 and 8; and per layer kind at the students' shapes (chains of 8 equal stride-1 layers, time per layer), which is
-what chose `student`'s dense convs (edgeav.models.rep). Random weights: speed does not depend on what the weights
-hold. Writes results/int8_crossover.{json,md}.
+what chose `student`'s dense convs (edgeav.models.rep). FP32 and INT8 are timed in interleaved rounds
+(benchmarks.common.time_interleaved). Random weights: speed does not depend on what the weights hold. Writes
+results/int8_crossover.{json,md}.
 
     python -m benchmarks.int8_crossover --threads 2
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import command_line, machine, time_fn, write_result, RESULTS
+from benchmarks.common import command_line, machine, paired_ratio, time_interleaved, write_result, RESULTS
 
 INPUT = (6, 96, 128)
 
@@ -92,34 +93,31 @@ def export_pair(net, folder: Path, name: str, shape: tuple[int, ...] = INPUT) ->
     return fp32, int8
 
 
-def time_session(path: Path, threads: int, batch: int, warmup: int, runs: int, shape: tuple[int, ...] = INPUT) -> dict:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(1).standard_normal((batch, *shape)).astype(np.float32)
-    return time_fn(lambda: sess.run(None, {"x": x}), warmup, runs)
+def time_pair(fp32: Path, int8: Path, a, batch: int, shape: tuple[int, ...] = INPUT) -> dict:
+    """p50 ms of both graphs, interleaved in `a.rounds` rounds, and INT8's paired ratio to FP32."""
+    t = time_interleaved({"fp32": fp32, "int8": int8}, shape, a.threads, a.rounds,
+                         a.runs if batch == 1 else max(5, a.runs // 4), a.warmup, batch)
+    return {"fp32": t["fp32"]["p50_ms"], "int8": t["int8"]["p50_ms"], "ratio": paired_ratio(t, "int8", "fp32")}
 
 
 def markdown(result: dict) -> str:
     m = result["machine"]
     lines = [f"Machine: {m['cpu']} ({', '.join(m['isa'])}), {result['threads']} threads; ONNX Runtime CPU, FP32 "
-             f"against the INT8 CPU form; p50 ms per call. Command: `{result['command']}`.", "",
+             f"against the INT8 CPU form; p50 ms per call, the median of {result.get('rounds', 1)} interleaved rounds' "
+             f"medians; INT8 / FP32: the median of the rounds' ratios. Command: `{result['command']}`.", "",
              "| stack | MMAC | FP32 batch 1 | INT8 batch 1 | INT8 / FP32 | FP32 batch 8 | INT8 batch 8 | INT8 / FP32 |",
              "|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         t = r["p50_ms"]
+        q = r["int8_ratio"]
         lines.append(f"| {r['stack']} | {r['mmac']:.1f} | {t['fp32_b1']:.3f} | {t['int8_b1']:.3f} | "
-                     f"{t['int8_b1'] / t['fp32_b1']:.2f} | {t['fp32_b8']:.3f} | {t['int8_b8']:.3f} | "
-                     f"{t['int8_b8'] / t['fp32_b8']:.2f} |")
+                     f"{q['b1']:.2f} | {t['fp32_b8']:.3f} | {t['int8_b8']:.3f} | {q['b8']:.2f} |")
     if result.get("layers"):
         lines += ["", "Per layer, batch 1 (chains of 8 equal stride-1 layers + ReLU6; µs per layer, p50):", "",
                   "| layer | C × H × W | MMAC | FP32 µs | INT8 µs | INT8 / FP32 |", "|---|---|---|---|---|---|"]
         for r in result["layers"]:
             lines.append(f"| {r['kind']} | {' × '.join(map(str, r['shape']))} | {r['mmac']:.3f} | {r['fp32_us']:.1f} | "
-                         f"{r['int8_us']:.1f} | {r['int8_us'] / r['fp32_us']:.2f} |")
+                         f"{r['int8_us']:.1f} | {r['int8_ratio']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -129,8 +127,9 @@ def main(argv=None):
     ap.add_argument("--scales", nargs="+", type=int, default=[1, 2, 4, 8])
     ap.add_argument("--layer-kinds", nargs="*", default=list(LAYER_KINDS), choices=LAYER_KINDS)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--runs", type=int, default=100)
-    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=100, help="timed calls per round")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds of FP32 and INT8")
+    ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--out", default=str(RESULTS))
     a = ap.parse_args(argv)
     import torch
@@ -142,9 +141,10 @@ def main(argv=None):
             for scale in a.scales:
                 net = conv_stack(kind, scale)
                 fp32, int8 = export_pair(net, Path(tmp), f"{kind}{scale}")
-                t = {f"{p}_b{b}": time_session(path, a.threads, b, a.warmup, a.runs if b == 1 else max(5, a.runs // 4))
-                     ["p50_ms"] for p, path in (("fp32", fp32), ("int8", int8)) for b in (1, 8)}
-                rows.append({"stack": f"{kind} ×{scale}", "mmac": conv_macs(net) / 1e6, "p50_ms": t})
+                t = {b: time_pair(fp32, int8, a, b) for b in (1, 8)}
+                rows.append({"stack": f"{kind} ×{scale}", "mmac": conv_macs(net) / 1e6,
+                             "p50_ms": {f"{p}_b{b}": t[b][p] for p in ("fp32", "int8") for b in t},
+                             "int8_ratio": {f"b{b}": t[b]["ratio"] for b in t}})
                 print(markdown({"machine": machine(), "threads": a.threads, "command": "", "rows": rows[-1:]})
                       .splitlines()[-1], flush=True)
         layers = []
@@ -152,12 +152,11 @@ def main(argv=None):
             for shape in LAYER_SHAPES:
                 net = layer_chain(kind, shape[0])
                 fp32, int8 = export_pair(net, Path(tmp), "layers", shape)
-                t = {p: time_session(path, a.threads, 1, a.warmup, a.runs, shape)["p50_ms"] * 1e3 / 8
-                     for p, path in (("fp32", fp32), ("int8", int8))}
+                t = time_pair(fp32, int8, a, 1, shape)
                 layers.append({"kind": kind, "shape": list(shape), "mmac": conv_macs(net, shape) / 8e6,
-                               "fp32_us": t["fp32"], "int8_us": t["int8"]})
+                               "fp32_us": t["fp32"] * 1e3 / 8, "int8_us": t["int8"] * 1e3 / 8, "int8_ratio": t["ratio"]})
                 print(layers[-1], flush=True)
-    result = {"machine": machine(), "threads": a.threads, "rows": rows, "layers": layers,
+    result = {"machine": machine(), "threads": a.threads, "rounds": a.rounds, "rows": rows, "layers": layers,
               "command": command_line("int8_crossover", argv)}
     write_result("int8_crossover", result, markdown(result), a.out)
 

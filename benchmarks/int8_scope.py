@@ -1,7 +1,9 @@
 """Which ops should ONNX Runtime's INT8 CPU form quantize? The same FP32 export and calibration quantized two ways —
 the backbones' ops only (edgeav.export.quantize.CPU_QUANT_OPS, what `edgeav export --format int8-cpu` writes) and
 every op the quantizer takes (the attention head's matmuls, softmax and Gemm too) — timed against FP32 on the
-visual encoder at batch 1, and, where the corpus is present, evaluated on its test split.
+visual encoder at batch 1, and, where the corpus is present, evaluated on its test split. The shipped graph is also
+timed with ONNX Runtime's QDQ propagation left on (edgeav.backends.onnx_backend.CPU_FORM_DISABLED_OPTIMIZERS turns it
+off for the CPU form); "nodes" counts the graph ONNX Runtime runs after its optimizations.
 
 Timing interleaves the graphs (benchmarks.common.time_interleaved). Writes results/int8_scope.{json,md}.
 
@@ -14,8 +16,8 @@ import functools
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import (RESULTS, calibration_videos, command_line, machine, model_stem, time_interleaved,
-                               write_result)
+from benchmarks.common import (RESULTS, calibration_videos, command_line, machine, model_stem, paired_ratio,
+                               time_interleaved, write_result)
 
 @functools.lru_cache(maxsize=None)
 def _eval_inputs(corpus: str | None, eval_cache: str):
@@ -47,6 +49,7 @@ def measure(model: str, a, tmp: Path) -> list[dict]:
 
     import onnx
 
+    from edgeav.backends.onnx_backend import ort_session
     from edgeav.defaults import DEFAULT_CLIP
     from edgeav.export.onnx_export import export_onnx
     from edgeav.export.quantize import CPU_QUANT_OPS, quantize_int8
@@ -60,16 +63,22 @@ def measure(model: str, a, tmp: Path) -> list[dict]:
         quantize_int8(fp32, tmp / f"{name}-{tag}", videos, a.calib_windows, "cpu", cpu_ops=ops)
         sidecars[label] = tmp / f"{name}-{tag}.onnx.json"
     graphs = {k: p.parent / json.loads(p.read_text())["files"]["visual"] for k, p in sidecars.items()}
+    propagated = "backbone ops, QDQ propagation on"  # the same graph, run as session 14 ran it
+    graphs[propagated], sidecars[propagated] = graphs["backbone ops (shipped)"], None
+    session_args = {propagated: {"cpu_form": False}}
     t, _, h, w = side["inputs"]["frames"]["shape"][1:]
-    times = {(n, b): time_interleaved(graphs, (t, 3, h, w), n, a.rounds, a.calls if b == 1 else a.calls // 4, batch=b)
+    times = {(n, b): time_interleaved(graphs, (t, 3, h, w), n, a.rounds, a.calls if b == 1 else a.calls // 4, batch=b,
+                                      session_args=session_args)
              for n in a.threads for b in (1, 8)}
     rows = []
     for k, p in sidecars.items():
-        acc = None if a.no_accuracy else accuracy(str(p), "fp32" if k == "FP32" else "int8", a.corpus, max(a.threads),
-                                                   a.eval_cache)
-        timed = {f"{n} threads, batch {b}": {**times[n, b][k], "fp32_ratio": times[n, b][k]["p50_ms"] /
-                                             times[n, b]["FP32"]["p50_ms"]} for n, b in times}
-        rows.append({"model": name, "graph": k, "nodes": len(onnx.load(str(graphs[k])).graph.node),
+        acc = None if a.no_accuracy or p is None else accuracy(str(p), "fp32" if k == "FP32" else "int8", a.corpus,
+                                                               max(a.threads), a.eval_cache)
+        timed = {f"{n} threads, batch {b}": {**times[n, b][k], "fp32_ratio": paired_ratio(times[n, b], k, "FP32")}
+                 for n, b in times}
+        ran = tmp / f"{name}-ran.onnx"
+        ort_session(graphs[k], 1, **session_args.get(k, {"cpu_form": True}), save_optimized=ran)
+        rows.append({"model": name, "graph": k, "nodes": len(onnx.load(str(ran)).graph.node),
                      "timing": timed, "accuracy": acc})
         print(rows[-1], flush=True)
     return rows
@@ -81,7 +90,8 @@ def markdown(result: dict) -> str:
     lines = [f"Machine: {m['cpu']} ({', '.join(m['isa'])}), batch 1; visual encoder, ONNX Runtime CPU; p50 ms = "
              f"median over {result['rounds']} interleaved rounds of each round's median of {result['calls']} calls, "
              f"at {' and '.join(map(str, threads))} thread(s); batch 8: a quarter of the calls. Accuracy: test split, "
-             f"top-1 / macro top-1 / top-5 file accuracy, correlation accuracy. Command: `{result['command']}`.", "",
+             f"top-1 / macro top-1 / top-5 file accuracy, correlation accuracy. (/ FP32): the median over rounds of the "
+             f"round's ratio to FP32. Command: `{result['command']}`.", "",
              "| model | graph | nodes | " + " | ".join(f"{n} thr.: batch 1 p50 ms (/ FP32) | batch 8 windows/s (/ FP32)"
                                                      for n in threads) + " | top-1 | macro top-1 | top-5 | corr. acc |",
              "|---|---|---|" + "---|" * (2 * len(threads) + 4)]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks.common import (RESULTS, calibration_videos, call_times, command_line, export_size_mb, int8_export,
                                machine, model_stem, summarize_rounds, write_result)
 
@@ -74,9 +76,12 @@ def measure(model: str, a) -> dict:
                                                  max(5, a.runs // 4), a.warmup_s))
             c["audio"].append(call_times(lambda: be.encode_audio(x["mel"]), a.warmup, a.runs, a.warmup_s))
             del be  # an idle backend's threads would slow the next one
+    base = [np.median(t) for t in calls.get("onnxruntime fp32", {}).get("visual", [])]
     for name, (path, backend, prec, exact) in specs.items():
         r = rows[name]
         r.update({k: summarize_rounds(v) for k, v in calls[name].items()})
+        if base:  # paired: each round's ratio compares the two under the same machine load
+            r["visual_ort_fp32_ratio"] = float(np.median([np.median(t) / b for t, b in zip(calls[name]["visual"], base)]))
         res = run(RunConfig(str(DEFAULT_CLIP), model=path, backend=backend, precision=prec, quiet=True,
                             threads=a.threads, exact_qdq=exact))
         r["pipeline"] = res.summary()
@@ -90,20 +95,23 @@ def markdown(result: dict) -> str:
     lines = [f"Machine: {m['cpu']} ({', '.join(m['isa'])}), {result['threads']} threads, batch 1; "
              f"{result.get('rounds', 1)} interleaved rounds of {result['runs']} timed calls per variant after "
              f"{result['warmup']} warm-up calls and at least {result.get('warmup_s', 0)} s of them; p50 = median of "
-             f"the rounds' medians. Command: `{result['command']}`.", "",
-             "| model | backend | size (MB) | visual p50 / p95 / p99 ms | visual windows/s | visual windows/s at batch 8 | "
-             "audio p50 ms | run pipeline total p50 / p95 ms (decode, preprocess, encode, search p50) | run windows/s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             f"the rounds' medians; / ORT FP32: the median over rounds of the round's ratio of visual p50s. "
+             f"Command: `{result['command']}`.", "",
+             "| model | backend | size (MB) | visual p50 / p95 / p99 ms | visual / ORT FP32 | visual windows/s | "
+             "visual windows/s at batch 8 | audio p50 ms | run pipeline total p50 / p95 ms (decode, preprocess, encode, "
+             "search p50) | run windows/s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for model, rows in result["models"].items():
         for name, r in rows.items():
             if r["status"] != "ok":
-                lines.append(f"| {model} | {name} | – | unavailable: {r['reason']} | | | | | |")
+                lines.append(f"| {model} | {name} | – | unavailable: {r['reason']} | | | | | | |")
                 continue
             s = r["pipeline"]["latency_ms"]
             v = r["visual"]
             d = 3 if v["p50_ms"] < 1 else 2  # a student's tenth of a millisecond needs the third decimal
             lines.append(f"| {model} | {name} | {r['file_mb']:.2f} | {v['p50_ms']:.{d}f} / "
-                         f"{v['p95_ms']:.{d}f} / {v['p99_ms']:.{d}f} | {v['windows_per_s']:.0f}"
+                         f"{v['p95_ms']:.{d}f} / {v['p99_ms']:.{d}f} | {r.get('visual_ort_fp32_ratio', float('nan')):.2f}"
+                         f" | {v['windows_per_s']:.0f}"
                          f" | {8 * 1000 / r['visual_batch8']['p50_ms']:.0f} | {r['audio']['p50_ms']:.2f}"
                          f" | {s['total']['p50']:.1f} / {s['total']['p95']:.1f} "
                          f"({s['decode']['p50']:.1f}, {s['preprocess']['p50']:.1f}, {s['encode']['p50']:.1f}, "

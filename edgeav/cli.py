@@ -172,13 +172,26 @@ def bank_distill(model: str = typer.Option(..., help="Stage-1 model (.safetensor
                                              "library file is found starting in the soundtrack (footage that plays "
                                              "your library's own files, e.g. your game's)."),
                  w_nce: float = typer.Option(0.0, help="Weight of InfoNCE between each window's picture and its "
-                                             "own soundtrack (keeps audio-visual correspondence).")):
+                                             "own soundtrack (keeps audio-visual correspondence)."),
+                 balance: float = typer.Option(0.0, help="Draw windows ∝ (windows of their target sound)^-balance: "
+                                               "1 = every library sound trains equally often, 0 = uniform.")):
     """Stage 2 (label-free): the soundtrack matched against the library teaches the visual side."""
     from distill.bank_distill import BankDistillConfig, bank_distill as run_stage2
 
     cfg = BankDistillConfig(model=model, sounds=sounds, out=out, cache=cache_dir, steps=steps, seed=seed, lr=lr,
-                            train=train, tune_levels=tune_levels, targets=targets, w_nce=w_nce)
+                            train=train, tune_levels=tune_levels, targets=targets, w_nce=w_nce,
+                            balance=balance)
     typer.echo(f"model saved: {run_stage2(cfg)}")
+
+
+@app.command()
+@friendly
+def soup(models: list[str] = typer.Argument(..., help="Stage-2 runs (.safetensors) of one stage-1 model, several seeds."),
+         out: str = typer.Option(..., "-o", "--out", help="Where to write the soup (.safetensors).")):
+    """Uniform model soup: one model with the mean of the runs' weights (same cost, less seed-to-seed spread)."""
+    from distill.soup import soup as run_soup
+
+    typer.echo(f"model saved: {run_soup(models, out)}")
 
 
 @app.command()

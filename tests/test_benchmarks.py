@@ -31,6 +31,7 @@ def test_run_all_benchmarks_tiny(tmp_path, mini_corpus):
     lat = json.loads((out / "latency.json").read_text())["models"][model]
     assert lat["torch fp32"]["visual"]["p50_ms"] > 0 and lat["onnxruntime int8"]["status"] == "ok"
     assert lat["tensorrt int8"]["status"] == "unavailable" and "TensorRT" in lat["tensorrt int8"]["reason"]
+    assert lat["onnxruntime fp32"]["visual_ort_fp32_ratio"] == 1.0 and lat["onnxruntime int8-cpu"]["visual_ort_fp32_ratio"] > 0
     acc = json.loads((out / "accuracy.json").read_text())
     row = acc["models"][model]["onnxruntime int8"]
     assert acc["n_queries"] > 0 and 0 <= row["model"]["top1_file"] <= 1 and row["blind_prior"]["top1_file"] > 0
@@ -95,12 +96,12 @@ def test_readme_blocks_follow_the_results(tmp_path):
 def test_int8_crossover_tiny(tmp_path):
     from benchmarks.int8_crossover import main
 
-    main(["--kinds", "depthwise", "--scales", "1", "--runs", "3", "--warmup", "1", "--threads", "1",
+    main(["--kinds", "depthwise", "--scales", "1", "--runs", "3", "--rounds", "2", "--warmup", "1", "--threads", "1",
           "--layer-kinds", "dense 3×3", "--out", str(tmp_path)])
     res = json.loads((tmp_path / "int8_crossover.json").read_text())
     row = res["rows"][0]
     assert row["stack"] == "depthwise ×1" and 2 < row["mmac"] < 6  # near the students' visual cost
-    assert all(v > 0 for v in row["p50_ms"].values())
+    assert all(v > 0 for v in row["p50_ms"].values()) and all(v > 0 for v in row["int8_ratio"].values())
     layers = res["layers"]
     assert [r["kind"] for r in layers] == ["dense 3×3"] * 5 and all(r["int8_us"] > 0 for r in layers)
     assert abs(layers[2]["mmac"] - 32 * 12 * 16 * 32 * 9 / 1e6) < 1e-9  # one 3×3 layer's MACs, not the chain's
@@ -123,7 +124,8 @@ def test_deploy_form_benchmark_tiny(tmp_path):
 
 def test_int8_scope_benchmark_tiny(tmp_path):
     """FP32 and both INT8 CPU scopes of the same weights timed interleaved; the shipped scope leaves the head's
-    matmuls in float, the every-op scope quantizes them."""
+    matmuls in float, the every-op scope quantizes them; the shipped graph run with ONNX Runtime's QDQ propagation
+    on has more nodes than as edgeav runs it."""
     import onnx
 
     from benchmarks.int8_scope import main
@@ -133,7 +135,9 @@ def test_int8_scope_benchmark_tiny(tmp_path):
     main(["--models", path, "--rounds", "2", "--calls", "4", "--threads", "1", "--calib-windows", "8",
           "--no-accuracy", "--corpus", str(tmp_path / "no-corpus"), "--out", str(tmp_path)])  # the bundled clip calibrates
     rows = json.loads((tmp_path / "int8_scope.json").read_text())["rows"]
-    assert [r["graph"] for r in rows] == ["FP32", "backbone ops (shipped)", "every op"]
+    assert [r["graph"] for r in rows] == ["FP32", "backbone ops (shipped)", "every op",
+                                          "backbone ops, QDQ propagation on"]
+    assert rows[1]["nodes"] < rows[3]["nodes"]
     timed = [r["timing"]["1 threads, batch 1"] for r in rows] + [r["timing"]["1 threads, batch 8"] for r in rows]
     assert timed[0]["fp32_ratio"] == 1.0 and all(t["p50_ms"] > 0 and len(t["rounds_p50_ms"]) == 2 for t in timed)
     assert "| backbone ops (shipped) |" in (tmp_path / "int8_scope.md").read_text()

@@ -72,7 +72,19 @@ def test_int8_cpu_form_for_onnxruntime(tmp_path):
     # the convolutions only: the attention head (matmuls, softmax, Gemm) stays in float
     assert not {o for o in ops if o.startswith("QLinear") or o in ("QGemm", "MatMulInteger")} - {"QLinearConv"}, ops
     assert {"Softmax", "MatMul", "Gemm"} <= ops
-    assert load_backend(str(tmp_path / "t.onnx.json"), precision="int8").precision == "int8"
+    be = load_backend(str(tmp_path / "t.onnx.json"), precision="int8")
+    assert be.precision == "int8"
+    # as run: one DequantizeLinear per attention level (ONNX Runtime's QDQ propagation off, edgeav's CPU form
+    # session) where the propagation gives each level two, one per use
+    from edgeav.backends.onnx_backend import ort_session
+
+    def dq_count(**session):
+        ran = tmp_path / f"ran-{session['cpu_form']}.onnx"
+        ort_session(tmp_path / side["files"]["visual"], 1, save_optimized=ran, **session)
+        return sum(n.op_type == "DequantizeLinear" for n in onnx.load(str(ran)).graph.node)
+
+    levels = len(be.encode_preprocessed(example_inputs(be.cfg, n=1)["frames"], return_attention=True)[1])
+    assert dq_count(cpu_form=True) == levels < dq_count(cpu_form=False), (levels, dq_count(cpu_form=False))
     with pytest.raises(EdgeavError, match="int8 or fp16 export"):
         export("teacher", "engine", str(tmp_path / "e"), engine_from="int8-cpu")
 

@@ -202,3 +202,17 @@ def test_distill_ddp_two_processes(tiny_cache, tiny_teacher, tmp_path):
         "--library_batch", "8", "--n_mixes", "16", "--log_every", "1", "--progress", "0",
         "--overrides", '{"embed_dim": 16}'])
     assert (tmp_path / "ddp" / "model.safetensors").exists()
+
+
+def test_balanced_draw_evens_out_target_sounds():
+    """Stage 2's --balance: at 1 each target sound's windows together are drawn as often as another's; 0 = uniform."""
+    import torch
+
+    from distill.bank_distill import balanced_draw
+
+    targets = torch.tensor([[1.0, 0.0]] * 9 + [[0.0, 1.0]])  # sound 0 starts in 9 windows, sound 1 in one
+    p = balanced_draw(targets, 1.0)
+    assert abs(p[:9].sum() - 0.5) < 1e-9 and abs(p[9] - 0.5) < 1e-9
+    half = balanced_draw(targets, 0.5)
+    assert 0.1 < half[9] < 0.5 and abs(half.sum() - 1) < 1e-9
+    assert balanced_draw(targets, 0.0) is None

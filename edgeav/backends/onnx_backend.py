@@ -17,6 +17,33 @@ from edgeav.errors import EdgeavError
 from edgeav.backends.base import EncoderBackend
 
 
+# ONNX Runtime's QDQ propagation moves each backbone output's DequantizeLinear past the float head's Reshape and
+# Transpose, toward ops it could quantize. The CPU form keeps the head in float, so nothing is gained: each level's
+# one DequantizeLinear becomes two (one per use) and the Transpose no longer fuses into the head's MatMul (40 nodes
+# instead of 34). Off for the CPU form: student's visual INT8, 2 threads, batch 1, 0.064 → 0.058 ms
+# (benchmarks.int8_scope measures it).
+CPU_FORM_DISABLED_OPTIMIZERS = ["QDQPropagationTransformer"]
+
+
+def ort_session(path: str | Path, threads: int | None = None, providers: list[str] | None = None,
+                exact_qdq: bool = False, cpu_form: bool = False, save_optimized: str | Path | None = None):
+    """An ONNX Runtime session the way edgeav runs a graph: `exact_qdq` computes Q/DQ graphs as written
+    (optimizations off); `cpu_form` is for graphs quantized for ONNX Runtime's CPU kernels (no effect on float
+    graphs); `save_optimized` writes the graph ONNX Runtime actually runs (for tests and inspection)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    if exact_qdq:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    if save_optimized:
+        opts.optimized_model_filepath = str(save_optimized)
+    return ort.InferenceSession(str(path), opts, providers=providers or ["CPUExecutionProvider"],
+                                disabled_optimizers=CPU_FORM_DISABLED_OPTIMIZERS if cpu_form else None)
+
+
 class OnnxBackend(EncoderBackend):
     name = "onnx"
 
@@ -46,16 +73,12 @@ class OnnxBackend(EncoderBackend):
         if have == "fp16" and providers == ["CPUExecutionProvider"]:
             raise EdgeavError("FP16 needs a GPU execution provider (CUDA/TensorRT); ONNX Runtime on CPU would run it "
                               "through casts at FP32 speed", "use --precision int8 or fp32 on CPU")
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
         if exact_qdq is None:
             exact_qdq = side.get("quant_target") == "tensorrt" and providers == ["CPUExecutionProvider"]
-        if exact_qdq:
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        cpu_form = side.get("quant_target") == "cpu"
         try:
-            self.visual = ort.InferenceSession(str(p.parent / side["files"]["visual"]), opts, providers=providers)
-            self.audio = ort.InferenceSession(str(p.parent / side["files"]["audio"]), opts, providers=providers)
+            self.visual, self.audio = (ort_session(p.parent / side["files"][enc], threads, providers, bool(exact_qdq),
+                                                   cpu_form) for enc in ("visual", "audio"))
         except Exception as e:
             raise EdgeavError(f"cannot load the ONNX encoders of {p}: {' '.join(str(e).split())[:160]}",
                               "re-export the model") from None

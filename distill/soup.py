@@ -1,0 +1,54 @@
+"""A uniform model soup: one model whose weights are the mean of models fine-tuned from the same start (stage 2 run
+with different seeds over one stage-1 model). Same size and cost as each ingredient; fine-tunes of one start stay in
+one basin, where the mean of their weights is a model at least as good as a typical ingredient, with less of the
+seed-to-seed spread (Wortsman et al., 2022, "Model soups").
+
+    python -m distill.soup runs/a/model.safetensors runs/b/model.safetensors -o runs/soup
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from edgeav.errors import EdgeavError
+from edgeav.models import load_model, save_model
+from edgeav.models.store import model_files, resolve_model_path
+
+
+def _start(path: str) -> str | None:
+    """The model an ingredient was fine-tuned from (stage 2's `model`), when its config records it."""
+    extra = json.loads(model_files(resolve_model_path(path))[1].read_text()).get("extra", {})
+    return extra.get("bank_distill", {}).get("model")
+
+
+def soup(paths: list[str], out: str | Path) -> Path:
+    if len(paths) < 2:
+        raise EdgeavError("a soup needs at least two models", "give the stage-2 runs of several seeds")
+    starts = {p: _start(p) for p in paths}
+    if len(set(starts.values())) > 1:  # weights of different starts do not average into a working model
+        raise EdgeavError(f"these models were fine-tuned from different starts: {starts}",
+                          "soup stage-2 runs of one stage-1 model only")
+    models = [load_model(p) for p in paths]
+    shape = {k: v.shape for k, v in models[0].state_dict().items()}
+    for p, m in zip(paths[1:], models[1:]):
+        if m.cfg.to_json() | {"extra": {}} != models[0].cfg.to_json() | {"extra": {}} or \
+                {k: v.shape for k, v in m.state_dict().items()} != shape:
+            raise EdgeavError(f"{p} is not the same architecture as {paths[0]}", "soup runs of one recipe only")
+    states = [m.state_dict() for m in models]
+    mean = {k: torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype) if v.is_floating_point() else v
+            for k, v in states[0].items()}  # integer buffers (batch-norm step counts) are not weights
+    models[0].load_state_dict(mean)
+    first = json.loads(model_files(resolve_model_path(paths[0]))[1].read_text()).get("extra", {})
+    return save_model(models[0], out, extra={**first, "soup": [str(p) for p in paths]})
+
+
+if __name__ == "__main__":
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("models", nargs="+")
+    ap.add_argument("-o", "--out", required=True)
+    a = ap.parse_args()
+    print(f"model saved: {soup(a.models, a.out)}")
