@@ -212,7 +212,7 @@ def test_balanced_draw_evens_out_target_sounds():
 
     targets = torch.tensor([[1.0, 0.0]] * 9 + [[0.0, 1.0]])  # sound 0 starts in 9 windows, sound 1 in one
     p = balanced_draw(targets, 1.0)
-    assert abs(p[:9].sum() - 0.5) < 1e-9 and abs(p[9] - 0.5) < 1e-9
+    assert abs(p[:9].sum() - 0.5) < 1e-6 and abs(p[9] - 0.5) < 1e-6
     half = balanced_draw(targets, 0.5)
-    assert 0.1 < half[9] < 0.5 and abs(half.sum() - 1) < 1e-9
+    assert abs(half[9] - 0.25) < 1e-6 and abs(half.sum() - 1) < 1e-9
     assert balanced_draw(targets, 0.0) is None
