@@ -7,30 +7,22 @@ seed-to-seed spread (Wortsman et al., 2022, "Model soups").
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from edgeav.errors import EdgeavError
 from edgeav.models import load_model, save_model
-from edgeav.models.store import model_files, resolve_model_path
-
-
-def _start(path: str) -> str | None:
-    """The model an ingredient was fine-tuned from (stage 2's `model`), when its config records it."""
-    extra = json.loads(model_files(resolve_model_path(path))[1].read_text()).get("extra", {})
-    return extra.get("bank_distill", {}).get("model")
 
 
 def soup(paths: list[str], out: str | Path) -> Path:
     if len(paths) < 2:
         raise EdgeavError("a soup needs at least two models", "give the stage-2 runs of several seeds")
-    starts = {p: _start(p) for p in paths}
+    models = [load_model(p) for p in paths]  # a missing or wrong file: load_model's one-line error
+    starts = {p: m.cfg.extra.get("bank_distill", {}).get("model") for p, m in zip(paths, models)}
     if len(set(starts.values())) > 1:  # weights of different starts do not average into a working model
         raise EdgeavError(f"these models were fine-tuned from different starts: {starts}",
                           "soup stage-2 runs of one stage-1 model only")
-    models = [load_model(p) for p in paths]
     shape = {k: v.shape for k, v in models[0].state_dict().items()}
     for p, m in zip(paths[1:], models[1:]):
         if m.cfg.to_json() | {"extra": {}} != models[0].cfg.to_json() | {"extra": {}} or \
@@ -40,8 +32,7 @@ def soup(paths: list[str], out: str | Path) -> Path:
     mean = {k: torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype) if v.is_floating_point() else v
             for k, v in states[0].items()}  # integer buffers (batch-norm step counts) are not weights
     models[0].load_state_dict(mean)
-    first = json.loads(model_files(resolve_model_path(paths[0]))[1].read_text()).get("extra", {})
-    return save_model(models[0], out, extra={**first, "soup": [str(p) for p in paths]})
+    return save_model(models[0], out, extra={"soup": [str(p) for p in paths]})  # keeps the first's extra
 
 
 if __name__ == "__main__":
