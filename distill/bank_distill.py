@@ -63,8 +63,9 @@ class BankDistillConfig:
     fingerprint_rate: int = 16000    # the matcher's sample rate (distill.fingerprint.FingerprintConfig)
     balance: float = 0.0             # draw training windows with weight ∝ (windows of their target sound)^-balance:
                                      # a sound that starts in few windows is seen as often as a common one at 1.0.
-                                     # The counts are the targets' own (matched filtering, no event log); rare
-                                     # effects otherwise barely train and the macro accuracy stays low (0 = uniform)
+                                     # The counts are the targets' own (matched filtering, no event log). 0 =
+                                     # uniform; 0.5 lost on val for the shipped student's three seeds (session 15,
+                                     # benchmarks/results/students_s15.md)
     train: str = "head"              # what learns: "head" (the attention head over a fixed trunk) or "visual" (the
                                      # whole visual encoder: a small student learns the moment from raw pixels)
     tune_levels: int = 0             # with train="head" over a pretrained trunk: its last N tapped levels learn too

@@ -1,7 +1,8 @@
 """A uniform model soup: one model whose weights are the mean of models fine-tuned from the same start (stage 2 run
 with different seeds over one stage-1 model). Same size and cost as each ingredient; fine-tunes of one start stay in
-one basin, where the mean of their weights is a model at least as good as a typical ingredient, with less of the
-seed-to-seed spread (Wortsman et al., 2022, "Model soups").
+one basin, where the mean of their weights is itself a working model (Wortsman et al., 2022, "Model soups").
+Measured on the shipped student's recipe (benchmarks/results/students_s15.md): over three stage-1 seeds the soups'
+test top-1 averaged 0.467 against 0.453 for single stage-2 runs, macro top-1 0.146 against 0.135.
 
     python -m distill.soup runs/a/model.safetensors runs/b/model.safetensors -o runs/soup
 """

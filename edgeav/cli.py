@@ -188,7 +188,7 @@ def bank_distill(model: str = typer.Option(..., help="Stage-1 model (.safetensor
 @friendly
 def soup(models: list[str] = typer.Argument(..., help="Stage-2 runs (.safetensors) of one stage-1 model, several seeds."),
          out: str = typer.Option(..., "-o", "--out", help="Where to write the soup (.safetensors).")):
-    """Uniform model soup: one model with the mean of the runs' weights (same cost, less seed-to-seed spread)."""
+    """Uniform model soup: one model with the mean of the runs' weights, at one run's cost."""
     from distill.soup import soup as run_soup
 
     typer.echo(f"model saved: {run_soup(models, out)}")
