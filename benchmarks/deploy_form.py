@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import RESULTS, command_line, machine, time_interleaved, write_result
+from benchmarks.common import RESULTS, command_line, machine, paired_ratio, time_interleaved, write_result
 
 
 def export_visual(model, path: Path) -> Path:
@@ -96,7 +96,8 @@ def measure(name: str, threads: int, rounds: int, calls: int) -> list[dict]:
     for form in models:
         rows.append({"model": name, "graph": form, "nodes_fp32": nodes[form, "fp32"], "nodes_int8": nodes[form, "int8"],
                      "fp32_ms": t[form, "fp32"]["p50_ms"], "int8_ms": t[form, "int8"]["p50_ms"],
-                     "fp32_p95_ms": t[form, "fp32"]["p95_ms"], "int8_p95_ms": t[form, "int8"]["p95_ms"]})
+                     "fp32_p95_ms": t[form, "fp32"]["p95_ms"], "int8_p95_ms": t[form, "int8"]["p95_ms"],
+                     "int8_fp32_ratio": paired_ratio(t, (form, "int8"), (form, "fp32"))})
         print(rows[-1], flush=True)
     return rows
 
@@ -105,12 +106,13 @@ def markdown(result: dict) -> str:
     m = result["machine"]
     lines = [f"Machine: {m['cpu']} ({', '.join(m['isa'])}), {result['threads']} threads, batch 1; visual encoder, "
              f"ONNX Runtime CPU; a model's graphs timed interleaved, p50 = median of {result['rounds']} "
-             f"rounds' medians of {result['calls']} calls (p95 over all calls). Command: `{result['command']}`.", "",
+             f"rounds' medians of {result['calls']} calls (p95 over all calls); INT8 / FP32: the median of the rounds' "
+             f"ratios. Command: `{result['command']}`.", "",
              "| model | graph | nodes FP32 / INT8 | FP32 ms | INT8 CPU form ms | INT8 / FP32 |", "|---|---|---|---|---|---|"]
     for r in result["rows"]:
         lines.append(f"| {r['model']} | {r['graph']} | {r['nodes_fp32']} / {r['nodes_int8']} | {r['fp32_ms']:.3f} "
                      f"({r['fp32_p95_ms']:.3f}) | {r['int8_ms']:.3f} ({r['int8_p95_ms']:.3f}) | "
-                     f"{r['int8_ms'] / r['fp32_ms']:.2f} |")
+                     f"{r['int8_fp32_ratio']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
