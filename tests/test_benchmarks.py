@@ -170,3 +170,16 @@ def test_eval_table_joins_eval_results_and_the_val_choice(tmp_path):
     assert [r["row"] for r in res["rows"]] == ["a=b", "plain"] and res["rows"][0]["val"] == val
     md = (tmp_path / "t.md").read_text()
     assert "| a=b | 0.200 / 0.100 / 0.300 (0.5) | 0.100 | 0.200 | 0.300 | 0.400 | 0.700 |" in md and "| plain | – |" in md
+
+
+def test_noise_sensitivity_benchmark(tmp_path):
+    """The shipped student on the bundled clip (no corpus): a 1% input perturbation barely moves its embedding,
+    a 10% one moves it more."""
+    from benchmarks.noise_sensitivity import main
+
+    main(["--models", "student", "--noise", "0.01", "0.1", "--corpus", str(tmp_path / "no-corpus"),
+          "--out", str(tmp_path)])
+    row = json.loads((tmp_path / "noise_sensitivity.json").read_text())["rows"][0]
+    assert row["windows"] == "96 windows of the bundled clip"
+    assert row["noise"]["0.01"]["mean"] > 0.99 and row["noise"]["0.1"]["mean"] < row["noise"]["0.01"]["mean"]
+    assert "| student |" in (tmp_path / "noise_sensitivity.md").read_text()
