@@ -73,10 +73,15 @@ def time_interleaved(graphs: dict[str, Path], shape: tuple[int, ...], threads: i
                 "windows_per_s": batch * 1e3 / float(np.median(v)), "rounds_p50_ms": v} for k, v in per_round.items()}
 
 
-def paired_ratio(times: dict[str, dict], graph: str, base: str) -> float:
-    """From time_interleaved: the median over rounds of graph's p50 / base's p50 in the same round — each ratio
+def round_ratio(rounds_p50: list[float], base_p50: list[float]) -> float:
+    """The median over interleaved rounds of one variant's p50 / the base's p50 in the same round: each ratio
     compares the two under the same machine load."""
-    return float(np.median(np.array(times[graph]["rounds_p50_ms"]) / np.array(times[base]["rounds_p50_ms"])))
+    return float(np.median(np.array(rounds_p50) / np.array(base_p50)))
+
+
+def paired_ratio(times: dict[str, dict], graph: str, base: str) -> float:
+    """round_ratio of two graphs timed by time_interleaved."""
+    return round_ratio(times[graph]["rounds_p50_ms"], times[base]["rounds_p50_ms"])
 
 
 def machine() -> dict:

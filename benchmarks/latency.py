@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import (RESULTS, calibration_videos, call_times, command_line, export_size_mb, int8_export,
-                               machine, model_stem, summarize_rounds, write_result)
+                               machine, model_stem, round_ratio, summarize_rounds, write_result)
 
 
 def variants(model: str, exports: str, corpus: str | None, calib_windows: int) -> dict:
@@ -80,8 +80,8 @@ def measure(model: str, a) -> dict:
     for name, (path, backend, prec, exact) in specs.items():
         r = rows[name]
         r.update({k: summarize_rounds(v) for k, v in calls[name].items()})
-        if base:  # paired: each round's ratio compares the two under the same machine load
-            r["visual_ort_fp32_ratio"] = float(np.median([np.median(t) / b for t, b in zip(calls[name]["visual"], base)]))
+        if base:
+            r["visual_ort_fp32_ratio"] = round_ratio([np.median(t) for t in calls[name]["visual"]], base)
         res = run(RunConfig(str(DEFAULT_CLIP), model=path, backend=backend, precision=prec, quiet=True,
                             threads=a.threads, exact_qdq=exact))
         r["pipeline"] = res.summary()
