@@ -23,7 +23,7 @@ def evaluate_variants(model: str, a, inputs, vcache) -> dict:
     fp32, int8 = int8_export(model, a.exports, a.corpus, a.calib_windows)
     # as `run` deploys it: a student's bank is indexed by its teacher (edgeav.bank.bank_encoder), a teacher's
     # (also at INT8) by its own audio encoder
-    teacher = m.cfg.extra.get("teacher")
+    teacher = m.card.teacher
     bank_model = load_model(teacher) if teacher else None
     rows = {"torch fp32": evaluate(m, inputs, a.corpus, vcache, bank_model=bank_model)}
     if teacher:

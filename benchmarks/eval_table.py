@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from benchmarks.common import RESULTS, command_line, write_result
+from edgeav.models.store import read_card
 
 TEST = ("top1_file", "top1_file_macro", "top5_file", "top10_file")
 
@@ -20,7 +21,7 @@ def row(label: str, eval_json: str, model_json: str | None) -> dict:
     out = {"row": label, "eval": eval_json, "test": {k: round(res["model"][k], 4) for k in TEST},
            "correlation_acc": round(res["correlation"]["correlation_acc"], 4)}
     if model_json:
-        center = json.loads(Path(model_json).read_text()).get("extra", {}).get("center")
+        center = read_card(json.loads(Path(model_json).read_text()), model_json).provenance.get("center")
         if center:
             out["center_weight"] = center["weight"]
             out["val"] = center["val"][str(float(center["weight"]))]

@@ -37,7 +37,7 @@ def accuracy(sidecar: str, precision: str, corpus: str | None, threads: int, eva
     from edgeav.models import load_model
 
     be = load_backend(sidecar, "onnx", precision, threads)
-    teacher = be.cfg.extra.get("teacher")
+    teacher = be.card.teacher
     r = evaluate(BackendModel(be), _eval_inputs(corpus, eval_cache), corpus, VisualCache(eval_cache),
                  bank_model=load_model(teacher) if teacher else None)
     return {"top1_file": r["model"]["top1_file"], "top1_file_macro": r["model"]["top1_file_macro"],

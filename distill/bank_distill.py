@@ -16,23 +16,22 @@ each towards that sound. Still no event log: the same two inputs, for footage th
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch import nn
 
 from edgeav.atomic import write_json
 from edgeav.errors import EdgeavError
 from edgeav.embed import embed_mels, embed_sound_file
 from edgeav.io import audio_files
 from edgeav.models import load_model, save_model
-from edgeav.models.store import model_files, resolve_model_path
 from distill.data import WindowSampler, encode_window_visuals
-from distill.loop import warmup_cosine
+from distill.loop import LoopConfig, dist_setup, finish_distributed, fit
+from distill.losses import info_nce, kl_to_targets
 
 
 @dataclass
@@ -70,8 +69,12 @@ class BankDistillConfig:
                                      # whole visual encoder: a small student learns the moment from raw pixels)
     tune_levels: int = 0             # with train="head" over a pretrained trunk: its last N tapped levels learn too
                                      # (1 = Lite0's stride-32 stage), recomputed from the cached map before them
+    temperature: float = 0.07        # InfoNCE softmax (w_nce)
     seed: int = 0
     log_every: int = 50
+    ckpt_every: int = 100
+    progress: bool = True
+    stop_after: int = 0              # stop this invocation after N steps (time-boxed jobs); 0 = run to the end
     splits: tuple[str, ...] = ("train",)
     games: tuple[str, ...] = ()      # only clips of these games; () = all
     audio_model: str = ""            # whose audio encoder makes the targets and bank; "" = the model's teacher
@@ -177,49 +180,70 @@ def balanced_draw(targets: torch.Tensor, balance: float) -> np.ndarray | None:
     return w / w.sum()
 
 
-def bank_distill(cfg: BankDistillConfig) -> Path:
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    model = load_model(cfg.model)
-    model.requires_grad_(False)
-    model.eval()
-    if cfg.targets not in ("soundtrack", "fingerprint"):  # checked before the library and footage are read
+class Stage2Task(nn.Module):
+    """The learning part of the model (its visual head, or a student's whole visual encoder) against fixed targets:
+    KL(p ‖ softmax(v·Bᵀ/τ_s)) over the library B, plus InfoNCE to each window's own soundtrack (`w_nce`)."""
+
+    def __init__(self, model, learner: nn.Module, bank: torch.Tensor, cfg: BankDistillConfig):
+        super().__init__()
+        self.model, self.learner, self.cfg = model, learner, cfg
+        self.register_buffer("bank", bank)
+
+    def train(self, mode: bool = True):
+        """Only the learning part switches mode: a fixed trunk keeps its BatchNorm statistics."""
+        self.training = mode
+        self.model.eval()
+        self.learner.train(mode)
+        return self
+
+    def forward(self, feats, p, a=None) -> dict[str, torch.Tensor]:
+        v = encode_window_visuals(self.model, feats)  # cached trunk maps, or raw frames through the backbone
+        out = kl_to_targets(p, v @ self.bank.t() / self.cfg.tau_student)
+        out["loss"] = out["kl"]
+        if a is not None:
+            out["nce"] = info_nce(v, a, self.cfg.temperature)["nce_v2a"]
+            out["loss"] = out["loss"] + self.cfg.w_nce * out["nce"]
+        return out
+
+
+def check_config(cfg: BankDistillConfig) -> None:
+    """Option errors, before the library and footage are read."""
+    if cfg.targets not in ("soundtrack", "fingerprint"):
         raise EdgeavError(f"--targets must be 'soundtrack' or 'fingerprint', not {cfg.targets!r}",
                           "pass --targets soundtrack or --targets fingerprint")
     if cfg.targets == "fingerprint" and cfg.onset_quantile:
-        raise EdgeavError("--onset_quantile goes with --targets soundtrack", "drop it")
+        raise EdgeavError("--onset-quantile goes with --targets soundtrack", "drop it")
     if cfg.train not in ("head", "visual"):
         raise EdgeavError(f"--train must be 'head' or 'visual', not {cfg.train!r}",
                           "pass --train head or --train visual")
+
+
+def learning_part(model, cfg: BankDistillConfig) -> tuple[nn.Module, list]:
+    """(the module that learns, its parameters): the visual head, with a pretrained trunk's last `tune_levels`
+    levels, or a student's whole visual encoder."""
     frozen = getattr(model.visual.backbone, "frozen", False)
     if cfg.train == "visual" and frozen:
         raise EdgeavError(f"{cfg.model} has a frozen pretrained trunk: its whole visual encoder cannot train",
                           "use --train head (the attention head over the trunk)")
+    if cfg.tune_levels and (not frozen or cfg.train != "head"):
+        raise EdgeavError(f"--tune-levels needs a pretrained trunk and --train head ({cfg.model})",
+                          "drop --tune-levels, or start from a lite0 teacher")
     if cfg.tune_levels:
-        if not frozen or cfg.train != "head":
-            raise EdgeavError(f"--tune_levels needs a pretrained trunk and --train head ({cfg.model})",
-                              "drop --tune_levels, or start from a lite0 teacher")
         model.visual.backbone.set_tune_levels(cfg.tune_levels)  # stored in the saved config
         model.cfg.visual_tune_levels = cfg.tune_levels
-    head = model.visual.head if cfg.train == "head" else model.visual
-    head.requires_grad_(True)
-    params = list(head.parameters())
+    learner = model.visual.head if cfg.train == "head" else model.visual
+    learner.requires_grad_(True)
+    params = list(learner.parameters())
     if cfg.tune_levels:
         params += model.visual.backbone.tuned_parameters()
         for p in params:
             p.requires_grad_(True)
+    return learner, params
 
-    t0 = time.perf_counter()
-    # the audio side that indexes this model's banks (edgeav.bank.bank_encoder): the student's teacher, or itself
-    audio_src = cfg.audio_model or model.cfg.extra.get("teacher") or ""
-    hearing = load_model(audio_src).eval() if audio_src else model
-    ids, bank = library_embeddings(hearing, cfg.sounds)
-    sampler = WindowSampler(cfg.cache, cfg.splits, model.cfg.frame_offsets,
-                            features=model.cfg.visual_backbone if frozen else None, frame_size=model.cfg.frame_size,
-                            games=cfg.games)
-    B = torch.from_numpy(bank)
+
+def training_targets(cfg: BankDistillConfig, model, hearing, sampler: WindowSampler, ids: list[str], B):
+    """(rows, targets p, the soundtrack embedding of each row or None, the pool of rows training draws from)."""
+    A = None
     if cfg.targets == "fingerprint":
         rows, targets = fingerprint_targets(cfg, sampler, ids, model.cfg.frame_offsets[0])
         if cfg.w_nce:  # the soundtrack's embedding of each of those windows, for the InfoNCE term
@@ -228,54 +252,68 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
             A = torch.from_numpy(audio[first[rows[:, 0]] + rows[:, 1]])
     else:
         rows, A, targets = soundtrack_targets(cfg, hearing, sampler, B)
-    pool = np.arange(len(rows))  # the windows training draws from
+        A = A if cfg.w_nce else None
+    pool = np.arange(len(rows))
     if cfg.onset_quantile:
         strength = onset_strength(sampler, rows)
         pool = np.flatnonzero(strength > np.quantile(strength, cfg.onset_quantile))
-    draw = balanced_draw(targets[pool], cfg.balance)
-    print(f"bank-distill: {len(ids)} library sounds, {cfg.targets} targets for {len(rows)} windows in "
-          f"{time.perf_counter() - t0:.0f} s; "
-          f"mean target max-prob {targets.max(1).values.mean():.3f}; training on {len(pool)}"
-          f"{f', drawn balanced by target sound (^-{cfg.balance})' if cfg.balance else ''}", flush=True)
+    return rows, targets, A, pool
 
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
-    schedule = warmup_cosine(cfg.lr, 1, cfg.steps)  # cosine decay to 0, no warm-up
-    log = open(out / "metrics.jsonl", "w")
-    head.train()
-    t_last = time.perf_counter()
-    for step in range(1, cfg.steps + 1):
+
+def bank_distill(cfg: BankDistillConfig) -> Path:
+    """Run stage 2 (resuming from OUT/checkpoint.pt); returns the saved model, or the checkpoint when stopped early
+    by `stop_after`."""
+    rank, world = dist_setup()
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    check_config(cfg)
+    model = load_model(cfg.model)
+    model.requires_grad_(False)
+    model.eval()
+    learner, params = learning_part(model, cfg)
+
+    t0 = time.perf_counter()
+    # the audio side that indexes this model's banks (edgeav.bank.bank_encoder): the student's teacher, or itself
+    audio_src = cfg.audio_model or model.card.teacher or ""
+    hearing = load_model(audio_src).eval() if audio_src else model
+    ids, bank = library_embeddings(hearing, cfg.sounds)
+    frozen = getattr(model.visual.backbone, "frozen", False)
+    sampler = WindowSampler(cfg.cache, cfg.splits, model.cfg.frame_offsets,
+                            features=model.cfg.visual_backbone if frozen else None, frame_size=model.cfg.frame_size,
+                            games=cfg.games)
+    B = torch.from_numpy(bank)
+    if rank == 0:  # fingerprints and soundtrack embeddings are found once and kept in the cache
+        targets_ = training_targets(cfg, model, hearing, sampler, ids, B)
+    if world > 1:
+        torch.distributed.barrier()
+        targets_ = training_targets(cfg, model, hearing, sampler, ids, B) if rank else targets_
+    rows, targets, A, pool = targets_
+    draw = balanced_draw(targets[pool], cfg.balance)
+    if rank == 0:
+        print(f"bank-distill: {len(ids)} library sounds, {cfg.targets} targets for {len(rows)} windows in "
+              f"{time.perf_counter() - t0:.0f} s; mean target max-prob {targets.max(1).values.mean():.3f}; "
+              f"training on {len(pool)}{f', drawn balanced by target sound (^-{cfg.balance})' if cfg.balance else ''}",
+              flush=True)
+
+    def next_batch(rng):
         pick = pool[rng.choice(len(pool), min(cfg.batch, len(pool)), replace=False, p=draw)]  # short footage: all
         feats = [sampler.window(c, k)[0] for c, k in rows[pick]]
-        for g in opt.param_groups:
-            g["lr"] = schedule(step)
-        v = encode_window_visuals(model, feats)  # cached trunk maps, or raw frames through the (fixed) backbone
-        logq = F.log_softmax(v @ B.t() / cfg.tau_student, dim=1)
-        p = targets[pick]
-        kl = (p * (torch.log(p + 1e-12) - logq)).sum(1).mean()
-        loss = kl
-        parts = {"kl": float(kl.detach())}
-        if cfg.w_nce:
-            a = A[pick]
-            logits = v @ a.t() / 0.07
-            nce = F.cross_entropy(logits, torch.arange(len(v)))
-            loss = loss + cfg.w_nce * nce
-            parts["nce"] = float(nce.detach())
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % cfg.log_every == 0 or step == cfg.steps:
-            agree = float((logq.argmax(1) == p.argmax(1)).float().mean())
-            dt = time.perf_counter() - t_last
-            t_last = time.perf_counter()
-            log.write(json.dumps({"step": step, **parts, "top1_agree": agree,
-                                  "samples_per_s": round(cfg.batch * cfg.log_every / dt, 1)}) + "\n")
-            log.flush()
-    log.close()
-    head.eval()
-    stage1 = json.loads(model_files(resolve_model_path(cfg.model))[1].read_text()).get("extra", {})
-    path = save_model(model, out / "model", extra={"bank_distill": asdict(cfg), "stage1": stage1})
-    write_json(out / "done.json", {"seconds": round(time.perf_counter() - t0, 1), "windows": int(len(rows))})
-    return path
+        return (feats, targets[pick], A[pick] if A is not None else None), len(pick)
+
+    task = Stage2Task(model, learner, B, cfg)
+    loop = LoopConfig(steps=cfg.steps, lr=cfg.lr, seed=cfg.seed, warmup=1, weight_decay=1e-4, max_grad_norm=None,
+                      log_every=cfg.log_every, ckpt_every=cfg.ckpt_every, progress=cfg.progress,
+                      stop_after=cfg.stop_after)
+    done = fit(task, params, next_batch, out, loop)
+    path = out / "checkpoint.pt"
+    if rank == 0 and done:
+        card = model.card  # the stage-1 model's: its teacher and hashes still hold
+        provenance = {**card.provenance, "bank_distill": asdict(cfg), "stage1": card.provenance}
+        path = save_model(model, out / "model", card.replace(provenance=provenance))
+        write_json(out / "done.json", {"seconds": round(time.perf_counter() - t0, 1), "windows": int(len(rows))})
+    finish_distributed()
+    return path if done else out / "checkpoint.pt"
 
 
 if __name__ == "__main__":

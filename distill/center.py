@@ -34,7 +34,7 @@ def uncentred(model):
     """A copy of `model` without its centring (center_weight 0, no visual_center buffer), in eval mode."""
     cfg = copy.deepcopy(model.cfg)
     cfg.center_weight = 0.0
-    plain = type(model)(cfg)
+    plain = type(model)(cfg, model.card)
     plain.load_state_dict({k: v for k, v in model.state_dict().items() if k != "visual_center"})
     return plain.eval()
 
@@ -110,7 +110,7 @@ def centred(model, cache: str = ".cache/gameplay", root=None, weights=WEIGHTS, n
         print(f"chosen: {best} (val events: {len(queries)}; footage windows averaged: {n})", flush=True)
     cfg = copy.deepcopy(plain.cfg)
     cfg.center_weight = best
-    out = type(model)(cfg)
+    out = type(model)(cfg, model.card)
     sd = plain.state_dict()
     if best:
         sd["visual_center"] = torch.from_numpy(mu)
@@ -121,9 +121,9 @@ def centred(model, cache: str = ".cache/gameplay", root=None, weights=WEIGHTS, n
 def center(model_path: str, out: str, cache: str = ".cache/gameplay", root=None, weights=WEIGHTS, n: int = 4096,
            seed: int = 0, eval_cache: str | Path = ".cache/eval") -> Path:
     model, best, table = centred(load_model(model_path), cache, root, weights, n, seed, eval_cache)
-    extra = {"center": {"weight": best, "val": {str(k): r for k, r in table.items()}, "windows": n, "seed": seed,
-                        "cache": str(cache), "source": str(model_path)}}
-    return save_model(model, out, extra=extra)
+    center = {"weight": best, "val": {str(k): r for k, r in table.items()}, "windows": n, "seed": seed,
+              "cache": str(cache), "source": str(model_path)}
+    return save_model(model, out, model.card.replace(provenance={**model.card.provenance, "center": center}))
 
 
 if __name__ == "__main__":

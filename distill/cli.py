@@ -44,7 +44,7 @@ def eval_cmd(model: str, out: str | None, corpus: str | None, bank_model: str | 
     else:
         m = load_model(model)
     # a student is searched against the bank its teacher indexed, as `run` does (edgeav.bank.bank_encoder)
-    bank_model = bank_model or m.cfg.extra.get("teacher")
+    bank_model = bank_model or m.card.teacher
     if bank_model:
         print(f"bank indexed by {bank_model}")
     # inputs are decoded once at the teacher's 128×96 and resized for smaller students

@@ -137,7 +137,7 @@ class BackendModel:
         frozen = False
 
     def __init__(self, backend):
-        self.backend, self.cfg = backend, backend.cfg
+        self.backend, self.cfg, self.card = backend, backend.cfg, backend.card
         self.visual = type("V", (), {"backbone": self._Unfrozen()})()
 
     def eval(self):
@@ -182,7 +182,7 @@ def search_bank(model, root=None, cache_dir: str | Path | None = ".cache/eval") 
     serves both when the student lives in the teacher's space), anyone else's by its own."""
     from edgeav.models import load_model
 
-    teacher = model.cfg.extra.get("teacher")
+    teacher = model.card.teacher
     return corpus_bank(load_model(teacher).eval() if teacher else model, root, cache_dir)
 
 

@@ -1,13 +1,18 @@
-"""What every training loop here shares (teacher training, student distillation): process-group setup for
-torchrun, atomic checkpoints with both RNG streams, the learning-rate schedule, a progress bar + metrics.jsonl logger,
-and `--key value` parsing of config dataclasses for the torchrun entry points."""
+"""The one training loop (`fit`) that teacher training, student distillation and stage 2 run, and what it is made
+of: process-group setup for torchrun, atomic checkpoints with both RNG streams, the learning-rate schedule, a
+progress bar + metrics.jsonl logger, and `--key value` parsing of config dataclasses for the torchrun entry points.
+
+A stage builds its task (a module whose forward returns a dict of named loss parts with "loss"), the parameters
+that learn and a function drawing one batch; `fit` does the rest, the same way for every stage."""
 from __future__ import annotations
 
 import json
 import math
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -73,13 +78,15 @@ def warmup_cosine(lr: float, warmup: int, steps: int):
     return lambda s: lr * min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
 
 
-def optimizer_step(opt, loss: torch.Tensor, params, lr: float, max_grad_norm: float = 5.0) -> None:
-    """One update at learning rate `lr`: backward, gradient norm clipped to `max_grad_norm`, step."""
+def optimizer_step(opt, loss: torch.Tensor, params, lr: float, max_grad_norm: float | None = 5.0) -> None:
+    """One update at learning rate `lr`: backward, gradient norm clipped to `max_grad_norm` (None: not clipped),
+    step."""
     for g in opt.param_groups:
         g["lr"] = lr
     opt.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    if max_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
     opt.step()
 
 
@@ -118,6 +125,57 @@ class Progress:
         self.bar.close()
         if self.log:
             self.log.close()
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """How `fit` runs a stage; each stage's config fills it from its own fields (one default each)."""
+
+    steps: int
+    lr: float
+    seed: int
+    warmup: int = 50
+    weight_decay: float = 1e-4
+    max_grad_norm: float | None = 5.0
+    log_every: int = 50
+    ckpt_every: int = 200
+    progress: bool = True
+    stop_after: int = 0  # stop this invocation after N steps (time-boxed jobs); 0 = run to the end
+
+
+Batch = Callable[[np.random.Generator], tuple[tuple, int]]  # rng → (the task's inputs, samples in them)
+
+
+def fit(task: torch.nn.Module, params: list, next_batch: Batch, out: Path, loop: LoopConfig,
+        on_checkpoint: Callable[[], dict] | None = None) -> bool:
+    """Train `task` for `loop.steps` steps (resuming from out/checkpoint.pt), single process or under torchrun
+    (DDP). Each step: draw a batch with this process's RNG, the task's loss parts, one AdamW update at the
+    warm-up + cosine learning rate; every `log_every` steps a metrics.jsonl record, every `ckpt_every` steps (and at
+    the end of the invocation) a checkpoint of task, optimizer and both RNG streams, so a resumed run continues
+    bit-equal to an uninterrupted one. `on_checkpoint` adds values (validation) to the records written at
+    checkpoints. Returns whether all steps are done (False: stopped early by `stop_after`)."""
+    rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    opt = torch.optim.AdamW(params, lr=loop.lr, weight_decay=loop.weight_decay)
+    rng = np.random.default_rng([loop.seed, rank])  # each process draws its own batches
+    ckpt = out / "checkpoint.pt"
+    step = load_checkpoint(ckpt, task, opt, rng, verbose=rank == 0)
+    ddp = torch.nn.parallel.DistributedDataParallel(task) if world > 1 else task
+    sched = warmup_cosine(loop.lr, loop.warmup, loop.steps)
+    stop_at = min(loop.steps, step + loop.stop_after) if loop.stop_after else loop.steps
+    progress = Progress(out, loop.steps, step, loop.log_every, rank == 0, loop.progress)
+    task.train()
+    while step < stop_at:
+        inputs, n = next_batch(rng)
+        parts = ddp(*inputs)
+        optimizer_step(opt, parts["loss"], params, sched(step), loop.max_grad_norm)
+        step += 1
+        at_ckpt = step % loop.ckpt_every == 0 or step == stop_at
+        progress.update(step, stop_at, n * world, parts, sched(step - 1), on_checkpoint if at_ckpt else None)
+        if rank == 0 and at_ckpt:
+            save_checkpoint(ckpt, task, opt, step, rng)
+    progress.close()
+    task.eval()
+    return step == loop.steps
 
 
 def finish_distributed() -> None:

@@ -31,3 +31,17 @@ class Correspondence(nn.Module):
                       + F.binary_cross_entropy_with_logits(neg, torch.zeros_like(neg)))
         acc = 0.5 * ((pos > 0).float().mean() + (neg < 0).float().mean())
         return {"corr": loss, "corr_acc": acc.detach()}
+
+
+def kl_logits(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
+    """KL(softmax(p) ‖ softmax(q)) per row, averaged: a student's distribution matched to a teacher's."""
+    p = F.softmax(p_logits, dim=1)
+    return (p * (F.log_softmax(p_logits, dim=1) - F.log_softmax(q_logits, dim=1))).sum(1).mean()
+
+
+def kl_to_targets(p: torch.Tensor, q_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+    """KL(p ‖ softmax(q)) per row, averaged, for target distributions p (rows sum to 1, zeros allowed), with how
+    often the two agree on the top entry."""
+    logq = F.log_softmax(q_logits, dim=1)
+    kl = (p * (torch.log(p + 1e-12) - logq)).sum(1).mean()
+    return {"kl": kl, "top1_agree": (logq.argmax(1) == p.argmax(1)).float().mean().detach()}

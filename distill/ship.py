@@ -1,9 +1,10 @@
-"""Ship a trained model as a registry default: edgeav/assets/models/<name>.{safetensors,json}, with the command
-that trained it, its test-split summary and the auto-foley threshold calibrated on val.
+"""Ship a trained model as a registry default: edgeav/assets/models/<name>.{safetensors,json}, its card completed
+with the command that trained it, its test-split summary and the auto-foley gates calibrated on val.
 
-    python -m distill.ship runs/ablation/attention_contrastive-s0/model.safetensors --name teacher \
-        --results benchmarks/results/teacher_eval.json --command "python -m benchmarks.ablation ..."
+    python -m distill.ship runs/student/soup-centred.safetensors --name student \
+        --results runs/student/eval.json --command "edgeav train recipe student"
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,38 +13,48 @@ import shutil
 from pathlib import Path
 
 from edgeav.atomic import write_json
-from edgeav.models.store import ASSET_MODELS
+from edgeav.models.store import ASSET_MODELS, model_files, model_json, read_card
 
 
 def ship(model_path: str, name: str, results: str, command: str) -> Path:
-    from edgeav.models.store import model_files
+    from edgeav.models import AVConfig
 
     weights, config = model_files(model_path)
-    cfg = json.loads(config.read_text())
+    d = json.loads(config.read_text())
+    cfg, card = AVConfig.from_json(d), read_card(d, config.name)
     res = json.loads(Path(results).read_text())
-    cfg["name"] = name
-    cfg["extra"] = {**cfg.get("extra", {}), "foley_threshold": res["foley"]["threshold"],
-                    "foley_rate": res["foley"]["event_rate"], "trained_by": command,
-                    "test_metrics": {"model": {k: round(v, 4) for k, v in res["model"].items()},
-                                     "correlation_acc": round(res["correlation"]["correlation_acc"], 4)}}
-    teacher = cfg["extra"].get("teacher")
-    if teacher and "teacher_audio_sha1" not in cfg["extra"]:  # a student distilled before the hash was recorded
-        from edgeav.atomic import sha1_file
-        from edgeav.models import load_model
-        from edgeav.models.store import audio_sha1, resolve_model_path
-
-        path = resolve_model_path(teacher)
-        digest = sha1_file(path)
-        if cfg["extra"].get("teacher_sha1", digest) != digest:
-            raise SystemExit(f"{teacher} is no longer the teacher this student was distilled from; ship the student "
-                             f"before replacing its teacher")
-        cfg["extra"]["teacher_sha1"] = digest
-        cfg["extra"]["teacher_audio_sha1"] = audio_sha1(load_model(str(path)))
+    cfg.name = name
+    card = card.replace(
+        foley_threshold=res["foley"]["threshold"],
+        foley_rate=res["foley"]["event_rate"],
+        trained_by=command,
+        test_metrics={
+            "model": {k: round(v, 4) for k, v in res["model"].items()},
+            "correlation_acc": round(res["correlation"]["correlation_acc"], 4),
+        },
+    )
+    if card.teacher and not card.teacher_audio_sha1:  # a student distilled before the hash was recorded
+        card = _with_teacher_hashes(card)
     ASSET_MODELS.mkdir(parents=True, exist_ok=True)
     if weights.resolve() != (ASSET_MODELS / f"{name}.safetensors").resolve():
         shutil.copyfile(weights, ASSET_MODELS / f"{name}.safetensors")  # else: re-calibrating a shipped model
-    write_json(ASSET_MODELS / f"{name}.json", cfg)
+    write_json(ASSET_MODELS / f"{name}.json", model_json(cfg, card))
     return ASSET_MODELS / f"{name}.safetensors"
+
+
+def _with_teacher_hashes(card):
+    from edgeav.atomic import sha1_file
+    from edgeav.models import load_model
+    from edgeav.models.store import audio_sha1, resolve_model_path
+
+    path = resolve_model_path(card.teacher)
+    digest = sha1_file(path)
+    if card.teacher_sha1 not in (None, digest):
+        raise SystemExit(
+            f"{card.teacher} is no longer the teacher this student was distilled from; ship the student "
+            f"before replacing its teacher"
+        )
+    return card.replace(teacher_sha1=digest, teacher_audio_sha1=audio_sha1(load_model(str(path))))
 
 
 if __name__ == "__main__":

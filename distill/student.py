@@ -28,12 +28,11 @@ from torch import nn
 from edgeav.atomic import atomic_path, sha1_file
 from edgeav.embed import embed_mels, pool, sound_windows
 from edgeav.io import audio_files
-from edgeav.models import create_model, load_model, save_model
+from edgeav.models import ModelCard, create_model, load_model, save_model
 from edgeav.models.store import audio_sha1, resolve_model_path
 from distill.data import WindowSampler, encode_window_visuals
-from distill.losses import info_nce
-from distill.loop import (optimizer_step, dist_setup, save_checkpoint, load_checkpoint, cli_config, warmup_cosine,
-                          Progress, finish_distributed)
+from distill.losses import info_nce, kl_logits
+from distill.loop import LoopConfig, cli_config, dist_setup, finish_distributed, fit
 
 
 @dataclass
@@ -129,10 +128,6 @@ def teacher_targets(teacher: str, cache: str | Path, sounds: str, n_mixes: int =
 
 
 # ---------------------------------------------------------------- the task: student + losses against cached targets
-def _kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
-    """KL(softmax(p) ‖ softmax(q)) per row, averaged."""
-    p = F.softmax(p_logits, dim=1)
-    return (p * (F.log_softmax(p_logits, dim=1) - F.log_softmax(q_logits, dim=1))).sum(1).mean()
 
 
 class DistillTask(nn.Module):
@@ -147,8 +142,8 @@ class DistillTask(nn.Module):
         la = s.encode_audio(lib_mel)
         out = {"align_v": (1 - (v * tv).sum(1)).mean(),
                "align_a": (1 - torch.cat([(a * ta).sum(1), (la * lib_a).sum(1)])).mean(),
-               "relational": 0.5 * (_kl(tv @ ta.t() / tau, v @ a.t() / tau) + _kl(ta @ tv.t() / tau, a @ v.t() / tau)),
-               "bank": _kl(tv @ self.bank.t() / tau, v @ self.bank.t() / tau)}
+               "relational": 0.5 * (kl_logits(tv @ ta.t() / tau, v @ a.t() / tau) + kl_logits(ta @ tv.t() / tau, a @ v.t() / tau)),
+               "bank": kl_logits(tv @ self.bank.t() / tau, v @ self.bank.t() / tau)}
         nce = info_nce(v, a, tau)
         out["nce"] = 0.5 * (nce["nce_v2a"] + nce["nce_a2v"])
         out["loss"] = (c.w_align * (out["align_v"] + out["align_a"]) + c.w_relational * out["relational"]
@@ -193,36 +188,27 @@ def distill(cfg: DistillConfig) -> Path:
     LM, LA = z["library_mel"], torch.from_numpy(z["library_a"])
     task = DistillTask(student, cfg, torch.from_numpy(z["bank"]))
     params = [p for p in task.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    rng = np.random.default_rng([cfg.seed, rank])
-    ckpt = out / "checkpoint.pt"
-    step = load_checkpoint(ckpt, task, opt, rng, verbose=rank == 0)
 
-    ddp = nn.parallel.DistributedDataParallel(task) if world > 1 else task
-    sched = warmup_cosine(cfg.lr, 100, cfg.steps)
-    stop_at = min(cfg.steps, step + cfg.stop_after) if cfg.stop_after else cfg.steps
-    progress = Progress(out, cfg.steps, step, cfg.log_every, rank == 0, cfg.progress)
-    task.train()
-    while step < stop_at:
+    def next_batch(rng):
         pick = rng.choice(len(rows), min(cfg.batch, len(rows)), replace=False)  # short footage: all windows
         frames, mel = zip(*(train_s.window(c, k) for c, k in rows[pick]))
         lib = rng.choice(len(LM), cfg.library_batch, replace=False)
-        parts = ddp(torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(mel)), TV[pick], TA[pick],
-                    torch.from_numpy(LM[lib].astype(np.float32)), LA[lib])
-        optimizer_step(opt, parts["loss"], params, sched(step))
-        step += 1
-        at_ckpt = step % cfg.ckpt_every == 0 or step == stop_at
-        val = (lambda: {"val_align_v": round(val_alignment(student, val_s, z["val_rows"], z["val_v"]), 4)}) \
-            if val_s is not None and at_ckpt else None
-        progress.update(step, stop_at, cfg.batch * world, parts, sched(step - 1), val)
-        if rank == 0 and at_ckpt:
-            save_checkpoint(ckpt, task, opt, step, rng)
-    progress.close()
-    if rank == 0 and step == cfg.steps:
+        inputs = (torch.from_numpy(np.stack(frames)), torch.from_numpy(np.stack(mel)), TV[pick], TA[pick],
+                  torch.from_numpy(LM[lib].astype(np.float32)), LA[lib])
+        return inputs, cfg.batch
+
+    def validation():
+        return {"val_align_v": round(val_alignment(student, val_s, z["val_rows"], z["val_v"]), 4)}
+
+    loop = LoopConfig(steps=cfg.steps, lr=cfg.lr, seed=cfg.seed, warmup=100, weight_decay=cfg.weight_decay,
+                      log_every=cfg.log_every, ckpt_every=cfg.ckpt_every, progress=cfg.progress,
+                      stop_after=cfg.stop_after)
+    done = fit(task, params, next_batch, out, loop, validation if val_s is not None else None)
+    if rank == 0 and done:
         save_model(student.eval(), out / "model",
-                   extra={"distill": asdict(cfg), "teacher": cfg.teacher,
-                          "teacher_sha1": sha1_file(resolve_model_path(cfg.teacher)),
-                          "teacher_audio_sha1": audio_sha1(load_model(cfg.teacher))})
+                   ModelCard(teacher=cfg.teacher, teacher_sha1=sha1_file(resolve_model_path(cfg.teacher)),
+                             teacher_audio_sha1=audio_sha1(load_model(cfg.teacher)),
+                             provenance={"distill": asdict(cfg)}))
     finish_distributed()
     return out / "model.safetensors"
 

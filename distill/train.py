@@ -9,11 +9,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from edgeav.models import create_model, save_model
+from edgeav.models import ModelCard, create_model, save_model
 from distill.data import WindowSampler, BankMixer
 from distill.losses import info_nce, Correspondence
-from distill.loop import (optimizer_step, dist_setup, save_checkpoint, load_checkpoint, cli_config, warmup_cosine,
-                          Progress, finish_distributed)
+from distill.loop import LoopConfig, cli_config, dist_setup, finish_distributed, fit
 
 
 @dataclass
@@ -84,30 +83,21 @@ def train(cfg: TrainConfig) -> Path:
     mixer = BankMixer(cfg.mix_sounds) if cfg.w_mix else None
     task = TeacherTask(model, cfg)
     params = [p for p in task.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    rng = np.random.default_rng([cfg.seed, rank])  # each process draws its own clips
-    ckpt = out / "checkpoint.pt"
-    step = load_checkpoint(ckpt, task, opt, rng, verbose=rank == 0)  # resume: model, optimizer, both RNG streams
 
-    ddp = nn.parallel.DistributedDataParallel(task) if world > 1 else task
-    sched = warmup_cosine(cfg.lr, 50, cfg.steps)
-    stop_at = min(cfg.steps, step + cfg.stop_after) if cfg.stop_after else cfg.steps
-    progress = Progress(out, cfg.steps, step, cfg.log_every, rank == 0, cfg.progress)
-    task.train()
-    while step < stop_at:
+    def next_batch(rng):
         b = sampler.sample(rng, cfg.clips_per_batch, cfg.windows_per_clip)
         visual = [torch.from_numpy(x) for x in b.visual] if isinstance(b.visual, list) else torch.from_numpy(b.visual)
-        extra = [torch.from_numpy(x) for x in mixer.sample(rng, b.mel, cfg.mix_batch)] if mixer else []
-        parts = ddp(visual, torch.from_numpy(b.mel), torch.from_numpy(b.neg_index), *extra)
-        optimizer_step(opt, parts["loss"], params, sched(step))
-        step += 1
-        progress.update(step, cfg.steps, len(b.mel) * world, parts, sched(step - 1))
-        if rank == 0 and (step % cfg.ckpt_every == 0 or step == stop_at):
-            save_checkpoint(ckpt, task, opt, step, rng)
-    progress.close()
-    if rank == 0 and step == cfg.steps:
-        save_model(model, out / "model", extra={"train": asdict(cfg), "corr_scale": float(task.corr.scale.detach()),
-                                                         "corr_bias": float(task.corr.bias.detach())})
+        mixes = [torch.from_numpy(x) for x in mixer.sample(rng, b.mel, cfg.mix_batch)] if mixer else []
+        return (visual, torch.from_numpy(b.mel), torch.from_numpy(b.neg_index), *mixes), len(b.mel)
+
+    loop = LoopConfig(steps=cfg.steps, lr=cfg.lr, seed=cfg.seed, warmup=50, weight_decay=cfg.weight_decay,
+                      log_every=cfg.log_every, ckpt_every=cfg.ckpt_every, progress=cfg.progress,
+                      stop_after=cfg.stop_after)
+    done = fit(task, params, next_batch, out, loop)
+    if rank == 0 and done:
+        trained = {"train": asdict(cfg), "corr_scale": float(task.corr.scale.detach()),
+                   "corr_bias": float(task.corr.bias.detach())}
+        save_model(model, out / "model", ModelCard(provenance=trained))
     finish_distributed()
     return out / "model.safetensors"
 

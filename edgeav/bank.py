@@ -154,8 +154,8 @@ def bank_encoder(backend, warn=print):
     is not available the student's own audio encoder is used, and `warn` says so. The check is on the teacher's
     audio side (`teacher_audio_sha1`), so a teacher re-shipped with another visual calibration still serves; older
     students record only the whole file's hash (`teacher_sha1`)."""
-    extra = backend.cfg.extra
-    teacher = extra.get("teacher")
+    card = backend.card
+    teacher = card.teacher
     if not teacher:
         return backend
     from edgeav.backends.torch_backend import TorchBackend
@@ -166,8 +166,10 @@ def bank_encoder(backend, warn=print):
         warn(f"edgeav: teacher {teacher!r} of this student is not available; the bank is indexed with the student's "
              f"own audio encoder (less accurate)")
         return backend
-    same = tb.audio_sha1 == extra["teacher_audio_sha1"] if "teacher_audio_sha1" in extra \
-        else tb.weights_sha1 == extra.get("teacher_sha1", tb.weights_sha1)
+    if card.teacher_audio_sha1:
+        same = tb.audio_sha1 == card.teacher_audio_sha1
+    else:
+        same = card.teacher_sha1 is None or tb.weights_sha1 == card.teacher_sha1
     if not same:
         warn(f"edgeav: teacher {teacher!r} is not the one this student was distilled from (weights differ); the bank "
              f"is indexed with the student's own audio encoder")

@@ -10,12 +10,16 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgeav.defaults import DEFAULT_MODEL
 from edgeav.errors import EdgeavError
 from edgeav.frontends import WindowSpec
+
+if TYPE_CHECKING:
+    from edgeav.models.card import ModelCard
 
 STAGES = ("decode", "preprocess", "encode", "search", "total")
 
@@ -134,16 +138,16 @@ def rank_window(v: np.ndarray, bank, k: int, search: str, rules=None, reranker=N
     return [(int(idx[j]), float(scores[j])) for j in order]
 
 
-def foley_gates(cfg: RunConfig, extra: dict):
+def foley_gates(cfg: RunConfig, card: ModelCard):
     """(score threshold or None, ChangeGate or None) for auto-foley placements. A model calibrated with a foley rate
     places effects where the picture changes most, with no score gate unless --threshold is given: on the val split
     its top score separated effect onsets from quiet moments worse than chance."""
     from edgeav.foley import ChangeGate
 
-    rate = cfg.foley_rate if cfg.foley_rate is not None else extra.get("foley_rate")
+    rate = cfg.foley_rate if cfg.foley_rate is not None else card.foley_rate
     if rate is not None and not 0 < rate <= 1:
         raise EdgeavError(f"--foley-rate must be in (0, 1], got {rate}", "e.g. --foley-rate 0.25")
-    score = cfg.threshold if cfg.threshold is not None or rate is not None else extra.get("foley_threshold")
+    score = cfg.threshold if cfg.threshold is not None or rate is not None else card.foley_threshold
     if cfg.save and score is None and rate is None:
         raise EdgeavError(f"model {cfg.model} has no calibrated auto-foley threshold", "pass --threshold or --foley-rate")
     return score, (ChangeGate(rate) if rate is not None else None)
@@ -202,7 +206,7 @@ def open_parts(cfg: RunConfig) -> RunParts:
         if parts.reranker.skipped_other_model and not cfg.quiet:
             print(f"edgeav: {parts.reranker.skipped_other_model} verdicts in {cfg.feedback} were made with another "
                   f"model and are not used (re-embed them: edgeav adapt ... --feedback {cfg.feedback})", flush=True)
-    parts.threshold, parts.change_gate = foley_gates(cfg, backend.cfg.extra)
+    parts.threshold, parts.change_gate = foley_gates(cfg, backend.card)
     return parts
 
 

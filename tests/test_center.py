@@ -29,7 +29,7 @@ def test_centred_model_subtracts_the_footage_mean(corpus_and_cache, tmp_path):
     src, out = _centre_tiny(corpus_and_cache, tmp_path, 0, (1.0,), 64)
     cache = corpus_and_cache[1]
     plain, centred = load_model(str(src)), load_model(str(out))
-    assert centred.cfg.center_weight == 1.0 and centred.cfg.extra["center"]["val"]["1.0"]["top1_file"] >= 0
+    assert centred.cfg.center_weight == 1.0 and centred.card.provenance["center"]["val"]["1.0"]["top1_file"] >= 0
     mu = centred.visual_center
     assert torch.allclose(mu, torch.from_numpy(footage_center(plain, cache, n=64)), atol=1e-6)
     frames = torch.randn(3, plain.cfg.visual_frames, 3, 48, 64)
@@ -46,7 +46,7 @@ def test_centred_model_subtracts_the_footage_mean(corpus_and_cache, tmp_path):
 def test_weight_is_chosen_on_val_and_zero_means_unchanged(corpus_and_cache, tmp_path):
     _, out = _centre_tiny(corpus_and_cache, tmp_path, 1, (0.0, 0.5), 32)
     m = load_model(str(out))
-    table = m.cfg.extra["center"]["val"]
+    table = m.card.provenance["center"]["val"]
     assert set(table) == {"0.0", "0.5"}
     best = max(table, key=lambda w: table[w]["top1_file"] + table[w]["top1_file_macro"])
     assert m.cfg.center_weight == float(best)

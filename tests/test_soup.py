@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from edgeav import EdgeavError
-from edgeav.models import create_model, load_model, save_model
+from edgeav.models import ModelCard, create_model, load_model, save_model
 from distill.soup import soup
 
 
@@ -17,7 +17,7 @@ def _ingredients(tmp_path, n=2, start="runs/stage1/model.safetensors"):
         with torch.no_grad():
             for p in m.parameters():
                 p.add_(0.1 * (i + 1))  # a fine-tune's move, different per seed
-        paths.append(str(save_model(m, tmp_path / f"m{i}", extra={"bank_distill": {"model": start, "seed": i}})))
+        paths.append(str(save_model(m, tmp_path / f"m{i}", ModelCard(provenance={"bank_distill": {"model": start, "seed": i}}))))
     return paths
 
 
@@ -31,7 +31,7 @@ def test_soup_is_the_mean_of_the_weights(tmp_path):
     for k in floats:
         torch.testing.assert_close(souped[k], sum(s[k] for s in states) / 3)
     assert not torch.equal(souped[floats[0]], states[0][floats[0]])
-    assert load_model(str(out)).cfg.extra["soup"] == paths
+    assert load_model(str(out)).card.provenance["soup"] == paths
 
 
 def test_soup_refuses_different_starts_and_architectures(tmp_path):
@@ -40,7 +40,7 @@ def test_soup_refuses_different_starts_and_architectures(tmp_path):
     with pytest.raises(EdgeavError, match="different starts"):
         soup(a + b, tmp_path / "x")
     other = str(save_model(create_model("student_small"), tmp_path / "s",
-                           extra={"bank_distill": {"model": "runs/one/model.safetensors"}}))
+                           ModelCard(provenance={"bank_distill": {"model": "runs/one/model.safetensors"}})))
     with pytest.raises(EdgeavError, match="not the same architecture"):
         soup(a + [other], tmp_path / "y")
     with pytest.raises(EdgeavError, match="at least two"):

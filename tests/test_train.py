@@ -95,6 +95,39 @@ def test_bank_distillation_points_the_visual_head_into_the_library(tiny_cache, t
     assert kls[-1] < kls[0]  # it learns to predict the soundtrack's match in the library
 
 
+def _stage2(stage1, cache, out, **kw):
+    from distill.bank_distill import BankDistillConfig
+
+    return BankDistillConfig(model=str(stage1), sounds=str(ASSETS / "sounds" / "funnyboat"), out=str(out),
+                             cache=str(cache), steps=6, batch=8, lr=1e-2, log_every=1, progress=False,
+                             splits=("train", "val"), train="visual", **kw)
+
+
+def test_stage2_resumes_bit_equal_after_an_interruption(tiny_cache, tmp_path):
+    """Stage 2 runs on the common loop (distill.loop.fit): interrupted after 2 of 6 steps and resumed, its model is
+    bit-equal to an uninterrupted run's, and it logs every step."""
+    from distill.bank_distill import bank_distill
+
+    stage1 = train(_cfg(tiny_cache, tmp_path / "s1"))
+    a = bank_distill(_stage2(stage1, tiny_cache, tmp_path / "a"))
+    stopped = bank_distill(_stage2(stage1, tiny_cache, tmp_path / "b", stop_after=2))
+    assert stopped.name == "checkpoint.pt" and not (tmp_path / "b" / "model.safetensors").exists()
+    b = bank_distill(_stage2(stage1, tiny_cache, tmp_path / "b"))
+    sa, sb = load_file(a), load_file(b)
+    assert sa.keys() == sb.keys() and all(np.array_equal(sa[k].numpy(), sb[k].numpy()) for k in sa)
+    assert len((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()) == 6
+
+
+def test_stage2_ddp_two_processes(tiny_cache, tmp_path):
+    stage1 = train(_cfg(tiny_cache, tmp_path / "s1"))
+    _torchrun_two("distill.bank_distill", 29519, [
+        "--model", str(stage1), "--sounds", str(ASSETS / "sounds" / "funnyboat"), "--out", str(tmp_path / "ddp"),
+        "--cache", str(tiny_cache), "--steps", "2", "--batch", "8", "--train", "visual", "--log_every", "1",
+        "--progress", "0", "--splits", '["train", "val"]'])
+    assert (tmp_path / "ddp" / "model.safetensors").exists()
+    assert len((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
 @pytest.mark.parametrize("w_nce", [0.0, 0.5])
 def test_fingerprint_targets_teach_the_head_where_library_sounds_start(tiny_cache, tmp_path, w_nce):
     """Stage 2 from matched-filter detections: the training windows are those whose first frame shows a detected
@@ -173,14 +206,14 @@ def test_distill_steps_resume_and_teacher_outputs_cached_once(tiny_cache, tiny_t
     rec = json.loads((tmp_path / "a" / "metrics.jsonl").read_text().splitlines()[-1])
     assert {"align_v", "align_a", "relational", "bank", "nce", "loss", "samples_per_s"} <= rec.keys()
     meta = json.loads(Path(a).with_suffix(".json").read_text())
-    assert meta["name"] == "student_small" and meta["extra"]["teacher"] == str(tiny_teacher)
+    assert meta["name"] == "student_small" and meta["card"]["teacher"] == str(tiny_teacher)
     # one bank serves teacher and student: the student's banks are indexed by the teacher it was distilled from
     from edgeav.backends.torch_backend import TorchBackend
     from edgeav.bank import bank_encoder
 
     notes = []
     assert bank_encoder(TorchBackend(str(a)), notes.append).model_id == TorchBackend(str(tiny_teacher)).model_id
-    meta["extra"]["teacher_audio_sha1"] = "0" * 40  # another teacher now lives there: the student uses its own
+    meta["card"]["teacher_audio_sha1"] = "0" * 40  # another teacher now lives there: the student uses its own
     Path(a).with_suffix(".json").write_text(json.dumps(meta))
     student = TorchBackend(str(a))
     assert bank_encoder(student, notes.append) is student and "not the one" in notes[-1]

@@ -55,6 +55,7 @@ class OnnxBackend(EncoderBackend):
         except ImportError:
             raise EdgeavError("the onnx backend needs onnxruntime", "pip install 'edgeav[onnx]'") from None
         from edgeav.models import AVConfig
+        from edgeav.models.store import read_card
 
         p = Path(sidecar)
         if not p.exists():
@@ -84,6 +85,7 @@ class OnnxBackend(EncoderBackend):
                               "re-export the model") from None
         self.side, self.precision, self.providers, self.exact_qdq = side, have, providers, bool(exact_qdq)
         self.cfg = AVConfig.from_json(side["model"])
+        self.card = read_card(side["model"], p.name)
         self.model_id = side["source_weights_sha1"][:16]  # same weights → same embedding space as the torch model
 
     def encode_preprocessed(self, x: np.ndarray, return_attention: bool = False):

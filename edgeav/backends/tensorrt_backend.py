@@ -48,6 +48,7 @@ class TensorRTBackend(EncoderBackend):
 
     def __init__(self, manifest: str | Path, precision: str | None = None):
         from edgeav.models import AVConfig
+        from edgeav.models.store import read_card
 
         p = Path(manifest)
         if not p.exists():
@@ -59,6 +60,7 @@ class TensorRTBackend(EncoderBackend):
         self.visual = _Engine(p.parent / side["engines"]["visual"])
         self.audio = _Engine(p.parent / side["engines"]["audio"])
         self.cfg = AVConfig.from_json(side["model"])
+        self.card = read_card(side["model"], p.name)
         self.model_id = side["source_weights_sha1"][:16]
         self.precision = side["precision"]
 

@@ -26,7 +26,7 @@ class TorchBackend(EncoderBackend):
             torch.set_num_threads(threads)
         self.trained = load_model(model)
         self.model = deploy_form(self.trained)  # folded: the function trained, in fewer ops per call
-        self.cfg = self.model.cfg
+        self.cfg, self.card = self.model.cfg, self.trained.card
         self.precision = precision
         path = resolve_model_path(model)
         self.weights_sha1 = sha1_file(path)

@@ -17,7 +17,7 @@ from edgeav.errors import EdgeavError
 from edgeav.frontends import MelSpec, IMAGENET_MEAN, IMAGENET_STD
 from edgeav.models import load_model
 from edgeav.models.rep import deploy_form
-from edgeav.models.store import resolve_model_path
+from edgeav.models.store import model_json, resolve_model_path
 
 OPSET = 17
 # The form of the exported graphs for given weights: bumped when the deploy form or the quantizer settings change,
@@ -102,7 +102,7 @@ def export_onnx(model: str, out: str | Path) -> dict:
     import onnxruntime
 
     w, h = cfg.frame_size
-    side = {"format": "edgeav-onnx/1", "graph_form": GRAPH_FORM, "model": cfg.to_json(), "precision": "fp32", "opset": OPSET,
+    side = {"format": "edgeav-onnx/1", "graph_form": GRAPH_FORM, "model": model_json(cfg, m.card), "precision": "fp32", "opset": OPSET,
             "files": {"visual": stem.with_suffix(".visual.onnx").name, "audio": stem.with_suffix(".audio.onnx").name},
             "inputs": {"frames": {"shape": ["batch", cfg.visual_frames, 3, h, w], "dtype": "float32",
                                   "layout": "N,T,C,H,W RGB", "mean": IMAGENET_MEAN.tolist(), "std": IMAGENET_STD.tolist(),

@@ -6,12 +6,13 @@ Ea: the same head over a conv stack on the 1 s log-mel (1 × 64 mels × 100 fram
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass, asdict
 
 import torch
 from torch import nn
 
 from edgeav.models.attention import MultiResolutionHead
+from edgeav.models.card import ModelCard
 from edgeav.models.backbones import EfficientNetLite0Trunk, ConvStack, MobileStack, PaperVGG
 from edgeav.models.rep import RepStack
 
@@ -51,7 +52,6 @@ class AVConfig:
     center_weight: float = 0.0              # visual embeddings are re-normalized after subtracting this × the mean
                                             # embedding of training footage (buffer visual_center): hubness reduction,
                                             # so sounds that sit near every frame stop topping every list (0 = off)
-    extra: dict = field(default_factory=dict)  # free-form provenance (training command, data)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -182,9 +182,10 @@ class AudioEncoder(nn.Module):
 
 
 class AVModel(nn.Module):
-    def __init__(self, cfg: AVConfig):
+    def __init__(self, cfg: AVConfig, card: ModelCard | None = None):
         super().__init__()
         self.cfg = cfg
+        self.card = card or ModelCard()  # what the runtime knows beyond the architecture (edgeav.models.card)
         self.visual = VisualEncoder(cfg)
         self.audio = AudioEncoder(cfg)
         self.projector = nn.Linear(cfg.embed_dim, cfg.embed_dim)  # shared by both modalities

@@ -1,5 +1,5 @@
-"""Model files: `<stem>.safetensors` (weights, no pickle) + `<stem>.json` (AVConfig). Shipped names resolve to
-edgeav/assets/models/<name>.*; anything else is a path."""
+"""Model files: `<stem>.safetensors` (weights, no pickle) + `<stem>.json` (the AVConfig's fields and, under "card",
+the ModelCard). Shipped names resolve to edgeav/assets/models/<name>.*; anything else is a path."""
 from __future__ import annotations
 
 import json
@@ -9,6 +9,7 @@ from pathlib import Path
 from edgeav.atomic import atomic_path, write_json
 from edgeav.errors import EdgeavError
 from edgeav.models.av import AVConfig, AVModel
+from edgeav.models.card import ModelCard
 from edgeav.models.registry import model_config, list_models
 
 ASSET_MODELS = Path(__file__).resolve().parents[1] / "assets" / "models"
@@ -35,19 +36,30 @@ def model_files(path: str | Path) -> tuple[Path, Path]:
     return _with(stem, ".safetensors"), _with(stem, ".json")
 
 
-def save_model(model: AVModel, path: str | Path, extra: dict | None = None) -> Path:
+def model_json(cfg: AVConfig, card: ModelCard) -> dict:
+    """A model's JSON: the architecture's fields and its card."""
+    return {**cfg.to_json(), "card": card.to_json()}
+
+
+def read_card(d: dict, where: str) -> ModelCard:
+    """The card of a model's JSON (files that predate it keep its fields in "extra")."""
+    if "card" in d:
+        return ModelCard.from_json(d["card"], f"model card of {where}")
+    return ModelCard.from_legacy_extra(d.get("extra", {}), f"model card of {where}")
+
+
+def save_model(model: AVModel, path: str | Path, card: ModelCard | None = None) -> Path:
+    """Weights and JSON of `model`, atomically; `card` (default: the model's own) is saved with it."""
     from safetensors.torch import save_file
 
     if getattr(model, "deployed", False):  # folded weights would not load into the trainable form
         raise ValueError("a deploy copy (edgeav.models.rep.deploy_form) is for inference only: save the model it was made from")
     stem = _stem(path)
-    cfg = model.cfg.to_json()
-    if extra:
-        cfg["extra"] = {**cfg.get("extra", {}), **extra}
+    card = card or model.card
     sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     with atomic_path(_with(stem, ".safetensors")) as tmp:
         save_file(sd, str(tmp))
-    write_json(_with(stem, ".json"), cfg)
+    write_json(_with(stem, ".json"), model_json(model.cfg, card))
     return _with(stem, ".safetensors")
 
 
@@ -88,9 +100,11 @@ def load_model(name_or_path: str) -> AVModel:
         raise EdgeavError(f"model files missing: need {path.name} and {cfg_path.name} in {path.parent}",
                           "export both with save_model / edgeav train")
     try:
-        cfg = AVConfig.from_json(json.loads(cfg_path.read_text()))
+        d = json.loads(cfg_path.read_text())
+        card = read_card(d, cfg_path.name)
+        cfg = AVConfig.from_json(d)
         cfg.pretrained = False  # weights come from the file
-        model = AVModel(cfg)
+        model = AVModel(cfg, card)
         sd = load_file(str(path))
         missing, unexpected = model.load_state_dict(sd, strict=False)
     except EdgeavError:
