@@ -9,6 +9,7 @@ suggestion, if different, rejected. Test clips are never judged.
 
     python -m benchmarks.adapt --game pathological
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import command_line, write_result, RESULTS
+from benchmarks.common import RESULTS, command_line, write_result
 
 
 def _link_files(files: list[Path], folder: Path, base: Path) -> Path:
@@ -33,9 +34,9 @@ def _link_files(files: list[Path], folder: Path, base: Path) -> Path:
 
 def feedback_verdicts(be, root, game: str, n: int, bank, seed: int):
     """Simulated verdicts on the held-out game's train clips (see module doc), embedded by backend `be`."""
-    from distill.corpus import load_queries, load_clips
     from edgeav.embed import PRE_ROLL_S
     from edgeav.feedback import Verdict, embed_moments
+    from edgeav_train.corpus import load_clips, load_queries
 
     qs = load_queries(root, "train", {game})
     rng = np.random.default_rng(seed)
@@ -56,8 +57,9 @@ def feedback_verdicts(be, root, game: str, n: int, bank, seed: int):
 def reranked_metrics(model, inputs, bank, verdicts, model_id: str, vcache) -> dict:
     """Recommendation metrics with the feedback re-ranking `run --feedback` applies (`bank`: the model's)."""
     import torch
-    from distill.evaluate import ranking_metrics
+
     from edgeav.feedback import FeedbackReranker
+    from edgeav_train.evaluate import ranking_metrics
 
     rr = FeedbackReranker(verdicts, bank, model_id)
     with torch.no_grad():
@@ -82,13 +84,13 @@ def main(argv=None):
     ap.add_argument("--out", default=str(RESULTS))
     a = ap.parse_args(argv)
 
-    from distill.adapt import AdaptConfig, adapt
-    from distill.bank_distill import BankDistillConfig, bank_distill
-    from distill.corpus import corpus_root, load_clips, load_sounds
-    from distill.evaluate import corpus_bank, evaluate, load_inputs, VisualCache
-    from distill.train import TrainConfig, train
     from edgeav.backends.torch_backend import TorchBackend
     from edgeav.models import load_model
+    from edgeav_train.adapt import AdaptConfig, adapt
+    from edgeav_train.bank_distill import BankDistillConfig, bank_distill
+    from edgeav_train.corpus import corpus_root, load_clips, load_sounds
+    from edgeav_train.evaluate import VisualCache, corpus_bank, evaluate, load_inputs
+    from edgeav_train.train import TrainConfig, train
 
     root = corpus_root(a.corpus)
     work = Path(a.work) / a.game
@@ -97,63 +99,123 @@ def main(argv=None):
         raise SystemExit(f"unknown game {a.game}; the corpus has {', '.join(games)}")
     others = tuple(g for g in games if g != a.game)
     sounds = load_sounds(a.corpus)
-    lib_others = _link_files([root / s["file"] for s in sounds if s["game"] != a.game], work / "sounds-others", root / "sounds")
+    lib_others = _link_files(
+        [root / s["file"] for s in sounds if s["game"] != a.game], work / "sounds-others", root / "sounds"
+    )
 
     # 1. the teacher, never shown the held-out game's footage or sounds
     stage1 = work / "stage1" / "model.safetensors"
     if not stage1.exists():
-        train(TrainConfig(cache=a.cache, model="teacher", out=str(stage1.parent), steps=a.steps, seed=a.seed, w_mix=1.0,
-                          mix_sounds=str(lib_others), games=others, progress=False))
+        train(
+            TrainConfig(
+                cache=a.cache,
+                model="teacher",
+                out=str(stage1.parent),
+                steps=a.steps,
+                seed=a.seed,
+                w_mix=1.0,
+                mix_sounds=str(lib_others),
+                games=others,
+                progress=False,
+            )
+        )
     # stage 2 on the other games' footage, pointing into (a) their sounds only, (b) the whole library — the user's
     # library already holds the new game's sounds; (b) is the model that gets adapted
     blind = work / "before" / "model.safetensors"
     if not blind.exists():
-        bank_distill(BankDistillConfig(model=str(stage1), sounds=str(lib_others), out=str(blind.parent), cache=a.cache,
-                                       steps=a.stage2_steps, seed=a.seed, games=others))
+        bank_distill(
+            BankDistillConfig(
+                model=str(stage1),
+                sounds=str(lib_others),
+                out=str(blind.parent),
+                cache=a.cache,
+                steps=a.stage2_steps,
+                seed=a.seed,
+                games=others,
+            )
+        )
     before = work / "before-full" / "model.safetensors"
     if not before.exists():
-        bank_distill(BankDistillConfig(model=str(stage1), sounds=str(root / "sounds"), out=str(before.parent),
-                                       cache=a.cache, steps=a.stage2_steps, seed=a.seed, games=others))
+        bank_distill(
+            BankDistillConfig(
+                model=str(stage1),
+                sounds=str(root / "sounds"),
+                out=str(before.parent),
+                cache=a.cache,
+                steps=a.stage2_steps,
+                seed=a.seed,
+                games=others,
+            )
+        )
     # 2. adaptation: edgeav adapt on the held-out game's train clips (unlabeled) with the whole library
-    footage = _link_files([c.video for c in load_clips(a.corpus, "train") if c.game == a.game], work / "footage",
-                          root / "clips")
+    footage = _link_files(
+        [c.video for c in load_clips(a.corpus, "train") if c.game == a.game], work / "footage", root / "clips"
+    )
     import shutil
+
     import torch
 
     shutil.rmtree(work / "adapted", ignore_errors=True)  # time a fresh adaptation: cache, features and training
     t0 = time.perf_counter()
-    rep = adapt(AdaptConfig(footage=str(footage), sounds=str(root / "sounds"), model=str(before),
-                            out=str(work / "adapted"), steps=a.adapt_steps, seed=a.seed))
+    rep = adapt(
+        AdaptConfig(
+            footage=str(footage),
+            sounds=str(root / "sounds"),
+            model=str(before),
+            out=str(work / "adapted"),
+            steps=a.adapt_steps,
+            seed=a.seed,
+        )
+    )
     adapt_s = time.perf_counter() - t0
 
     # 3. evaluation on the held-out game's test clips
     inputs = load_inputs(a.corpus, (128, 96), (0.2, 0.4), games={a.game}, cache_dir=a.eval_cache)
     vcache = VisualCache(a.eval_cache)
     adapted = TorchBackend(rep["model"])  # its model serves evaluation, its id keys the verdicts
-    res = {"before, stage 2 without its sounds": evaluate(load_model(str(blind)), inputs, a.corpus, vcache),
-           "before": evaluate(load_model(str(before)), inputs, a.corpus, vcache),
-           "adapted": evaluate(adapted.model, inputs, a.corpus, vcache)}
+    res = {
+        "before, stage 2 without its sounds": evaluate(load_model(str(blind)), inputs, a.corpus, vcache),
+        "before": evaluate(load_model(str(before)), inputs, a.corpus, vcache),
+        "adapted": evaluate(adapted.model, inputs, a.corpus, vcache),
+    }
     bank = corpus_bank(adapted.model, a.corpus)
     verdicts = feedback_verdicts(adapted, a.corpus, a.game, a.verdicts, bank, a.seed)
-    res["adapted+feedback"] = {"model": reranked_metrics(adapted.model, inputs, bank, verdicts, adapted.model_id,
-                                                         vcache)}
+    res["adapted+feedback"] = {
+        "model": reranked_metrics(adapted.model, inputs, bank, verdicts, adapted.model_id, vcache)
+    }
     keys = ("top1_file", "top1_file_macro", "top5_file", "top5_file_macro")
-    result = {"game": a.game, "trained_on": list(others), "n_queries": res["before"]["n_queries"],
-              "n_effects": res["before"]["n_effects"], "bank_size": res["before"]["bank_size"],
-              "blind_prior": {k: res["before"]["blind_prior"][k] for k in keys},
-              "chance": {k: res["before"]["chance"][k] for k in keys},
-              "rows": {name: {k: r["model"][k] for k in keys} for name, r in res.items()},
-              "adapt": {"seconds_total": round(adapt_s, 1), **rep["seconds"], "footage_minutes": rep["footage_minutes"],
-                        "clips": rep["clips"], "steps": a.adapt_steps, "threads": torch.get_num_threads()},
-              "verdicts": {"n": len(verdicts), "accepted": sum(v.verdict == "accept" for v in verdicts)},
-              "command": command_line("adapt", argv)}
-    lines = [f"Held-out game **{a.game}** (teacher trained on {', '.join(others)}); its test split: "
-             f"{result['n_queries']} events, {result['n_effects']} effects, bank of {result['bank_size']} (all games). "
-             f"Adaptation: `edgeav adapt` on its {rep['clips']} train clips ({rep['footage_minutes']} min, unlabeled) in "
-             f"{adapt_s:.0f} s with {torch.get_num_threads()} CPU thread(s) (cache {rep['seconds'].get('cache_s', 0):.0f} s, trunk features "
-             f"{rep['seconds'].get('features_s', 0):.0f} s, {a.adapt_steps} steps {rep['seconds']['stage2_s']:.0f} s). "
-             f"Feedback: {len(verdicts)} simulated verdicts on its train clips. Command: `{result['command']}`.", "",
-             "| | top-1 | macro top-1 | top-5 | macro top-5 |", "|---|---|---|---|---|"]
+    result = {
+        "game": a.game,
+        "trained_on": list(others),
+        "n_queries": res["before"]["n_queries"],
+        "n_effects": res["before"]["n_effects"],
+        "bank_size": res["before"]["bank_size"],
+        "blind_prior": {k: res["before"]["blind_prior"][k] for k in keys},
+        "chance": {k: res["before"]["chance"][k] for k in keys},
+        "rows": {name: {k: r["model"][k] for k in keys} for name, r in res.items()},
+        "adapt": {
+            "seconds_total": round(adapt_s, 1),
+            **rep["seconds"],
+            "footage_minutes": rep["footage_minutes"],
+            "clips": rep["clips"],
+            "steps": a.adapt_steps,
+            "threads": torch.get_num_threads(),
+        },
+        "verdicts": {"n": len(verdicts), "accepted": sum(v.verdict == "accept" for v in verdicts)},
+        "command": command_line("adapt", argv),
+    }
+    lines = [
+        f"Held-out game **{a.game}** (teacher trained on {', '.join(others)}); its test split: "
+        f"{result['n_queries']} events, {result['n_effects']} effects, bank of {result['bank_size']} (all games). "
+        f"Adaptation: `edgeav adapt` on its {rep['clips']} train clips ({rep['footage_minutes']} min, unlabeled) in "
+        f"{adapt_s:.0f} s with {torch.get_num_threads()} CPU thread(s) "
+        f"(cache {rep['seconds'].get('cache_s', 0):.0f} s, trunk features "
+        f"{rep['seconds'].get('features_s', 0):.0f} s, {a.adapt_steps} steps {rep['seconds']['stage2_s']:.0f} s). "
+        f"Feedback: {len(verdicts)} simulated verdicts on its train clips. Command: `{result['command']}`.",
+        "",
+        "| | top-1 | macro top-1 | top-5 | macro top-5 |",
+        "|---|---|---|---|---|",
+    ]
     for name, r in [*result["rows"].items(), ("blind prior", result["blind_prior"]), ("chance", result["chance"])]:
         lines.append(f"| {name} | " + " | ".join(f"{r[k]:.3f}" for k in keys) + " |")
     md = "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ Writes results/bank_scale.{json,md}.
 
     python -m benchmarks.bank_scale --sizes 1000 10000 100000 1000000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -13,7 +14,7 @@ import time
 
 import numpy as np
 
-from benchmarks.common import command_line, machine, time_fn, write_result, RESULTS
+from benchmarks.common import RESULTS, command_line, machine, time_fn, write_result
 
 
 def synthetic_bank(n: int, dim: int, rng: np.random.Generator, n_clusters: int = 256) -> np.ndarray:
@@ -28,6 +29,7 @@ def recall_at(found: np.ndarray, exact: np.ndarray, k: int = 10) -> float:
 
 def measure(n: int, a, rng) -> dict:
     import faiss
+
     from edgeav.bank import SoundBank
 
     faiss.omp_set_num_threads(a.threads)
@@ -39,19 +41,24 @@ def measure(n: int, a, rng) -> dict:
     row = {"n": n, "memory_mb": emb.nbytes / 1e6}
 
     def per_query(search):
-        it = iter(range(10 ** 9))
+        it = iter(range(10**9))
         return time_fn(lambda: search(q[next(it) % len(q)][None]), a.warmup, a.runs)
 
     row["numpy exact"] = {**per_query(lambda x: bank.search(x, 10, backend="numpy")), "recall@10": 1.0}
-    row["faiss flat (exact)"] = {**per_query(lambda x: bank.search(x, 10, backend="faiss")),
-                                 "recall@10": recall_at(bank.search(q, 10, backend="faiss")[1], exact)}
+    row["faiss flat (exact)"] = {
+        **per_query(lambda x: bank.search(x, 10, backend="faiss")),
+        "recall@10": recall_at(bank.search(q, 10, backend="faiss")[1], exact),
+    }
     t0 = time.perf_counter()
     hnsw = faiss.IndexHNSWFlat(a.dim, 32, faiss.METRIC_INNER_PRODUCT)
     hnsw.hnsw.efSearch = 64
     hnsw.add(emb)
     build = time.perf_counter() - t0
-    row["faiss hnsw (M 32, ef 64)"] = {**per_query(lambda x: hnsw.search(x, 10)), "build_s": build,
-                                       "recall@10": recall_at(hnsw.search(q, 10)[1], exact)}
+    row["faiss hnsw (M 32, ef 64)"] = {
+        **per_query(lambda x: hnsw.search(x, 10)),
+        "build_s": build,
+        "recall@10": recall_at(hnsw.search(q, 10)[1], exact),
+    }
     nlist = max(1, int(4 * np.sqrt(n)))
     if n >= 39 * nlist:  # FAISS wants ≥ 39 training points per list
         t0 = time.perf_counter()
@@ -60,21 +67,30 @@ def measure(n: int, a, rng) -> dict:
         ivf.add(emb)
         ivf.nprobe = 16
         build = time.perf_counter() - t0
-        row[f"faiss ivf (nlist {nlist}, nprobe 16)"] = {**per_query(lambda x: ivf.search(x, 10)), "build_s": build,
-                                                        "recall@10": recall_at(ivf.search(q, 10)[1], exact)}
+        row[f"faiss ivf (nlist {nlist}, nprobe 16)"] = {
+            **per_query(lambda x: ivf.search(x, 10)),
+            "build_s": build,
+            "recall@10": recall_at(ivf.search(q, 10)[1], exact),
+        }
     print(n, {k: round(v["p50_ms"], 3) for k, v in row.items() if isinstance(v, dict)}, flush=True)
     return row
 
 
 def markdown(result: dict) -> str:
-    lines = [f"Machine: {result['machine']['cpu']}, {result['threads']} threads; {result['dim']}-d unit vectors, one query "
-             f"at a time, top-10; p50 over {result['runs']} queries. Command: `{result['command']}`.", "",
-             "| bank size | method | p50 ms | p95 ms | queries/s | recall@10 vs exact | build s |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Machine: {result['machine']['cpu']}, {result['threads']} threads; {result['dim']}-d unit vectors, one query "
+        f"at a time, top-10; p50 over {result['runs']} queries. Command: `{result['command']}`.",
+        "",
+        "| bank size | method | p50 ms | p95 ms | queries/s | recall@10 vs exact | build s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for row in result["rows"]:
         for name, r in row.items():
             if isinstance(r, dict):
-                lines.append(f"| {row['n']:,} | {name} | {r['p50_ms']:.3f} | {r['p95_ms']:.3f} | {r['windows_per_s']:.0f} "
-                             f"| {r['recall@10']:.3f} | {r.get('build_s', 0):.1f} |")
+                lines.append(
+                    f"| {row['n']:,} | {name} | {r['p50_ms']:.3f} | {r['p95_ms']:.3f} | {r['windows_per_s']:.0f} "
+                    f"| {r['recall@10']:.3f} | {r.get('build_s', 0):.1f} |"
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -90,9 +106,14 @@ def main(argv=None):
     ap.add_argument("--out", default=str(RESULTS))
     a = ap.parse_args(argv)
     rng = np.random.default_rng(a.seed)
-    result = {"machine": machine(), "threads": a.threads, "dim": a.dim, "runs": a.runs,
-              "rows": [measure(n, a, rng) for n in a.sizes],
-              "command": command_line("bank_scale", argv)}
+    result = {
+        "machine": machine(),
+        "threads": a.threads,
+        "dim": a.dim,
+        "runs": a.runs,
+        "rows": [measure(n, a, rng) for n in a.sizes],
+        "command": command_line("bank_scale", argv),
+    }
     md = markdown(result)
     write_result("bank_scale", result, md, a.out)
 

@@ -1,5 +1,6 @@
 """Shared by the benchmark scripts: timing (warm up, then time), the machine's description, the exported artifacts
 every script measures (one INT8 calibration per model), and result files."""
+
 from __future__ import annotations
 
 import json
@@ -11,6 +12,8 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# the lab's corpus: the workspace's ../shared/data/gameplay unless EDGEAV_CORPUS or --corpus names another
+os.environ.setdefault("EDGEAV_CORPUS", str(Path(__file__).resolve().parents[2] / "shared" / "data" / "gameplay"))
 
 
 def call_times(fn, warmup: int, runs: int, warmup_s: float = 0.0) -> list[float]:
@@ -39,12 +42,26 @@ def summarize_rounds(rounds: list[list[float]]) -> dict:
     of load on this shared machine counts once, like any other), p95/p99 over every call."""
     every = np.concatenate(rounds)
     p50 = float(np.median([np.median(r) for r in rounds]))
-    return {"p50_ms": p50, "p95_ms": float(np.percentile(every, 95)), "p99_ms": float(np.percentile(every, 99)),
-            "windows_per_s": 1e3 / p50, "runs": int(len(every)), "rounds": len(rounds)}
+    return {
+        "p50_ms": p50,
+        "p95_ms": float(np.percentile(every, 95)),
+        "p99_ms": float(np.percentile(every, 99)),
+        "windows_per_s": 1e3 / p50,
+        "runs": int(len(every)),
+        "rounds": len(rounds),
+    }
 
 
-def time_interleaved(graphs: dict[str, Path], shape: tuple[int, ...], threads: int, rounds: int, calls: int,
-                     warmup: int = 50, batch: int = 1, session_args: dict[str, dict] | None = None) -> dict[str, dict]:
+def time_interleaved(
+    graphs: dict[str, Path],
+    shape: tuple[int, ...],
+    threads: int,
+    rounds: int,
+    calls: int,
+    warmup: int = 50,
+    batch: int = 1,
+    session_args: dict[str, dict] | None = None,
+) -> dict[str, dict]:
     """ONNX graphs taking one input of `shape` (per window; `batch` windows per call) timed in rounds of (fresh
     session, warm-up, `calls` timed calls) over every graph in turn, so a change in this shared machine's load lands
     on all of them alike. p50: the median of the per-round medians; p95 over all calls. Sessions are made as the
@@ -69,8 +86,15 @@ def time_interleaved(graphs: dict[str, Path], shape: tuple[int, ...], threads: i
             per_round[name].append(float(np.median(ts)))
             every[name] += ts
             del sess  # an idle session's spinning threads would slow the next one
-    return {k: {"p50_ms": float(np.median(v)), "p95_ms": float(np.percentile(every[k], 95)),
-                "windows_per_s": batch * 1e3 / float(np.median(v)), "rounds_p50_ms": v} for k, v in per_round.items()}
+    return {
+        k: {
+            "p50_ms": float(np.median(v)),
+            "p95_ms": float(np.percentile(every[k], 95)),
+            "windows_per_s": batch * 1e3 / float(np.median(v)),
+            "rounds_p50_ms": v,
+        }
+        for k, v in per_round.items()
+    }
 
 
 def round_ratio(rounds_p50: list[float], base_p50: list[float]) -> float:
@@ -87,17 +111,24 @@ def paired_ratio(times: dict[str, dict], graph: str, base: str) -> float:
 def machine() -> dict:
     import torch
 
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
-               platform.processor())
-    flags = next((l.split(":", 1)[1].split() for l in open("/proc/cpuinfo") if l.startswith("flags")), [])
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-            "isa": [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]}
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
+    flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags")), [])
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "isa": [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags],
+    }
 
 
 def calibration_videos(corpus: str | None, n: int = 8) -> list[str] | None:
     """INT8 calibration footage: `n` train-split clips of the corpus spread over its games (never test footage);
     None (the bundled clip) when the corpus is absent."""
-    from distill.corpus import corpus_root, load_clips
+    from edgeav_train.corpus import corpus_root, load_clips
 
     if not (corpus_root(corpus) / "splits.csv").exists():
         return None
@@ -114,8 +145,9 @@ def calibration_videos(corpus: str | None, n: int = 8) -> list[str] | None:
     return picked
 
 
-def int8_export(model: str, exports: str | Path, corpus: str | None = None, windows: int = 256,
-                fmt: str = "int8") -> tuple[str, str]:
+def int8_export(
+    model: str, exports: str | Path, corpus: str | None = None, windows: int = 256, fmt: str = "int8"
+) -> tuple[str, str]:
     """(fp32 sidecar, int8 sidecar) of `model` under `exports` — `fmt` int8 (TensorRT's Q/DQ form) or int8-cpu
     (ONNX Runtime's CPU form) — made once and reused by every benchmark."""
     from edgeav.export.formats import export
@@ -137,9 +169,12 @@ def _current(sidecar: str, model: str, windows: int) -> bool:
     if not p.exists():
         return False
     side = json.loads(p.read_text())
-    return (side.get("source_weights_sha1") == sha1_file(resolve_model_path(model)) and "quant_target" in side
-            and side.get("graph_form") == GRAPH_FORM
-            and side.get("calibration", {}).get("windows") == windows)
+    return (
+        side.get("source_weights_sha1") == sha1_file(resolve_model_path(model))
+        and "quant_target" in side
+        and side.get("graph_form") == GRAPH_FORM
+        and side.get("calibration", {}).get("windows") == windows
+    )
 
 
 def model_stem(model: str) -> str:

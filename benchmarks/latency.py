@@ -4,6 +4,7 @@ TensorRT without TensorRT) are listed with the error they give. Writes results/l
 
     python -m benchmarks.latency --models teacher student student_small --threads 2 --runs 100 --rounds 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,8 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import (RESULTS, calibration_videos, call_times, command_line, export_size_mb, int8_export,
-                               machine, model_stem, round_ratio, summarize_rounds, write_result)
+from benchmarks.common import (
+    RESULTS,
+    calibration_videos,
+    call_times,
+    command_line,
+    export_size_mb,
+    int8_export,
+    machine,
+    model_stem,
+    round_ratio,
+    summarize_rounds,
+    write_result,
+)
 
 
 def variants(model: str, exports: str, corpus: str | None, calib_windows: int) -> dict:
@@ -34,13 +46,16 @@ def variants(model: str, exports: str, corpus: str | None, calib_windows: int) -
             export(model, "engine", f"{stem}-int8", calibration_videos(corpus), calib_windows)
         return f"{stem}-int8.trt.json", "tensorrt", "int8", None
 
-    return {"torch fp32": lambda: (model, "torch", "fp32", None),
-            "onnxruntime fp32": lambda: (fp32, "onnx", "fp32", None),
-            # TensorRT's Q/DQ form: computed exactly (the default on CPU), and by ORT's fused int8 kernels
-            "onnxruntime int8": lambda: (int8, "onnx", "int8", None),
-            "onnxruntime int8, fused CPU kernels": lambda: (int8, "onnx", "int8", False),
-            "onnxruntime int8-cpu": lambda: (int8_cpu, "onnx", "int8", None), "onnxruntime fp16": fp16,
-            "tensorrt int8": engine}
+    return {
+        "torch fp32": lambda: (model, "torch", "fp32", None),
+        "onnxruntime fp32": lambda: (fp32, "onnx", "fp32", None),
+        # TensorRT's Q/DQ form: computed exactly (the default on CPU), and by ORT's fused int8 kernels
+        "onnxruntime int8": lambda: (int8, "onnx", "int8", None),
+        "onnxruntime int8, fused CPU kernels": lambda: (int8, "onnx", "int8", False),
+        "onnxruntime int8-cpu": lambda: (int8_cpu, "onnx", "int8", None),
+        "onnxruntime fp16": fp16,
+        "tensorrt int8": engine,
+    }
 
 
 def measure(model: str, a) -> dict:
@@ -61,8 +76,12 @@ def measure(model: str, a) -> dict:
             rows[name] = {"status": "unavailable", "reason": e.what}
             continue
         specs[name] = spec
-        rows[name] = {"status": "ok", "file_mb": export_size_mb(path) if path.endswith(".json")
-                      else Path(str(be.model_path)).stat().st_size / 1e6}
+        rows[name] = {
+            "status": "ok",
+            "file_mb": export_size_mb(path)
+            if path.endswith(".json")
+            else Path(str(be.model_path)).stat().st_size / 1e6,
+        }
         del be
     calls = {name: {"visual": [], "visual_batch8": [], "audio": []} for name in specs}
     for _ in range(a.rounds):
@@ -70,37 +89,58 @@ def measure(model: str, a) -> dict:
             be = load_backend(path, backend, prec, a.threads, exact_qdq=exact)
             x, x8 = example_inputs(be.cfg, n=1), example_inputs(be.cfg, n=8)
             c = calls[name]
-            c["visual"].append(call_times(lambda: be.encode_preprocessed(x["frames"]), a.warmup, a.runs, a.warmup_s))
+            c["visual"].append(
+                call_times(lambda be=be, x=x: be.encode_preprocessed(x["frames"]), a.warmup, a.runs, a.warmup_s)
+            )
             # batch 8: offline use (indexing footage, evaluation), where per-call overhead is shared
-            c["visual_batch8"].append(call_times(lambda: be.encode_preprocessed(x8["frames"]), a.warmup,
-                                                 max(5, a.runs // 4), a.warmup_s))
-            c["audio"].append(call_times(lambda: be.encode_audio(x["mel"]), a.warmup, a.runs, a.warmup_s))
-            del be  # an idle backend's threads would slow the next one
+            c["visual_batch8"].append(
+                call_times(
+                    lambda be=be, x8=x8: be.encode_preprocessed(x8["frames"]), a.warmup, max(5, a.runs // 4), a.warmup_s
+                )
+            )
+            c["audio"].append(call_times(lambda be=be, x=x: be.encode_audio(x["mel"]), a.warmup, a.runs, a.warmup_s))
+            be = None  # an idle backend's threads would slow the next one
     base = [np.median(t) for t in calls.get("onnxruntime fp32", {}).get("visual", [])]
     for name, (path, backend, prec, exact) in specs.items():
         r = rows[name]
         r.update({k: summarize_rounds(v) for k, v in calls[name].items()})
         if base:
             r["visual_ort_fp32_ratio"] = round_ratio([np.median(t) for t in calls[name]["visual"]], base)
-        res = run(RunConfig(str(DEFAULT_CLIP), model=path, backend=backend, precision=prec, quiet=True,
-                            threads=a.threads, exact_qdq=exact))
+        res = run(
+            RunConfig(
+                str(DEFAULT_CLIP),
+                model=path,
+                backend=backend,
+                precision=prec,
+                quiet=True,
+                threads=a.threads,
+                qdq={None: "auto", True: "exact", False: "fused"}[exact],
+            )
+        )
         r["pipeline"] = res.summary()
-        print(model, name, f"visual p50 {r['visual']['p50_ms']:.3f} ms, audio p50 {r['audio']['p50_ms']:.3f} ms",
-              flush=True)
+        print(
+            model,
+            name,
+            f"visual p50 {r['visual']['p50_ms']:.3f} ms, audio p50 {r['audio']['p50_ms']:.3f} ms",
+            flush=True,
+        )
     return rows
 
 
 def markdown(result: dict) -> str:
     m = result["machine"]
-    lines = [f"Machine: {m['cpu']} ({', '.join(m['isa'])}), {result['threads']} threads, batch 1; "
-             f"{result.get('rounds', 1)} interleaved rounds of {result['runs']} timed calls per variant after "
-             f"{result['warmup']} warm-up calls and at least {result.get('warmup_s', 0)} s of them; p50 = median of "
-             f"the rounds' medians; / ORT FP32: the median over rounds of the round's ratio of visual p50s. "
-             f"Command: `{result['command']}`.", "",
-             "| model | backend | size (MB) | visual p50 / p95 / p99 ms | visual / ORT FP32 | visual windows/s | "
-             "visual windows/s at batch 8 | audio p50 ms | run pipeline total p50 / p95 ms (decode, preprocess, encode, "
-             "search p50) | run windows/s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Machine: {m['cpu']} ({', '.join(m['isa'])}), {result['threads']} threads, batch 1; "
+        f"{result.get('rounds', 1)} interleaved rounds of {result['runs']} timed calls per variant after "
+        f"{result['warmup']} warm-up calls and at least {result.get('warmup_s', 0)} s of them; p50 = median of "
+        f"the rounds' medians; / ORT FP32: the median over rounds of the round's ratio of visual p50s. "
+        f"Command: `{result['command']}`.",
+        "",
+        "| model | backend | size (MB) | visual p50 / p95 / p99 ms | visual / ORT FP32 | visual windows/s | "
+        "visual windows/s at batch 8 | audio p50 ms | run pipeline total p50 / p95 ms (decode, preprocess, encode, "
+        "search p50) | run windows/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for model, rows in result["models"].items():
         for name, r in rows.items():
             if r["status"] != "ok":
@@ -109,13 +149,15 @@ def markdown(result: dict) -> str:
             s = r["pipeline"]["latency_ms"]
             v = r["visual"]
             d = 3 if v["p50_ms"] < 1 else 2  # a student's tenth of a millisecond needs the third decimal
-            lines.append(f"| {model} | {name} | {r['file_mb']:.2f} | {v['p50_ms']:.{d}f} / "
-                         f"{v['p95_ms']:.{d}f} / {v['p99_ms']:.{d}f} | {r.get('visual_ort_fp32_ratio', float('nan')):.2f}"
-                         f" | {v['windows_per_s']:.0f}"
-                         f" | {8 * 1000 / r['visual_batch8']['p50_ms']:.0f} | {r['audio']['p50_ms']:.2f}"
-                         f" | {s['total']['p50']:.1f} / {s['total']['p95']:.1f} "
-                         f"({s['decode']['p50']:.1f}, {s['preprocess']['p50']:.1f}, {s['encode']['p50']:.1f}, "
-                         f"{s['search']['p50']:.2f}) | {r['pipeline']['windows_per_s']:.1f} |")
+            lines.append(
+                f"| {model} | {name} | {r['file_mb']:.2f} | {v['p50_ms']:.{d}f} / "
+                f"{v['p95_ms']:.{d}f} / {v['p99_ms']:.{d}f} | {r.get('visual_ort_fp32_ratio', float('nan')):.2f}"
+                f" | {v['windows_per_s']:.0f}"
+                f" | {8 * 1000 / r['visual_batch8']['p50_ms']:.0f} | {r['audio']['p50_ms']:.2f}"
+                f" | {s['total']['p50']:.1f} / {s['total']['p95']:.1f} "
+                f"({s['decode']['p50']:.1f}, {s['preprocess']['p50']:.1f}, {s['encode']['p50']:.1f}, "
+                f"{s['search']['p50']:.2f}) | {r['pipeline']['windows_per_s']:.1f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -136,10 +178,17 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(a.threads)
-    result = {"machine": machine(), "threads": a.threads, "batch": 1, "runs": a.runs, "rounds": a.rounds,
-              "warmup": a.warmup, "warmup_s": a.warmup_s,
-              "models": {m: measure(m, a) for m in a.models},
-              "command": command_line("latency", argv)}
+    result = {
+        "machine": machine(),
+        "threads": a.threads,
+        "batch": 1,
+        "runs": a.runs,
+        "rounds": a.rounds,
+        "warmup": a.warmup,
+        "warmup_s": a.warmup_s,
+        "models": {m: measure(m, a) for m in a.models},
+        "command": command_line("latency", argv),
+    }
     md = markdown(result)
     write_result("latency", result, md, a.out)
 

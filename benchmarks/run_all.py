@@ -1,9 +1,10 @@
 """Regenerate every benchmark result, table and plot in one go (also `edgeav bench`):
 latency → accuracy → peak → bank scale → training → report. The ablation (hours of training) is its own script:
-`python -m benchmarks.ablation`.
+`python -m research.ablation`.
 
     python -m benchmarks.run_all                      # the README's numbers (about 40 min on 2 cores)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,12 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--bank-sizes", nargs="+", type=int, default=[1000, 10_000, 100_000, 1_000_000])
     ap.add_argument("--train-steps", type=int, default=60)
-    ap.add_argument("--train-args", nargs=argparse.REMAINDER, default=[],
-                    help="extra arguments for benchmarks.training (must come last)")
+    ap.add_argument(
+        "--train-args",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="extra arguments for benchmarks.training (must come last)",
+    )
     ap.add_argument("--exports", default="exports")
     ap.add_argument("--eval-cache", default=".cache/eval")
     ap.add_argument("--calib-windows", type=int, default=256)
@@ -36,15 +41,55 @@ def main(argv=None):
     common = ["--out", a.out]
     corpus = ["--corpus", a.corpus] if a.corpus else []
     jobs = {
-        "latency": lambda: latency.main(["--models", *a.models, "--threads", str(a.threads), "--runs", str(a.runs),
-                                         "--exports", a.exports, "--calib-windows", str(a.calib_windows), *corpus, *common]),
-        "accuracy": lambda: accuracy.main(["--models", *a.models, "--threads", str(a.threads), "--exports", a.exports,
-                                           "--calib-windows", str(a.calib_windows), "--eval-cache", a.eval_cache,
-                                           *corpus, *common]),
+        "latency": lambda: latency.main(
+            [
+                "--models",
+                *a.models,
+                "--threads",
+                str(a.threads),
+                "--runs",
+                str(a.runs),
+                "--exports",
+                a.exports,
+                "--calib-windows",
+                str(a.calib_windows),
+                *corpus,
+                *common,
+            ]
+        ),
+        "accuracy": lambda: accuracy.main(
+            [
+                "--models",
+                *a.models,
+                "--threads",
+                str(a.threads),
+                "--exports",
+                a.exports,
+                "--calib-windows",
+                str(a.calib_windows),
+                "--eval-cache",
+                a.eval_cache,
+                *corpus,
+                *common,
+            ]
+        ),
         "peak": lambda: peak.main(["--threads", str(a.threads), *common]),
-        "bank_scale": lambda: bank_scale.main(["--sizes", *map(str, a.bank_sizes), "--threads", str(a.threads), *common]),
-        "training": lambda: training.main(["--cache", a.cache, "--steps", str(a.train_steps), "--threads", str(a.threads),
-                                           *(["--sounds", a.sounds] if a.sounds else []), *a.train_args, *common]),
+        "bank_scale": lambda: bank_scale.main(
+            ["--sizes", *map(str, a.bank_sizes), "--threads", str(a.threads), *common]
+        ),
+        "training": lambda: training.main(
+            [
+                "--cache",
+                a.cache,
+                "--steps",
+                str(a.train_steps),
+                "--threads",
+                str(a.threads),
+                *(["--sounds", a.sounds] if a.sounds else []),
+                *a.train_args,
+                *common,
+            ]
+        ),
         "report": lambda: report.main(common),
     }
     for name in STEPS:

@@ -1,3 +1,3 @@
-from edgeav.cli import app
+from edgeav.cli import main
 
-app()
+main()

@@ -1,5 +1,6 @@
 """File helpers: atomic writes (a crash never leaves a half-written index, checkpoint or result behind) and
 content hashes."""
+
 from __future__ import annotations
 
 import json

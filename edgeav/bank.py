@@ -4,6 +4,7 @@ Entry ids are paths relative to the indexed folder (`solarwolf/explode.wav`). In
 keyed by content hash, so unchanged files are skipped, new ones added and deleted ones dropped. Saved atomically
 as one .npz (no pickle).
 """
+
 from __future__ import annotations
 
 import csv
@@ -18,12 +19,11 @@ from edgeav.errors import EdgeavError
 from edgeav.io.audio import AUDIO_EXTENSIONS, audio_files
 
 
-
 @dataclass
 class SoundBank:
     ids: list[str]
     categories: list[str]
-    embeddings: np.ndarray                 # (N, D) float32, L2-normalized
+    embeddings: np.ndarray  # (N, D) float32, L2-normalized
     hashes: list[str]
     meta: dict = field(default_factory=dict)
     _faiss: object = None
@@ -36,24 +36,34 @@ class SoundBank:
         path = Path(path)
         with atomic_path(path, suffix=".npz") as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, embeddings=self.embeddings.astype(np.float32), ids=np.array(self.ids, dtype=str),
-                         categories=np.array(self.categories, dtype=str), hashes=np.array(self.hashes, dtype=str),
-                         meta=np.array(json.dumps(self.meta)))
+                np.savez(
+                    f,
+                    embeddings=self.embeddings.astype(np.float32),
+                    ids=np.array(self.ids, dtype=str),
+                    categories=np.array(self.categories, dtype=str),
+                    hashes=np.array(self.hashes, dtype=str),
+                    meta=np.array(json.dumps(self.meta)),
+                )
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "SoundBank":
+    def load(cls, path: str | Path) -> SoundBank:
         path = Path(path)
         if not path.exists():
             raise EdgeavError(f"sound bank not found: {path}", "build one with `edgeav index SOUNDS_DIR -o BANK.npz`")
         try:
             with np.load(path, allow_pickle=False) as z:
-                return cls([str(s) for s in z["ids"]], [str(s) for s in z["categories"]],
-                           z["embeddings"].astype(np.float32), [str(s) for s in z["hashes"]],
-                           json.loads(str(z["meta"])))
+                return cls(
+                    [str(s) for s in z["ids"]],
+                    [str(s) for s in z["categories"]],
+                    z["embeddings"].astype(np.float32),
+                    [str(s) for s in z["hashes"]],
+                    json.loads(str(z["meta"])),
+                )
         except Exception as e:
-            raise EdgeavError(f"{path} is not an edgeav sound bank ({type(e).__name__})",
-                              "rebuild it with `edgeav index`") from None
+            raise EdgeavError(
+                f"{path} is not an edgeav sound bank ({type(e).__name__})", "rebuild it with `edgeav index`"
+            ) from None
 
     # ---- search -------------------------------------------------------------------------------------------
     def search(self, queries: np.ndarray, k: int, backend: str = "auto") -> tuple[np.ndarray, np.ndarray]:
@@ -76,13 +86,14 @@ class SoundBank:
         try:
             import faiss
         except ImportError:
-            raise EdgeavError("FAISS search asked for but faiss is not installed", "pip install 'edgeav[faiss]'") from None
+            raise EdgeavError(
+                "FAISS search asked for but faiss is not installed", "pip install 'edgeav[faiss]'"
+            ) from None
         if self._faiss is None:
             index = faiss.IndexFlatIP(self.embeddings.shape[1])  # exact inner product = cosine on unit vectors
             index.add(np.ascontiguousarray(self.embeddings))
             self._faiss = index
         return self._faiss.search(np.ascontiguousarray(q), k)
-
 
 
 def read_categories(csv_path: str | Path | None) -> dict[str, str]:
@@ -100,12 +111,19 @@ def read_categories(csv_path: str | Path | None) -> dict[str, str]:
     return out
 
 
-def index_sounds(encoder, roots: list[str | Path], out: str | Path, categories_csv: str | Path | None = None,
-                 progress: bool = True, model_id: str = "") -> tuple[SoundBank, dict]:
+def index_sounds(
+    encoder,
+    roots: list[str | Path],
+    out: str | Path,
+    categories_csv: str | Path | None = None,
+    progress: bool = True,
+    model_id: str = "",
+) -> tuple[SoundBank, dict]:
     """Embed every audio file under `roots` into the bank at `out` (updating it if it exists). `encoder` is a
     backend: `encode_audio(mels (N,100,64)) -> (N,D)` and `cfg.embed_dim`.
     Returns the bank and a report {added, kept, dropped, skipped: {id: reason}}."""
     from tqdm import tqdm
+
     from edgeav.embed import embed_sound_file
 
     files: dict[str, Path] = {}
@@ -115,13 +133,16 @@ def index_sounds(encoder, roots: list[str | Path], out: str | Path, categories_c
         for p in audio_files(root):
             files[p.relative_to(root).as_posix()] = p
     if not files:
-        raise EdgeavError(f"no audio files under {', '.join(map(str, roots))}",
-                          f"supported: {', '.join(AUDIO_EXTENSIONS)}")
+        raise EdgeavError(
+            f"no audio files under {', '.join(map(str, roots))}", f"supported: {', '.join(AUDIO_EXTENSIONS)}"
+        )
     cats = read_categories(categories_csv)
     old = SoundBank.load(out) if Path(out).exists() else None
     if old is not None and old.meta.get("model_id") != model_id:
         old = None  # another model: embeddings are not comparable, re-embed everything
-    previous = {} if old is None else {i: (h, c, e) for i, h, c, e in zip(old.ids, old.hashes, old.categories, old.embeddings)}
+    previous = (
+        {} if old is None else {i: (h, c, e) for i, h, c, e in zip(old.ids, old.hashes, old.categories, old.embeddings)}
+    )
     ids, hashes, categories, embs, report = [], [], [], [], {"added": 0, "kept": 0, "dropped": 0, "skipped": {}}
     for rel, path in tqdm(files.items(), desc="index", unit="file", disable=not progress):
         digest = sha1_file(path)
@@ -139,8 +160,13 @@ def index_sounds(encoder, roots: list[str | Path], out: str | Path, categories_c
         ids.append(rel), hashes.append(digest), categories.append(category)
         report["added"] += 1
     report["dropped"] = len(set(previous) - set(ids))
-    bank = SoundBank(ids, categories, np.stack(embs).astype(np.float32) if embs else np.zeros((0, encoder.cfg.embed_dim), np.float32),
-                     hashes, {"model_id": model_id, "roots": [str(Path(r).resolve()) for r in roots]})
+    bank = SoundBank(
+        ids,
+        categories,
+        np.stack(embs).astype(np.float32) if embs else np.zeros((0, encoder.cfg.embed_dim), np.float32),
+        hashes,
+        {"model_id": model_id, "roots": [str(Path(r).resolve()) for r in roots]},
+    )
     if report["added"] or report["dropped"] or old is None:
         bank.save(out)
     return bank, report
@@ -163,15 +189,19 @@ def bank_encoder(backend, warn=print):
     try:
         tb = TorchBackend(teacher)
     except EdgeavError:
-        warn(f"edgeav: teacher {teacher!r} of this student is not available; the bank is indexed with the student's "
-             f"own audio encoder (less accurate)")
+        warn(
+            f"edgeav: teacher {teacher!r} of this student is not available; the bank is indexed with the student's "
+            f"own audio encoder (less accurate)"
+        )
         return backend
     if card.teacher_audio_sha1:
         same = tb.audio_sha1 == card.teacher_audio_sha1
     else:
         same = card.teacher_sha1 is None or tb.weights_sha1 == card.teacher_sha1
     if not same:
-        warn(f"edgeav: teacher {teacher!r} is not the one this student was distilled from (weights differ); the bank "
-             f"is indexed with the student's own audio encoder")
+        warn(
+            f"edgeav: teacher {teacher!r} is not the one this student was distilled from (weights differ); the bank "
+            f"is indexed with the student's own audio encoder"
+        )
         return backend
     return tb

@@ -1,4 +1,5 @@
 """Bundled defaults: a real clip, a small sound bank (indexed with the chosen model on first use, then cached)."""
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,7 @@ def default_bank(backend):
     incremental, so later calls load the cached bank."""
     import sys
 
-    from edgeav.bank import index_sounds, bank_encoder
+    from edgeav.bank import bank_encoder, index_sounds
 
     enc = bank_encoder(backend, warn=lambda m: print(m, file=sys.stderr))
     out = cache_dir() / "banks" / f"bundled-{enc.model_id}.npz"

@@ -1,10 +1,11 @@
 """Embedding helpers shared by index, training and eval: sound files → 1 s windows → one pooled vector."""
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from edgeav.frontends import MelSpec, log_mel, WindowSpec
+from edgeav.frontends import MelSpec, WindowSpec, log_mel
 
 PRE_ROLL_S = WindowSpec().pre_roll_s
 
@@ -16,12 +17,12 @@ def sound_windows(audio: np.ndarray, sr: int = 16000, hop_s: float = 0.5, max_wi
     n_win = max(1, int(np.ceil((len(x) - sr) / (hop_s * sr))) + 1)
     starts = np.linspace(0, max(0, len(x) - sr), min(n_win, max_windows)).astype(int)
     spec = MelSpec(sample_rate=sr)
-    return np.stack([log_mel(x[s:s + sr], spec, n_frames=100) for s in starts])
+    return np.stack([log_mel(x[s : s + sr], spec, n_frames=100) for s in starts])
 
 
 @torch.no_grad()
 def embed_mels(model, mels: np.ndarray, batch: int = 64) -> np.ndarray:
-    out = [model.encode_audio(torch.from_numpy(mels[i:i + batch])).numpy() for i in range(0, len(mels), batch)]
+    out = [model.encode_audio(torch.from_numpy(mels[i : i + batch])).numpy() for i in range(0, len(mels), batch)]
     return np.concatenate(out) if out else np.zeros((0, model.cfg.embed_dim), np.float32)
 
 

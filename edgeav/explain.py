@@ -4,6 +4,7 @@ Attention models: the visual encoder's attention maps (one per resolution, each 
 to the frame and averaged. Models without attention: an occlusion map (how much the top sound's score drops when a
 patch of the frame stack is greyed out). Written as PNG: the frame, the heatmap over it, the suggestion.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,10 @@ def attention_heatmap(attn: list[np.ndarray], size: tuple[int, int]) -> np.ndarr
     """Average of the per-resolution maps, each normalized to max 1 and upsampled to (w, h)."""
     import cv2
 
-    maps = [cv2.resize((a[0] / max(a[0].max(), 1e-12)).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-            for a in attn]
+    maps = [
+        cv2.resize((a[0] / max(a[0].max(), 1e-12)).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+        for a in attn
+    ]
     m = np.mean(maps, axis=0)
     return m / max(m.max(), 1e-12)
 
@@ -30,7 +33,7 @@ def occlusion_heatmap(backend, stack: np.ndarray, target: np.ndarray, grid: int 
     for i in range(grid):
         for j in range(grid):
             s = stack.copy()
-            s[:, ys[i]:ys[i + 1], xs[j]:xs[j + 1]] = 128
+            s[:, ys[i] : ys[i + 1], xs[j] : xs[j + 1]] = 128
             variants.append(s)
     base = float(backend.encode_visual(stack[None])[0] @ target)
     drops = base - backend.encode_visual(np.stack(variants)) @ target
@@ -66,10 +69,18 @@ class Explainer:
         over = cv2.addWeighted(cv2.cvtColor(big, cv2.COLOR_RGB2BGR), 0.55, hm, 0.45, 0)
         panel = np.concatenate([cv2.cvtColor(big, cv2.COLOR_RGB2BGR), over], axis=1)
         bar = np.full((56, panel.shape[1], 3), 30, np.uint8)
-        cv2.putText(bar, f"t={t + 0.2:.2f}s  {top['sound']}  [{top['category']}]  score {top['score']:.2f}",
-                    (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
-        cv2.putText(bar, f"where the model looked ({self.method})", (8, 46), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                    (180, 180, 180), 1)
+        cv2.putText(
+            bar,
+            f"t={t + 0.2:.2f}s  {top['sound']}  [{top['category']}]  score {top['score']:.2f}",
+            (8, 22),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.6,
+            (255, 255, 255),
+            1,
+        )
+        cv2.putText(
+            bar, f"where the model looked ({self.method})", (8, 46), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (180, 180, 180), 1
+        )
         path = self.folder / f"t{t:08.2f}.png"
         cv2.imwrite(str(path), np.concatenate([bar, panel], axis=0))
         self.index.write(json.dumps({"t": t, "image": path.name, "method": self.method, **top}) + "\n")

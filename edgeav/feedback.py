@@ -11,12 +11,13 @@ Re-ranking is contextual: a verdict moves a sound's score in windows that look l
 with y = +1 accept / −1 reject — an accepted explosion rises where the screen looks like that explosion, not
 everywhere; tanh bounds the total move to ±weight.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import time
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,10 @@ class Verdict:
     source: str
     t: float
     sound: str
-    verdict: str              # accept | reject
-    embedding: list[float]    # the model's visual embedding of the judged window
+    verdict: str  # accept | reject
+    embedding: list[float]  # the model's visual embedding of the judged window
     model_id: str
-    time: float = 0.0         # when the verdict was given (unix seconds)
+    time: float = 0.0  # when the verdict was given (unix seconds)
 
 
 class FeedbackStore:
@@ -65,8 +66,10 @@ class FeedbackStore:
             try:
                 out.append(Verdict(**json.loads(line)))
             except (json.JSONDecodeError, TypeError) as e:
-                raise EdgeavError(f"feedback file {self.path} line {i} is not a verdict record ({type(e).__name__})",
-                                  "it is append-only JSONL written by edgeav; remove the damaged line") from None
+                raise EdgeavError(
+                    f"feedback file {self.path} line {i} is not a verdict record ({type(e).__name__})",
+                    "it is append-only JSONL written by edgeav; remove the damaged line",
+                ) from None
         return out
 
 
@@ -97,7 +100,7 @@ class FeedbackReranker:
         return self.weight * np.tanh(delta)
 
     @classmethod
-    def load(cls, path: str | Path, bank, model_id: str, **kw) -> "FeedbackReranker":
+    def load(cls, path: str | Path, bank, model_id: str, **kw) -> FeedbackReranker:
         return cls(FeedbackStore(path).load(), bank, model_id, **kw)
 
 
@@ -110,12 +113,16 @@ def parse_marks(marks: list[str], verdict: str) -> list[tuple[float, str | None,
         try:
             out.append((float(t), sound or None, verdict))
         except ValueError:
-            raise EdgeavError(f"--{verdict} {m!r} is not a time", "give seconds, optionally =SOUND: 12.5 or "
-                              "12.5=solarwolf/explode.wav") from None
+            raise EdgeavError(
+                f"--{verdict} {m!r} is not a time",
+                "give seconds, optionally =SOUND: 12.5 or 12.5=solarwolf/explode.wav",
+            ) from None
     return out
 
 
-def verdicts_from_run(run_jsonl: str | Path, marks: list[tuple[float, str | None, str]]) -> list[tuple[float, str, str]]:
+def verdicts_from_run(
+    run_jsonl: str | Path, marks: list[tuple[float, str | None, str]]
+) -> list[tuple[float, str, str]]:
     """(window start, sound, verdict) for every judged window of a run's JSONL: records the user annotated with
     "verdict" (and optionally "sound"), plus `marks` matched to the window nearest in time."""
     p = Path(run_jsonl)
@@ -125,7 +132,9 @@ def verdicts_from_run(run_jsonl: str | Path, marks: list[tuple[float, str | None
         recs = [json.loads(x) for x in p.read_text().splitlines() if x.strip()]
         times = np.array([r["t"] for r in recs])
     except (json.JSONDecodeError, KeyError, TypeError):
-        raise EdgeavError(f"{p} is not the JSONL of an edgeav run", "give the file written by edgeav run --jsonl") from None
+        raise EdgeavError(
+            f"{p} is not the JSONL of an edgeav run", "give the file written by edgeav run --jsonl"
+        ) from None
     if not recs:
         raise EdgeavError(f"{p} has no windows", "run edgeav run on a longer source")
     out = []
@@ -150,6 +159,7 @@ def embed_moments(backend, source: str, times: list[float]) -> np.ndarray:
     from edgeav.io import VideoFile
 
     cfg = backend.cfg
+
     def frame_near(v, t: float) -> np.ndarray:
         # a moment judged near the end: its later frames are the last one on screen (the container's duration can
         # run a little past the video stream's last frame)
@@ -165,15 +175,18 @@ def embed_moments(backend, source: str, times: list[float]) -> np.ndarray:
     return np.asarray(backend.encode_visual(stacks), np.float32)
 
 
-def record_run_verdicts(run_jsonl: str, source: str, model: str, store: str, accept: list[str], reject: list[str],
-                        backend: str = "auto") -> list[Verdict]:
+def record_run_verdicts(
+    run_jsonl: str, source: str, model: str, store: str, accept: list[str], reject: list[str], backend: str = "auto"
+) -> list[Verdict]:
     """`edgeav feedback`: the verdicts on a run's windows, embedded by `model`, appended to `store`."""
     from edgeav.backends import load_backend
 
     judged = verdicts_from_run(run_jsonl, parse_marks(accept, "accept") + parse_marks(reject, "reject"))
     if not judged:
-        raise EdgeavError(f"no verdicts given for {run_jsonl}",
-                          "pass --accept T / --reject T, or add \"verdict\": \"accept\" to lines of the JSONL")
+        raise EdgeavError(
+            f"no verdicts given for {run_jsonl}",
+            'pass --accept T / --reject T, or add "verdict": "accept" to lines of the JSONL',
+        )
     be = load_backend(model, backend)
     embs = embed_moments(be, source, [t for t, _, _ in judged])
     verdicts = [Verdict(str(source), t, s, y, e.tolist(), be.model_id) for (t, s, y), e in zip(judged, embs)]

@@ -1,4 +1,5 @@
 """Auto-foley: the input video with the recommended effects mixed into its audio track where they were placed."""
+
 from __future__ import annotations
 
 from collections import deque
@@ -20,7 +21,7 @@ def frame_change(stack: np.ndarray) -> float:
     """Fraction of pixels of a window's uint8 frame stack (T, H, W, 3) whose largest channel difference between the
     first and the last frame exceeds CHANGE_LEVEL. Auto-foley places effects where the picture changes: an effect
     starts where something happens, and the model's top score does not tell those moments from quiet ones
-    (distill.evaluate.calibrate_foley measures both on the val split)."""
+    (edgeav_train.evaluate.calibrate_foley measures both on the val split)."""
     d = np.abs(stack[-1].astype(np.int16) - stack[0].astype(np.int16)).max(-1)
     return float((d > CHANGE_LEVEL).mean())
 
@@ -47,12 +48,15 @@ def _sound_path(bank, sound_id: str) -> Path:
         p = Path(root) / sound_id
         if p.exists():
             return p
-    raise EdgeavError(f"sound {sound_id} of the bank is not on disk under {bank.meta.get('roots')}",
-                      "re-index the sound folder (edgeav index)")
+    raise EdgeavError(
+        f"sound {sound_id} of the bank is not on disk under {bank.meta.get('roots')}",
+        "re-index the sound folder (edgeav index)",
+    )
 
 
-def write_foley_video(source: str, out: str, placements: list[tuple[float, str, float]], bank,
-                      effect_gain: float = 0.8) -> Path:
+def write_foley_video(
+    source: str, out: str, placements: list[tuple[float, str, float]], bank, effect_gain: float = 0.8
+) -> Path:
     """Re-encode `source` (H.264 + AAC) with each (t, sound, score) of `placements` mixed in at t. The original
     soundtrack is kept under the effects; audio is processed in 1 s chunks (constant memory)."""
     import av
@@ -64,7 +68,11 @@ def write_foley_video(source: str, out: str, placements: list[tuple[float, str, 
         with av.open(str(tmp), "w", format="mp4") as c:
             fps = Fraction(v.info.fps).limit_denominator(1001)
             vs = c.add_stream("libx264", rate=fps)
-            vs.width, vs.height, vs.pix_fmt = v.info.width - v.info.width % 2, v.info.height - v.info.height % 2, "yuv420p"
+            vs.width, vs.height, vs.pix_fmt = (
+                v.info.width - v.info.width % 2,
+                v.info.height - v.info.height % 2,
+                "yuv420p",
+            )
             vs.options = {"crf": "23", "preset": "veryfast"}
             a = c.add_stream("aac", rate=RATE, layout="mono")
             fs = a.codec_context.frame_size or 1024
@@ -81,7 +89,7 @@ def write_foley_video(source: str, out: str, placements: list[tuple[float, str, 
                         x, i0 = sounds[sid], int(round(t * RATE)) - int(round(c0 * RATE))
                         lo, hi = max(i0, 0), min(i0 + len(x), len(chunk))
                         if hi > lo:
-                            chunk[lo:hi] += effect_gain * x[lo - i0:hi - i0]
+                            chunk[lo:hi] += effect_gain * x[lo - i0 : hi - i0]
                     pending = np.concatenate([pending, np.clip(chunk, -1, 1)])
                 while len(pending) >= fs:
                     af = av.AudioFrame.from_ndarray(pending[None, :fs].copy(), format="fltp", layout="mono")

@@ -3,6 +3,7 @@
 - frames: RGB uint8 HxWx3 → float CHW, ImageNet-normalized (the pretrained visual backbone expects it).
 - audio: mono float32 at 16 kHz → log-mel, 64 bands, 25 ms Hann window, 10 ms hop: 1 s = 100 frames.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,17 +20,17 @@ class WindowSpec:
     the frames on screen at s + frame_offsets (a short stack: what changes between them says what happened)."""
 
     length_s: float = 1.0
-    pre_roll_s: float = 0.2            # a sound starting at te is queried with the window starting at te - pre_roll
+    pre_roll_s: float = 0.2  # a sound starting at te is queried with the window starting at te - pre_roll
     frame_offsets: tuple[float, ...] = (0.2, 0.4)
-    frame_size: tuple[int, int] = (128, 96)   # (width, height); 4:3 like most footage
+    frame_size: tuple[int, int] = (128, 96)  # (width, height); 4:3 like most footage
     sample_rate: int = 16000
 
 
 @dataclass(frozen=True)
 class MelSpec:
     sample_rate: int = 16000
-    n_fft: int = 400       # 25 ms
-    hop: int = 160         # 10 ms
+    n_fft: int = 400  # 25 ms
+    hop: int = 160  # 10 ms
     n_mels: int = 64
     fmin: float = 0.0
     fmax: float = 8000.0
@@ -85,7 +86,9 @@ def mel_filterbank(spec: MelSpec = MelSpec()) -> np.ndarray:
     return _FB_CACHE[spec]
 
 
-def log_mel(audio: np.ndarray, spec: MelSpec = MelSpec(), n_frames: int | None = None, center: bool = True) -> np.ndarray:
+def log_mel(
+    audio: np.ndarray, spec: MelSpec = MelSpec(), n_frames: int | None = None, center: bool = True
+) -> np.ndarray:
     """Log-mel spectrogram (n_frames, n_mels) of mono float audio. Frame k is centred on sample k*hop
     (zero padding at the edges), so frame k of a whole clip equals frame k of any window cut at a hop boundary
     away from the edges. With `n_frames`, the output is cut or zero-padded (in the power domain) to that length.
@@ -97,7 +100,7 @@ def log_mel(audio: np.ndarray, spec: MelSpec = MelSpec(), n_frames: int | None =
     pad = spec.n_fft // 2 if center else 0
     need = (n_frames - 1) * spec.hop + spec.n_fft
     xp = np.zeros(max(need, len(x) + 2 * pad), np.float32)
-    xp[pad:pad + len(x)] = x
+    xp[pad : pad + len(x)] = x
     idx = np.arange(spec.n_fft)[None, :] + spec.hop * np.arange(n_frames)[:, None]
     frames = xp[idx] * np.hanning(spec.n_fft + 1)[:-1].astype(np.float32)  # periodic Hann
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2

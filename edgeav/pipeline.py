@@ -3,8 +3,10 @@
 A window starting at s recommends a sound that starts at s + pre_roll; its visual input is the frames on screen
 at s + frame_offsets. Frames arrive from any FrameSource; a small ring buffer assembles the stacks.
 """
+
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -26,30 +28,59 @@ STAGES = ("decode", "preprocess", "encode", "search", "total")
 
 @dataclass
 class RunConfig:
-    source: str
-    bank: str | None = None       # .npz from `edgeav index`; default: the bundled sounds, indexed on first use
+    source: str | None = None
+    """Video file, camera index (0), /dev/videoN, rtsp:// or http(s):// URL, file://, v4l2://, csi://. Default: the
+    bundled clip."""
+    bank: str | None = None
+    """Sound bank (.npz from `edgeav index`). Default: the bundled sounds, indexed on first use."""
     model: str = DEFAULT_MODEL
+    """Registry name, .safetensors path, or an export (.onnx.json, .trt.json)."""
     backend: str = "auto"
-    precision: str = "fp32"
+    """auto (from the model file) | torch | onnx | tensorrt. onnx or tensorrt with a registry model exports it on
+    first use into the cache folder."""
+    precision: str | None = None
+    """fp32 | fp16 | int8. Default: the model file's own (fp32 for a PyTorch model)."""
     top_k: int = 5
+    """Sounds recommended per window."""
     hop: float = 0.5
-    search: str = "auto"          # exact search: auto (= numpy, fastest measured on CPU) | numpy | faiss
+    """Seconds between windows."""
+    search: str = "auto"
+    """Bank search, exact: auto (= numpy, fastest measured on CPU) | numpy | faiss."""
     jsonl: str | None = None
+    """Write one JSON object per window here."""
     save: str | None = None
-    rules: str | None = None      # TOML house rules (edgeav/rules.py), applied before every output
-    feedback: str | None = None   # verdicts store (edgeav/feedback.py): re-ranks; live a/r verdicts are appended
-    explain: str | None = None    # folder: an image per window of where the model looked
-    threshold: float | None = None  # auto-foley: minimum top score; default none when the model has a calibrated
-                                    # foley rate (the picture-change gate), else the model's calibrated score
-    foley_rate: float | None = None  # auto-foley: fraction of windows that get an effect, the most-changing ones
-                                     # among recent windows (default: the model's calibrated onset rate)
+    """Write the video with the recommended effects mixed in."""
+    rules: str | None = None
+    """TOML house rules: deny_sounds, deny_categories, allow_categories, a boost table, min_repeat_s."""
+    feedback: str | None = None
+    """Verdicts file (JSONL): re-ranks suggestions; in --show, a / r accept / reject the top suggestion into it."""
+    explain: str | None = None
+    """Folder: per window, an image of where the model looked."""
+    threshold: float | None = None
+    """Auto-foley: minimum top score (default: none when the model has a calibrated foley rate, else its
+    calibrated score)."""
+    foley_rate: float | None = None
+    """Auto-foley: fraction of windows that get an effect, where the picture changes most (default: the model's
+    calibrated rate)."""
     realtime: bool = False
+    """Pace a file at real time (live sources always are)."""
     show: bool = False
+    """Show the frame and its suggestions in a window (q quits; a / r accept / reject with --feedback)."""
     quiet: bool = False
+    """No per-window lines, only the summary."""
     threads: int | None = None
+    """CPU threads for the model."""
     max_seconds: float | None = None
-    exact_qdq: bool | None = None   # an ONNX Q/DQ graph computed exactly (TensorRT's arithmetic) or by ONNX Runtime's
-                                    # fused int8 kernels; None = exact for TensorRT's form on the CPU (onnx_backend)
+    """Stop after this much source time."""
+    qdq: str = "auto"
+    """An ONNX Q/DQ INT8 graph: exact (TensorRT's arithmetic) | fused (ONNX Runtime's int8 kernels; they saturate
+    on CPUs without VNNI) | auto (exact for TensorRT's form on the CPU)."""
+
+    def exact_qdq(self) -> bool | None:
+        modes = {"auto": None, "exact": True, "fused": False}
+        if self.qdq not in modes:
+            raise EdgeavError(f"--qdq must be auto, exact or fused, not {self.qdq!r}", "e.g. --qdq exact")
+        return modes[self.qdq]
 
 
 @dataclass
@@ -62,11 +93,18 @@ class RunResult:
     ended_by: str = "end of source"
 
     def summary(self) -> dict:
-        lat = {s: {"p50": _pct(v, 50), "p95": _pct(v, 95), "max": float(max(v)) if v else 0.0}
-               for s, v in self.latency_ms.items()}
-        return {"windows": self.windows, "windows_per_s": self.windows / self.seconds if self.seconds else 0.0,
-                "latency_ms": lat, "source": self.source_stats, "ended_by": self.ended_by,
-                "foley_placements": len(self.placements)}
+        lat = {
+            s: {"p50": _pct(v, 50), "p95": _pct(v, 95), "max": float(max(v)) if v else 0.0}
+            for s, v in self.latency_ms.items()
+        }
+        return {
+            "windows": self.windows,
+            "windows_per_s": self.windows / self.seconds if self.seconds else 0.0,
+            "latency_ms": lat,
+            "source": self.source_stats,
+            "ended_by": self.ended_by,
+            "foley_placements": len(self.placements),
+        }
 
 
 def _pct(v, q):
@@ -149,7 +187,9 @@ def foley_gates(cfg: RunConfig, card: ModelCard):
         raise EdgeavError(f"--foley-rate must be in (0, 1], got {rate}", "e.g. --foley-rate 0.25")
     score = cfg.threshold if cfg.threshold is not None or rate is not None else card.foley_threshold
     if cfg.save and score is None and rate is None:
-        raise EdgeavError(f"model {cfg.model} has no calibrated auto-foley threshold", "pass --threshold or --foley-rate")
+        raise EdgeavError(
+            f"model {cfg.model} has no calibrated auto-foley threshold", "pass --threshold or --foley-rate"
+        )
     return score, (ChangeGate(rate) if rate is not None else None)
 
 
@@ -164,11 +204,12 @@ def places_effect(score: float, stack: np.ndarray, threshold: float | None, gate
 @dataclass
 class RunParts:
     """Everything a run opened before its first frame: the model, the bank and what re-ranks, gates and shows."""
+
     backend: object
     bank: object
     rules: object = None
     reranker: object = None
-    store: object = None          # feedback store that live verdicts are appended to
+    store: object = None  # feedback store that live verdicts are appended to
     threshold: float | None = None
     change_gate: object = None
     viewer: object = None
@@ -183,16 +224,19 @@ class RunParts:
 def open_parts(cfg: RunConfig) -> RunParts:
     """Load the backend and bank, check they fit, and open rules, feedback, foley gates, viewer and explainer."""
     from edgeav.backends import load_backend
-    from edgeav.defaults import default_bank
     from edgeav.bank import SoundBank
+    from edgeav.defaults import default_bank
 
     if cfg.hop <= 0 or cfg.top_k < 1:
         raise EdgeavError(f"--hop must be > 0 and --top-k ≥ 1 (got {cfg.hop}, {cfg.top_k})", "fix the option")
-    backend = load_backend(cfg.model, cfg.backend, cfg.precision, cfg.threads, exact_qdq=cfg.exact_qdq)
+    backend = load_backend(cfg.model, cfg.backend, cfg.precision, cfg.threads, exact_qdq=cfg.exact_qdq())
     bank = default_bank(backend) if cfg.bank is None else SoundBank.load(cfg.bank)
     if bank.embeddings.shape[1] != backend.cfg.embed_dim:
-        raise EdgeavError(f"bank {cfg.bank} has {bank.embeddings.shape[1]}-d embeddings, model {cfg.model} makes "
-                          f"{backend.cfg.embed_dim}-d", "re-index the sounds with this model (edgeav index)")
+        raise EdgeavError(
+            f"bank {cfg.bank} has {bank.embeddings.shape[1]}-d embeddings, model {cfg.model} makes "
+            f"{backend.cfg.embed_dim}-d",
+            "re-index the sounds with this model (edgeav index)",
+        )
     parts = RunParts(backend, bank)
     if cfg.rules:
         from edgeav.rules import Rules
@@ -204,8 +248,11 @@ def open_parts(cfg: RunConfig) -> RunParts:
         parts.store = FeedbackStore(cfg.feedback)
         parts.reranker = FeedbackReranker(parts.store.load(), bank, backend.model_id)
         if parts.reranker.skipped_other_model and not cfg.quiet:
-            print(f"edgeav: {parts.reranker.skipped_other_model} verdicts in {cfg.feedback} were made with another "
-                  f"model and are not used (re-embed them: edgeav adapt ... --feedback {cfg.feedback})", flush=True)
+            print(
+                f"edgeav: {parts.reranker.skipped_other_model} verdicts in {cfg.feedback} were made with another "
+                f"model and are not used (re-embed them: edgeav adapt ... --feedback {cfg.feedback})",
+                flush=True,
+            )
     parts.threshold, parts.change_gate = foley_gates(cfg, backend.card)
     return parts
 
@@ -239,15 +286,24 @@ class WindowStep:
         p2 = time.perf_counter()
         ranked = rank_window(v, bank, cfg.top_k, cfg.search, parts.rules, parts.reranker, s)
         p3 = time.perf_counter()
-        recs = [{"sound": bank.ids[j], "category": bank.categories[j], "score": round(float(sc), 4)}
-                for j, sc in ranked]
-        lat = {"decode": decode_s * 1e3, "preprocess": (p1 - p0) * 1e3, "encode": (p2 - p1) * 1e3,
-               "search": (p3 - p2) * 1e3}
+        recs = [
+            {"sound": bank.ids[j], "category": bank.categories[j], "score": round(float(sc), 4)} for j, sc in ranked
+        ]
+        lat = {
+            "decode": decode_s * 1e3,
+            "preprocess": (p1 - p0) * 1e3,
+            "encode": (p2 - p1) * 1e3,
+            "search": (p3 - p2) * 1e3,
+        }
         lat["total"] = sum(lat.values())
         for k, val in lat.items():
             self.res.latency_ms[k].append(val)
-        rec = {"t": round(s, 3), "t_end": round(s + self.spec.length_s, 3), "recommendations": recs,
-               "latency_ms": {k: round(val, 2) for k, val in lat.items()}}
+        rec = {
+            "t": round(s, 3),
+            "t_end": round(s + self.spec.length_s, 3),
+            "recommendations": recs,
+            "latency_ms": {k: round(val, 2) for k, val in lat.items()},
+        }
         if self.out:
             self.out.write(json.dumps(rec) + "\n")
         if recs and places_effect(recs[0]["score"], stack, parts.threshold, parts.change_gate):
@@ -271,8 +327,13 @@ class WindowStep:
 
 
 def run(cfg: RunConfig, on_window=None, on_ready=None) -> RunResult:
-    """Run the loop over cfg.source. `on_ready(backend, bank)` is called once everything opened without error."""
+    """Run the loop over cfg.source (None: the bundled clip). `on_ready(backend, bank)` is called once everything
+    opened without error."""
+    from edgeav.defaults import DEFAULT_CLIP
     from edgeav.io import open_source
+
+    if cfg.source is None:
+        cfg = dataclasses.replace(cfg, source=str(DEFAULT_CLIP))
 
     parts = open_parts(cfg)
     offsets = parts.backend.cfg.frame_offsets
@@ -309,8 +370,13 @@ def run(cfg: RunConfig, on_window=None, on_ready=None) -> RunResult:
                 if on_window:
                     on_window(rec)
                 elif not cfg.quiet:
-                    print(f"[{s:8.2f}s] " + "  ".join(f"{r['sound']} ({r['category']}) {r['score']:.2f}"
-                                                     for r in rec["recommendations"][:3]), flush=True)
+                    print(
+                        f"[{s:8.2f}s] "
+                        + "  ".join(
+                            f"{r['sound']} ({r['category']}) {r['score']:.2f}" for r in rec["recommendations"][:3]
+                        ),
+                        flush=True,
+                    )
             if cfg.max_seconds is not None and t >= cfg.max_seconds:
                 res.ended_by = "max_seconds"
                 break

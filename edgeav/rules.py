@@ -9,6 +9,7 @@
 
 Unknown keys, bank ids or categories that the bank does not have are errors (a typo must not silently do nothing).
 """
+
 from __future__ import annotations
 
 import tomllib
@@ -32,29 +33,41 @@ class Rules:
     _last_top: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: str | Path, bank) -> "Rules":
+    def load(cls, path: str | Path, bank) -> Rules:
         p = Path(path)
         if not p.exists():
             raise EdgeavError(f"rules file not found: {p}", "give a TOML file (see edgeav/rules.py for the keys)")
         try:
             d = tomllib.loads(p.read_text())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise EdgeavError(f"rules file {p} is not valid TOML: {' '.join(str(e).split())}", "fix its syntax") from None
+            raise EdgeavError(
+                f"rules file {p} is not valid TOML: {' '.join(str(e).split())}", "fix its syntax"
+            ) from None
         unknown = set(d) - KEYS
         if unknown:
-            raise EdgeavError(f"unknown key {sorted(unknown)[0]!r} in rules file {p}", f"use only {', '.join(sorted(KEYS))}")
+            raise EdgeavError(
+                f"unknown key {sorted(unknown)[0]!r} in rules file {p}", f"use only {', '.join(sorted(KEYS))}"
+            )
         ids, cats = set(bank.ids), set(bank.categories)
-        r = cls(set(d.get("deny_sounds", [])), set(d.get("deny_categories", [])),
-                set(d["allow_categories"]) if "allow_categories" in d else None,
-                {str(k): float(v) for k, v in d.get("boost", {}).items()}, float(d.get("min_repeat_s", 0.0)))
+        r = cls(
+            set(d.get("deny_sounds", [])),
+            set(d.get("deny_categories", [])),
+            set(d["allow_categories"]) if "allow_categories" in d else None,
+            {str(k): float(v) for k, v in d.get("boost", {}).items()},
+            float(d.get("min_repeat_s", 0.0)),
+        )
         for sid in sorted(r.deny_sounds | set(r.boost)):
             if sid not in ids:
-                raise EdgeavError(f"rules file {p} names sound {sid!r}, which is not in the bank",
-                                  "use bank ids (paths relative to the indexed folder, e.g. solarwolf/shoot.wav)")
+                raise EdgeavError(
+                    f"rules file {p} names sound {sid!r}, which is not in the bank",
+                    "use bank ids (paths relative to the indexed folder, e.g. solarwolf/shoot.wav)",
+                )
         for c in sorted(r.deny_categories | (r.allow_categories or set())):
             if c not in cats:
-                raise EdgeavError(f"rules file {p} names category {c!r}, which no sound in the bank has",
-                                  f"bank categories: {', '.join(sorted(cats))}")
+                raise EdgeavError(
+                    f"rules file {p} names category {c!r}, which no sound in the bank has",
+                    f"bank categories: {', '.join(sorted(cats))}",
+                )
         if r.min_repeat_s < 0:
             raise EdgeavError(f"min_repeat_s must be ≥ 0 in {p}", "fix the value")
         return r

@@ -1,6 +1,6 @@
 import os
-import tempfile
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,9 +13,11 @@ os.environ["EDGEAV_CACHE"] = tempfile.mkdtemp(prefix="edgeav-test-cache-")
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "gameplay"
 ASSETS = REPO / "edgeav" / "assets"
+os.environ.setdefault("EDGEAV_CORPUS", str(SHARED))  # the workspace's corpus, where corpus-reading code finds it
 
-needs_corpus = pytest.mark.skipif(not (SHARED / "splits.csv").exists(),
-                                  reason="../shared/data/gameplay is absent (fresh clone without the corpus)")
+needs_corpus = pytest.mark.skipif(
+    not (SHARED / "splits.csv").exists(), reason="../shared/data/gameplay is absent (fresh clone without the corpus)"
+)
 
 
 def make_mini_corpus(root: Path) -> Path:
@@ -54,6 +56,7 @@ def mini_corpus(tmp_path_factory):
 def tiny_model_and_bank(folder: Path) -> tuple[str, Path]:
     """A seeded untrained `tiny` model and the bundled sounds indexed by it: fast stand-ins for run-level tests."""
     import torch
+
     from edgeav.backends.torch_backend import TorchBackend
     from edgeav.bank import index_sounds
     from edgeav.models import create_model, save_model
@@ -62,6 +65,7 @@ def tiny_model_and_bank(folder: Path) -> tuple[str, Path]:
     model = str(save_model(create_model("tiny"), folder / "tiny"))
     be = TorchBackend(model)
     bank = folder / "bank.npz"
-    index_sounds(be, [ASSETS / "sounds"], bank, ASSETS / "sounds" / "categories.csv", progress=False,
-                 model_id=be.model_id)
+    index_sounds(
+        be, [ASSETS / "sounds"], bank, ASSETS / "sounds" / "categories.csv", progress=False, model_id=be.model_id
+    )
     return model, bank

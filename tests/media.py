@@ -1,4 +1,5 @@
 """Synthetic media made with PyAV for tests: known events at known times."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,9 +7,18 @@ from pathlib import Path
 import numpy as np
 
 
-def make_clip(path: Path, seconds: float = 3.0, fps: int = 25, size=(64, 48), flash_frame: int | None = 30,
-              click_t: float | None = 1.2, audio_rate: int | None = 16000, audio_start: float = 0.0,
-              channels: int = 1, codec: str = "aac") -> Path:
+def make_clip(
+    path: Path,
+    seconds: float = 3.0,
+    fps: int = 25,
+    size=(64, 48),
+    flash_frame: int | None = 30,
+    click_t: float | None = 1.2,
+    audio_rate: int | None = 16000,
+    audio_start: float = 0.0,
+    channels: int = 1,
+    codec: str = "aac",
+) -> Path:
     """A clip whose frame `flash_frame` is white (others dark) and whose audio has a click at `click_t` seconds
     (absolute time); the audio stream may start late (`audio_start`) or be left out (`audio_rate=None`)."""
     import av
@@ -27,7 +37,7 @@ def make_clip(path: Path, seconds: float = 3.0, fps: int = 25, size=(64, 48), fl
             sig = (0.001 * np.random.default_rng(0).standard_normal(n)).astype(np.float32)
             if click_t is not None:
                 i = int(round((click_t - audio_start) * audio_rate))
-                sig[i:i + int(0.01 * audio_rate)] = 0.9
+                sig[i : i + int(0.01 * audio_rate)] = 0.9
         for k in range(int(seconds * fps)):
             img = np.full((h, w, 3), 255 if k == flash_frame else 20, np.uint8)
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
@@ -38,7 +48,7 @@ def make_clip(path: Path, seconds: float = 3.0, fps: int = 25, size=(64, 48), fl
         if audio_rate:
             fs = a.codec_context.frame_size or 1024
             for i in range(0, n, fs):
-                chunk = sig[i:i + fs]
+                chunk = sig[i : i + fs]
                 if len(chunk) < fs:
                     chunk = np.pad(chunk, (0, fs - len(chunk)))
                 arr = np.repeat(chunk[None, :], channels, 0)
@@ -47,8 +57,9 @@ def make_clip(path: Path, seconds: float = 3.0, fps: int = 25, size=(64, 48), fl
                     arr = (arr * (2**31 - 1)).astype(np.int32)
                 elif fmt.startswith("s16"):
                     arr = (arr * 32767).astype(np.int16)
-                af = av.AudioFrame.from_ndarray(arr if fmt.endswith("p") else arr.T.reshape(1, -1).copy(),
-                                                format=fmt, layout=layout)
+                af = av.AudioFrame.from_ndarray(
+                    arr if fmt.endswith("p") else arr.T.reshape(1, -1).copy(), format=fmt, layout=layout
+                )
                 af.sample_rate = audio_rate
                 af.pts = int(round(audio_start * audio_rate)) + i
                 af.time_base = __import__("fractions").Fraction(1, audio_rate)

@@ -1,5 +1,6 @@
 """Every benchmark script runs on a tiny configuration (through the one command that regenerates them all), so
 none of them rots: a tiny model, the mini corpus made from the bundled assets, a 1000-sound bank, 4 training steps."""
+
 import json
 import os
 import subprocess
@@ -8,30 +9,76 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO, ASSETS
-from distill.builder import build_cache, CacheConfig
 from edgeav.models import create_model, save_model
+from edgeav_train.builder import CacheConfig, build_cache
+
+from conftest import ASSETS, REPO
 
 
 def test_run_all_benchmarks_tiny(tmp_path, mini_corpus):
     torch.manual_seed(0)
     model = str(save_model(create_model("tiny"), tmp_path / "tiny"))
     cache = tmp_path / "cache"
-    build_cache(mini_corpus, cache, CacheConfig(fps=5, width=64, height=48), layout="gameplay", workers=1, progress=False)
+    build_cache(
+        mini_corpus, cache, CacheConfig(fps=5, width=64, height=48), layout="gameplay", workers=1, progress=False
+    )
     out = tmp_path / "results"
-    cmd = [sys.executable, "-m", "benchmarks.run_all", "--models", model, "--corpus", str(mini_corpus),
-           "--cache", str(cache), "--sounds", str(ASSETS / "sounds"), "--threads", "1", "--runs", "3",
-           "--bank-sizes", "1000", "--train-steps", "4", "--exports", str(tmp_path / "exp"),
-           "--eval-cache", str(tmp_path / "eval"), "--calib-windows", "8", "--out", str(out),
-           "--train-args", "--teacher", "tiny", "--students", "student_small", "--distill-teacher", model,
-           "--student-overrides", '{"embed_dim": 16}', "--log-every", "2"]
-    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900,
-                       env={**os.environ, "EDGEAV_CACHE": str(tmp_path / "edgeav-cache")})
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.run_all",
+        "--models",
+        model,
+        "--corpus",
+        str(mini_corpus),
+        "--cache",
+        str(cache),
+        "--sounds",
+        str(ASSETS / "sounds"),
+        "--threads",
+        "1",
+        "--runs",
+        "3",
+        "--bank-sizes",
+        "1000",
+        "--train-steps",
+        "4",
+        "--exports",
+        str(tmp_path / "exp"),
+        "--eval-cache",
+        str(tmp_path / "eval"),
+        "--calib-windows",
+        "8",
+        "--out",
+        str(out),
+        "--train-args",
+        "--teacher",
+        "tiny",
+        "--students",
+        "student_small",
+        "--distill-teacher",
+        model,
+        "--student-overrides",
+        '{"embed_dim": 16}',
+        "--log-every",
+        "2",
+    ]
+    r = subprocess.run(
+        cmd,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "EDGEAV_CACHE": str(tmp_path / "edgeav-cache")},
+    )
     assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-2500:]
     lat = json.loads((out / "latency.json").read_text())["models"][model]
     assert lat["torch fp32"]["visual"]["p50_ms"] > 0 and lat["onnxruntime int8"]["status"] == "ok"
     assert lat["tensorrt int8"]["status"] == "unavailable" and "TensorRT" in lat["tensorrt int8"]["reason"]
-    assert lat["onnxruntime fp32"]["visual_ort_fp32_ratio"] == 1.0 and lat["onnxruntime int8-cpu"]["visual_ort_fp32_ratio"] > 0
+    assert (
+        lat["onnxruntime fp32"]["visual_ort_fp32_ratio"] == 1.0
+        and lat["onnxruntime int8-cpu"]["visual_ort_fp32_ratio"] > 0
+    )
     acc = json.loads((out / "accuracy.json").read_text())
     row = acc["models"][model]["onnxruntime int8"]
     assert acc["n_queries"] > 0 and 0 <= row["model"]["top1_file"] <= 1 and row["blind_prior"]["top1_file"] > 0
@@ -47,57 +94,148 @@ def test_run_all_benchmarks_tiny(tmp_path, mini_corpus):
 
 @pytest.fixture(scope="module")
 def corpus_cache(mini_corpus, tmp_path_factory):
-    from distill.features import build_features
+    from edgeav_train.features import build_features
 
     cache = tmp_path_factory.mktemp("corpus-cache")
-    build_cache(mini_corpus, cache, CacheConfig(fps=5, width=64, height=48), layout="gameplay", workers=1, progress=False)
+    build_cache(
+        mini_corpus, cache, CacheConfig(fps=5, width=64, height=48), layout="gameplay", workers=1, progress=False
+    )
     build_features(cache, progress=False)
     return cache
 
 
 def test_ablation_script_tiny(tmp_path, mini_corpus, corpus_cache):
     out = tmp_path / "ablation"
-    r = subprocess.run([sys.executable, "-m", "benchmarks.ablation", "--steps", "2", "--seeds", "0", "--variants",
-                        "attention+contrastive+bankmix", "attention+contrastive+bankmix+bankdistill",
-                        "--parallel", "1", "--cache", str(corpus_cache), "--root", str(tmp_path / "runs"),
-                        "--corpus", str(mini_corpus), "--stage2-steps", "2", "--eval-cache", str(tmp_path / "eval"),
-                        "--center", "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=900)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "research.ablation",
+            "--steps",
+            "2",
+            "--seeds",
+            "0",
+            "--variants",
+            "attention+contrastive+bankmix",
+            "attention+contrastive+bankmix+bankdistill",
+            "--parallel",
+            "1",
+            "--cache",
+            str(corpus_cache),
+            "--root",
+            str(tmp_path / "runs"),
+            "--corpus",
+            str(mini_corpus),
+            "--stage2-steps",
+            "2",
+            "--eval-cache",
+            str(tmp_path / "eval"),
+            "--center",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-2500:]
     res = json.loads(out.with_suffix(".json").read_text())
-    assert set(res["summary"]) == {"attention+contrastive+bankmix", "attention+contrastive+bankmix+bankdistill",
-                                   "attention+contrastive+bankmix+bankdistill+centring"}
+    assert set(res["summary"]) == {
+        "attention+contrastive+bankmix",
+        "attention+contrastive+bankmix+bankdistill",
+        "attention+contrastive+bankmix+bankdistill+centring",
+    }
     assert "| attention+contrastive+bankmix+bankdistill | 1 |" in out.with_suffix(".md").read_text()
 
 
 def test_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
     out = tmp_path / "results"
-    r = subprocess.run([sys.executable, "-m", "benchmarks.adapt", "--game", "funnyboat", "--corpus", str(mini_corpus),
-                        "--cache", str(corpus_cache), "--work", str(tmp_path / "logo"), "--steps", "2",
-                        "--stage2-steps", "2", "--adapt-steps", "2", "--verdicts", "5", "--eval-cache",
-                        str(tmp_path / "eval"), "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=900)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.adapt",
+            "--game",
+            "funnyboat",
+            "--corpus",
+            str(mini_corpus),
+            "--cache",
+            str(corpus_cache),
+            "--work",
+            str(tmp_path / "logo"),
+            "--steps",
+            "2",
+            "--stage2-steps",
+            "2",
+            "--adapt-steps",
+            "2",
+            "--verdicts",
+            "5",
+            "--eval-cache",
+            str(tmp_path / "eval"),
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-2500:]
     res = json.loads((out / "adapt-funnyboat.json").read_text())
-    assert res["trained_on"] == ["solarwolf"] and set(res["rows"]) == {"before, stage 2 without its sounds", "before", "adapted", "adapted+feedback"}
+    assert res["trained_on"] == ["solarwolf"] and set(res["rows"]) == {
+        "before, stage 2 without its sounds",
+        "before",
+        "adapted",
+        "adapted+feedback",
+    }
     assert res["verdicts"]["accepted"] == 5 and res["adapt"]["seconds_total"] > 0
 
 
-def test_readme_blocks_follow_the_results(tmp_path):
-    from benchmarks.report import sync_readme
+def test_doc_blocks_follow_the_results(tmp_path):
+    """Every bench: block of the README and docs shows its result file, from the first results folder that has it."""
+    from benchmarks.report import sync_docs
 
-    (tmp_path / "latency.md").write_text("| new | table |\n")
-    readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- bench:latency -->\nold numbers\n<!-- /bench:latency -->\n"
-                      "<!-- bench:missing -->\nkept\n<!-- /bench:missing -->\nend\n")
-    assert sync_readme(readme, tmp_path) == ["latency"]
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "research").mkdir()
+    (tmp_path / "bench" / "latency.md").write_text("| new | table |\n")
+    (tmp_path / "research" / "ablation.md").write_text("| research | table |\n")
+    readme, doc = tmp_path / "README.md", tmp_path / "results.md"
+    readme.write_text(
+        "intro\n<!-- bench:latency -->\nold numbers\n<!-- /bench:latency -->\n"
+        "<!-- bench:missing -->\nkept\n<!-- /bench:missing -->\nend\n"
+    )
+    doc.write_text("<!-- bench:ablation -->\nold\n<!-- /bench:ablation -->\n")
+    assert sync_docs([readme, doc], [tmp_path / "bench", tmp_path / "research"]) == ["latency", "ablation"]
     text = readme.read_text()
     assert "| new | table |" in text and "old numbers" not in text and "kept" in text and text.endswith("end\n")
+    assert "| research | table |" in doc.read_text()
 
 
 def test_int8_crossover_tiny(tmp_path):
-    from benchmarks.int8_crossover import main
+    from research.int8_crossover import main
 
-    main(["--kinds", "depthwise", "--scales", "1", "--runs", "3", "--rounds", "2", "--warmup", "1", "--threads", "1",
-          "--layer-kinds", "dense 3×3", "--out", str(tmp_path)])
+    main(
+        [
+            "--kinds",
+            "depthwise",
+            "--scales",
+            "1",
+            "--runs",
+            "3",
+            "--rounds",
+            "2",
+            "--warmup",
+            "1",
+            "--threads",
+            "1",
+            "--layer-kinds",
+            "dense 3×3",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     res = json.loads((tmp_path / "int8_crossover.json").read_text())
     row = res["rows"][0]
     assert row["stack"] == "depthwise ×1" and 2 < row["mmac"] < 6  # near the students' visual cost
@@ -111,13 +249,13 @@ def test_int8_crossover_tiny(tmp_path):
 
 def test_deploy_form_benchmark_tiny(tmp_path):
     """Both graphs of the same weights timed; the deploy form of an early-fusion student has fewer nodes."""
-    from benchmarks.deploy_form import main
+    from research.deploy_form import main
 
     torch.manual_seed(0)
     path = str(save_model(create_model("student_small"), tmp_path / "s"))
     main(["--models", path, "--rounds", "1", "--calls", "3", "--threads", "1", "--out", str(tmp_path)])
     rows = json.loads((tmp_path / "deploy_form.json").read_text())["rows"]
-    assert [r["graph"] for r in rows] == ["as trained", "deploy form", "deploy form, session 13's head"]
+    assert [r["graph"] for r in rows] == ["as trained", "deploy form", "deploy form, conv-score head"]
     assert rows[1]["nodes_fp32"] < rows[0]["nodes_fp32"] and all(r["fp32_ms"] > 0 and r["int8_ms"] > 0 for r in rows)
     assert "| deploy form |" in (tmp_path / "deploy_form.md").read_text()
 
@@ -126,17 +264,37 @@ def test_int8_scope_benchmark_tiny(tmp_path):
     """FP32 and both INT8 CPU scopes of the same weights timed interleaved; the shipped scope leaves the head's
     matmuls in float, the every-op scope quantizes them; the shipped graph run with ONNX Runtime's QDQ propagation
     on has more nodes than as edgeav runs it."""
-    import onnx
 
-    from benchmarks.int8_scope import main
+    from research.int8_scope import main
 
     torch.manual_seed(0)
     path = str(save_model(create_model("student_small"), tmp_path / "s"))
-    main(["--models", path, "--rounds", "2", "--calls", "4", "--threads", "1", "--calib-windows", "8",
-          "--no-accuracy", "--corpus", str(tmp_path / "no-corpus"), "--out", str(tmp_path)])  # the bundled clip calibrates
+    main(
+        [
+            "--models",
+            path,
+            "--rounds",
+            "2",
+            "--calls",
+            "4",
+            "--threads",
+            "1",
+            "--calib-windows",
+            "8",
+            "--no-accuracy",
+            "--corpus",
+            str(tmp_path / "no-corpus"),
+            "--out",
+            str(tmp_path),
+        ]
+    )  # the bundled clip calibrates
     rows = json.loads((tmp_path / "int8_scope.json").read_text())["rows"]
-    assert [r["graph"] for r in rows] == ["FP32", "backbone ops (shipped)", "every op",
-                                          "backbone ops, QDQ propagation on"]
+    assert [r["graph"] for r in rows] == [
+        "FP32",
+        "backbone ops (shipped)",
+        "every op",
+        "backbone ops, QDQ propagation on",
+    ]
     assert rows[1]["nodes"] < rows[3]["nodes"]
     timed = [r["timing"]["1 threads, batch 1"] for r in rows] + [r["timing"]["1 threads, batch 8"] for r in rows]
     assert timed[0]["fp32_ratio"] == 1.0 and all(t["p50_ms"] > 0 and len(t["rounds_p50_ms"]) == 2 for t in timed)
@@ -147,10 +305,37 @@ def test_label_ceiling_tiny(tmp_path, mini_corpus, corpus_cache):
     model = str(save_model(create_model("tiny"), tmp_path / "tiny"))
     out = tmp_path / "results"
     for name, what in (("head", "head"), ("all", "visual")):
-        r = subprocess.run([sys.executable, "-m", "benchmarks.label_ceiling", "--model", model, "--train", what,
-                            "--name", name, "--steps", "2", "--batch", "8", "--threads", "1", "--cache",
-                            str(corpus_cache), "--corpus", str(mini_corpus), "--eval-cache", str(tmp_path / "eval"),
-                            "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=600)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "research.label_ceiling",
+                "--model",
+                model,
+                "--train",
+                what,
+                "--name",
+                name,
+                "--steps",
+                "2",
+                "--batch",
+                "8",
+                "--threads",
+                "1",
+                "--cache",
+                str(corpus_cache),
+                "--corpus",
+                str(mini_corpus),
+                "--eval-cache",
+                str(tmp_path / "eval"),
+                "--out",
+                str(out),
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-2500:]
     rows = json.loads((out / "label_ceiling.json").read_text())["rows"]
     assert [r["name"] for r in rows] == ["head", "all"] and all(r["train_events"] > 0 for r in rows)
@@ -158,27 +343,52 @@ def test_label_ceiling_tiny(tmp_path, mini_corpus, corpus_cache):
 
 
 def test_eval_table_joins_eval_results_and_the_val_choice(tmp_path):
-    from benchmarks.eval_table import main
+    from research.eval_table import main
 
     metrics = {k: 0.1 * i for i, k in enumerate(("top1_file", "top1_file_macro", "top5_file", "top10_file"), 1)}
     (tmp_path / "eval.json").write_text(json.dumps({"model": metrics, "correlation": {"correlation_acc": 0.7}}))
     val = {"top1_file": 0.2, "top1_file_macro": 0.1, "top5_file": 0.3}
     (tmp_path / "m.json").write_text(json.dumps({"extra": {"center": {"weight": 0.5, "val": {"0.5": val}}}}))
-    main(["--name", "t", "--title", "T.", "--row", f"a=b={tmp_path / 'eval.json'}:{tmp_path / 'm.json'}",
-          "--row", f"plain={tmp_path / 'eval.json'}", "--out", str(tmp_path)])
+    main(
+        [
+            "--name",
+            "t",
+            "--title",
+            "T.",
+            "--row",
+            f"a=b={tmp_path / 'eval.json'}:{tmp_path / 'm.json'}",
+            "--row",
+            f"plain={tmp_path / 'eval.json'}",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     res = json.loads((tmp_path / "t.json").read_text())
     assert [r["row"] for r in res["rows"]] == ["a=b", "plain"] and res["rows"][0]["val"] == val
     md = (tmp_path / "t.md").read_text()
-    assert "| a=b | 0.200 / 0.100 / 0.300 (0.5) | 0.100 | 0.200 | 0.300 | 0.400 | 0.700 |" in md and "| plain | – |" in md
+    assert (
+        "| a=b | 0.200 / 0.100 / 0.300 (0.5) | 0.100 | 0.200 | 0.300 | 0.400 | 0.700 |" in md and "| plain | – |" in md
+    )
 
 
 def test_noise_sensitivity_benchmark(tmp_path):
     """The shipped student on the bundled clip (no corpus): a 1% input perturbation barely moves its embedding,
     a 10% one moves it more."""
-    from benchmarks.noise_sensitivity import main
+    from research.noise_sensitivity import main
 
-    main(["--models", "student", "--noise", "0.01", "0.1", "--corpus", str(tmp_path / "no-corpus"),
-          "--out", str(tmp_path)])
+    main(
+        [
+            "--models",
+            "student",
+            "--noise",
+            "0.01",
+            "0.1",
+            "--corpus",
+            str(tmp_path / "no-corpus"),
+            "--out",
+            str(tmp_path),
+        ]
+    )
     row = json.loads((tmp_path / "noise_sensitivity.json").read_text())["rows"][0]
     assert row["windows"] == "96 windows of the bundled clip"
     assert row["noise"]["0.01"]["mean"] > 0.99 and row["noise"]["0.1"]["mean"] < row["noise"]["0.01"]["mean"]

@@ -1,18 +1,21 @@
-"""Hubness reduction (distill.center): the mean embedding of training footage, λ chosen on val events, applied
+"""Hubness reduction (edgeav_train.center): the mean embedding of training footage, λ chosen on val events, applied
 inside the model so every runtime and export carries it."""
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from distill.builder import CacheConfig, build_cache
-from distill.center import center, footage_center
 from edgeav.models import create_model, load_model, save_model
+from edgeav_train.builder import CacheConfig, build_cache
+from edgeav_train.center import center, footage_center
 
 
 @pytest.fixture(scope="module")
 def corpus_and_cache(mini_corpus, tmp_path_factory):
     cache = tmp_path_factory.mktemp("center-cache")
-    build_cache(mini_corpus, cache, CacheConfig(fps=5, width=64, height=48), layout="gameplay", workers=1, progress=False)
+    build_cache(
+        mini_corpus, cache, CacheConfig(fps=5, width=64, height=48), layout="gameplay", workers=1, progress=False
+    )
     return mini_corpus, cache
 
 
@@ -21,8 +24,9 @@ def _centre_tiny(corpus_and_cache, folder, seed: int, weights, n: int):
     corpus, cache = corpus_and_cache
     torch.manual_seed(seed)
     src = save_model(create_model("tiny"), folder / "tiny")
-    return src, center(str(src), str(folder / "c"), str(cache), root=corpus, weights=weights, n=n,
-                       eval_cache=folder / "eval")
+    return src, center(
+        str(src), str(folder / "c"), str(cache), root=corpus, weights=weights, n=n, eval_cache=folder / "eval"
+    )
 
 
 def test_centred_model_subtracts_the_footage_mean(corpus_and_cache, tmp_path):

@@ -1,11 +1,11 @@
 """The command line as a user meets it: the README's default run, and one-line errors (exit 2, no traceback)."""
+
 import json
 import os
 import subprocess
 import sys
 
 import pytest
-
 
 EDGEAV = [sys.executable, "-m", "edgeav.cli"]
 
@@ -23,14 +23,17 @@ def test_default_run_uses_bundled_clip_bank_and_shipped_model(tmp_path):
     assert len(recs) >= 10 and all(len(x["recommendations"]) == 5 for x in recs)
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["run", "missing.mp4"], "missing.mp4"),
-    (["run", "--model", "no-such-model"], "no-such-model"),
-    (["run", "--bank", "nobank.npz"], "nobank.npz"),
-    (["run", "notes.mp4"], "notes.mp4"),
-    (["index", "nofolder", "-o", "b.npz"], "nofolder"),
-    (["cache", "nofootage", "-o", "c"], "nofootage"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["run", "missing.mp4"], "missing.mp4"),
+        (["run", "--model", "no-such-model"], "no-such-model"),
+        (["run", "--bank", "nobank.npz"], "nobank.npz"),
+        (["run", "notes.mp4"], "notes.mp4"),
+        (["index", "nofolder", "-o", "b.npz"], "nofolder"),
+        (["cache", "nofootage", "-o", "c"], "nofootage"),
+    ],
+)
 def test_errors_are_one_line(tmp_path, args, needle):
     (tmp_path / "notes.mp4").write_text("not a video")
     r = _run(args, tmp_path)
@@ -50,12 +53,19 @@ def test_ctrl_c_ends_cleanly_with_outputs_flushed(tmp_path):
     env = {**os.environ, "EDGEAV_CACHE": str(tmp_path / "cache")}
     # a shell without job control starts background jobs with SIGINT ignored, and children inherit that; a user's
     # terminal delivers Ctrl-C with the default disposition, so the child gets it back
-    p = subprocess.Popen(EDGEAV + ["run", "--model", str(model), "--realtime", "--quiet", "--jsonl", "out.jsonl"],
-                         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    p = subprocess.Popen(
+        EDGEAV + ["run", "--model", str(model), "--realtime", "--quiet", "--jsonl", "out.jsonl"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 120
-    while time.time() < deadline and (not (tmp_path / "out.jsonl").exists()
-                                      or len((tmp_path / "out.jsonl").read_text().splitlines()) < 3):
+    while time.time() < deadline and (
+        not (tmp_path / "out.jsonl").exists() or len((tmp_path / "out.jsonl").read_text().splitlines()) < 3
+    ):
         time.sleep(0.2)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)

@@ -1,4 +1,5 @@
 """Training-set layouts and evaluation queries."""
+
 import builtins
 import csv
 import json
@@ -6,10 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from edgeav import EdgeavError
+from edgeav_train.builder import CacheConfig, build_cache, discover
+
 from conftest import needs_corpus
 from media import make_clip
-from edgeav import EdgeavError
-from distill.builder import build_cache, discover, CacheConfig
 
 
 def test_vggsound_layout(tmp_path):
@@ -18,12 +20,20 @@ def test_vggsound_layout(tmp_path):
     for name in ("abc_000010", "xyz_000030"):
         make_clip(clips / f"{name}.mp4", seconds=3.0)
     with open(tmp_path / "vgg" / "vggsound.csv", "w", newline="") as f:
-        csv.writer(f).writerows([["abc", 10, "dog barking", "train"], ["xyz", 30, "rain", "test"],
-                                 ["missing", 0, "wind", "train"]])
+        csv.writer(f).writerows(
+            [["abc", 10, "dog barking", "train"], ["xyz", 30, "rain", "test"], ["missing", 0, "wind", "train"]]
+        )
     srcs = discover(tmp_path / "vgg", "vggsound", str(tmp_path / "vgg" / "vggsound.csv"))
     assert {(s.key, s.split) for s in srcs} == {("abc_000010", "train"), ("xyz_000030", "test")}
-    m = build_cache(tmp_path / "vgg", tmp_path / "cache", CacheConfig(fps=5, width=32, height=24), "vggsound",
-                    workers=1, vggsound_csv=str(tmp_path / "vgg" / "vggsound.csv"), progress=False)
+    m = build_cache(
+        tmp_path / "vgg",
+        tmp_path / "cache",
+        CacheConfig(fps=5, width=32, height=24),
+        "vggsound",
+        workers=1,
+        vggsound_csv=str(tmp_path / "vgg" / "vggsound.csv"),
+        progress=False,
+    )
     assert set(m["clips"]) == {"abc_000010", "xyz_000030"}
     e = m["clips"]["abc_000010"]
     assert e["n_frames"] == 15 and e["n_mel"] == 300 and len(e["sha1"]) == 40 and "label" not in e  # no labels kept
@@ -67,7 +77,7 @@ def test_microphone_without_sounddevice_is_one_line(monkeypatch):
 
 @needs_corpus
 def test_queries_come_from_event_logs_of_test_clips():
-    from distill.corpus import load_queries, load_clips, load_sounds
+    from edgeav_train.corpus import load_clips, load_queries, load_sounds
 
     qs = load_queries(split="test")
     clips = load_clips(split="test")
@@ -81,7 +91,7 @@ def test_queries_come_from_event_logs_of_test_clips():
 def test_more_footage_never_rerecords_the_corpus_seeds(tmp_path):
     """Extra training footage comes from new recorder seeds: the corpus's seeds (val and test among them) are
     refused, and a missing recorder is a one-line error, not a traceback."""
-    from distill.more_footage import parse_seeds, more_footage
+    from edgeav_train.more_footage import more_footage, parse_seeds
 
     assert parse_seeds("1001-1003,1010") == [1001, 1002, 1003, 1010]
     with pytest.raises(EdgeavError, match="overlap"):

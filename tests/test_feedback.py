@@ -1,18 +1,20 @@
 """Feedback: verdicts stored append-only, folded back as contextual re-ranking (an accepted sound rises where the
 screen looks like the judged moment); `edgeav feedback` on a run's JSONL; `edgeav adapt` on a folder of footage."""
+
 import json
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import ASSETS, tiny_model_and_bank
 from edgeav import EdgeavError
 from edgeav.backends.torch_backend import TorchBackend
 from edgeav.bank import SoundBank
 from edgeav.display import key_action
 from edgeav.feedback import FeedbackReranker, FeedbackStore, Verdict, record_run_verdicts
-from edgeav.pipeline import RunConfig, run, rank_window
+from edgeav.pipeline import RunConfig, rank_window, run
+
+from conftest import ASSETS, tiny_model_and_bank
 
 CLIP = ASSETS / "clips" / "funnyboat-s12_20-35.mp4"
 
@@ -39,13 +41,16 @@ def test_store_is_append_only_and_damage_is_a_clear_error(tmp_path):
 def test_reranking_is_contextual_and_bounded():
     bank = SoundBank(["a", "b", "c"], ["", "", ""], np.eye(3, dtype=np.float32), ["", "", ""])
     here, elsewhere = _unit([1, 0.2, 0.9]), _unit([0, 1, 0])
-    verdicts = [Verdict("v", 1.0, "c", "accept", here.tolist(), "m"), Verdict("v", 2.0, "a", "reject", here.tolist(), "m"),
-                Verdict("v", 3.0, "b", "accept", here.tolist(), "other-model")]
+    verdicts = [
+        Verdict("v", 1.0, "c", "accept", here.tolist(), "m"),
+        Verdict("v", 2.0, "a", "reject", here.tolist(), "m"),
+        Verdict("v", 3.0, "b", "accept", here.tolist(), "other-model"),
+    ]
     rr = FeedbackReranker(verdicts, bank, "m", weight=0.3)
     assert rr.n == 2 and rr.skipped_other_model == 1
     d_here, d_far = rr.adjust(here), rr.adjust(elsewhere)
-    assert d_here[2] > 0.2 and d_here[0] < -0.2 and d_here[1] == 0       # where it was judged
-    assert np.abs(d_far).max() < 0.01                                    # not elsewhere
+    assert d_here[2] > 0.2 and d_here[0] < -0.2 and d_here[1] == 0  # where it was judged
+    assert np.abs(d_far).max() < 0.01  # not elsewhere
     before = [j for j, _ in rank_window(here[None], bank, 3, "numpy")]
     after = [j for j, _ in rank_window(here[None], bank, 3, "numpy", reranker=rr)]
     assert before == [0, 2, 1] and after == [2, 0, 1]
@@ -85,8 +90,11 @@ def test_feedback_command_and_run_with_feedback(tiny_run, tmp_path):
     marked.write_text("\n".join([json.dumps({**json.loads(lines[9]), "verdict": "accept"})] + lines[10:]) + "\n")
     assert record_run_verdicts(str(marked), str(CLIP), model, str(store), [], [])[0].t == 9.0
     out = tmp_path / "after.jsonl"
-    run(RunConfig(str(CLIP), bank=str(bank), model=model, jsonl=str(out), quiet=True, hop=1.0, top_k=10,
-                  feedback=str(store)))
+    run(
+        RunConfig(
+            str(CLIP), bank=str(bank), model=model, jsonl=str(out), quiet=True, hop=1.0, top_k=10, feedback=str(store)
+        )
+    )
     after3, after6 = _ranks(out, 3.0), _ranks(out, 6.0)
     assert after3.index(lifted) < before3.index(lifted)
     assert rejected not in after6 or after6.index(rejected) > 0
@@ -95,14 +103,22 @@ def test_feedback_command_and_run_with_feedback(tiny_run, tmp_path):
 
 
 def test_adapt_tunes_only_the_visual_head_and_carries_feedback_over(tiny_run, tmp_path):
-    from distill.adapt import AdaptConfig, adapt
     from edgeav.models import load_model
+    from edgeav_train.adapt import AdaptConfig, adapt
 
     d, model, bank, jsonl = tiny_run
     store = tmp_path / "verdicts.jsonl"
     record_run_verdicts(str(jsonl), str(CLIP), model, str(store), ["3"], ["6"])
-    rep = adapt(AdaptConfig(footage=str(ASSETS / "clips"), sounds=str(ASSETS / "sounds" / "funnyboat"), model=model,
-                            out=str(tmp_path / "adapted"), steps=5, feedback=str(store)))
+    rep = adapt(
+        AdaptConfig(
+            footage=str(ASSETS / "clips"),
+            sounds=str(ASSETS / "sounds" / "funnyboat"),
+            model=model,
+            out=str(tmp_path / "adapted"),
+            steps=5,
+            feedback=str(store),
+        )
+    )
     assert rep["clips"] == 2 and rep["feedback"]["verdicts"] == 2 and "stage2_s" in rep["seconds"]
     before, after = load_model(model).state_dict(), load_model(rep["model"]).state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}

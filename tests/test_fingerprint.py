@@ -1,12 +1,13 @@
-"""Label-free detection of library sounds in a soundtrack (distill.fingerprint), checked against the event log
+"""Label-free detection of library sounds in a soundtrack (edgeav_train.fingerprint), checked against the event log
 that ships with the bundled real gameplay clip (the log is only read here, to score the detector)."""
+
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from distill.fingerprint import FingerprintConfig, Templates, detect
+from edgeav_train.fingerprint import FingerprintConfig, Templates, detect
 
 ASSETS = Path(__file__).resolve().parents[1] / "edgeav" / "assets"
 
@@ -55,7 +56,7 @@ def test_a_sound_is_found_at_any_gain_and_never_in_its_absence(templates):
     x = noise.copy()
     for t, gain in ((1.0, 0.2), (3.5, 1.0)):
         i = int(t * sr)
-        x[i:i + len(wave)] += gain * wave[: len(x) - i]
+        x[i : i + len(wave)] += gain * wave[: len(x) - i]
     starts = [t for t, k, _ in detect(x, templates) if k == j]
     assert len(starts) == 2 and abs(starts[0] - 1.0) < 0.01 and abs(starts[1] - 3.5) < 0.01
     assert not [k for _, k, _ in detect(noise, templates) if k == j]

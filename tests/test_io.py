@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from conftest import ASSETS
-from media import make_clip, make_audio
 from edgeav import EdgeavError
-from edgeav.io import VideoFile, read_audio, open_source
+from edgeav.io import VideoFile, open_source, read_audio
+
+from conftest import ASSETS
+from media import make_audio, make_clip
 
 
 def _click_time(v: VideoFile, t0=0.0, t1=3.0):
@@ -60,8 +61,10 @@ def test_audio_files_any_rate_and_channels(tmp_path, rate, channels):
 
 def test_other_containers_and_codecs(tmp_path):
     for name in ("x.mkv", "x.mov", "x.avi"):
-        v = VideoFile(make_clip(tmp_path / name, seconds=1.0, click_t=0.5, codec="aac" if name != "x.avi" else "pcm_s16le"),
-                      fps=10)
+        v = VideoFile(
+            make_clip(tmp_path / name, seconds=1.0, click_t=0.5, codec="aac" if name != "x.avi" else "pcm_s16le"),
+            fps=10,
+        )
         ts = [t for t, _ in v.frames()]
         # 1 s of video at 10 fps; the AVI fixture's mpeg4 encoder adds frames to 1.04 s, so one more grid point
         assert ts == pytest.approx([k / 10 for k in range(len(ts))]) and len(ts) in (10, 11 if name == "x.avi" else 10)

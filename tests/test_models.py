@@ -1,9 +1,10 @@
 """Every registered model: forward/backward on tiny inputs, save/load round trip, attention maps exposed."""
+
 import pytest
 import torch
 
 from edgeav import EdgeavError
-from edgeav.models import list_models, create_model, save_model, load_model
+from edgeav.models import create_model, list_models, load_model, save_model
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -109,14 +110,18 @@ def test_deploy_form_computes_the_trained_function(name):
     from edgeav.models.rep import deploy_form
 
     torch.manual_seed(0)
-    m = _with_random_batchnorm(create_model(name, pretrained=False) if name != "teacher_paper"
-                               else create_model(name, frame_size=(64, 64)))
+    m = _with_random_batchnorm(
+        create_model(name, pretrained=False) if name != "teacher_paper" else create_model(name, frame_size=(64, 64))
+    )
     d = deploy_form(m)
     c = m.cfg
     w, h = c.frame_size
     frames, mel = torch.randn(3, c.visual_frames, 3, h, w), torch.randn(3, c.audio_frames, c.n_mels) * 2 - 6
     with torch.no_grad():
-        (v, maps), (dv, dmaps) = m.encode_visual(frames, return_attention=True), d.encode_visual(frames, return_attention=True)
+        (v, maps), (dv, dmaps) = (
+            m.encode_visual(frames, return_attention=True),
+            d.encode_visual(frames, return_attention=True),
+        )
         assert torch.allclose(v, dv, atol=1e-5) and torch.allclose(m.encode_audio(mel), d.encode_audio(mel), atol=1e-5)
     assert len(maps) == len(dmaps) and all(torch.allclose(a, b, atol=1e-5) for a, b in zip(maps, dmaps))
     if c.attention:  # the head folded: no global branch, no per-position projection
@@ -139,6 +144,8 @@ def test_default_student_budget():
     """`student` keeps ≥ 20× fewer visual MACs than `teacher` (both counted on what runs: the deploy forms)."""
     from edgeav.models.profile import encoder_costs
 
-    ratio = encoder_costs(create_model("teacher", pretrained=False))["visual"]["macs"] / \
-        encoder_costs(create_model("student"))["visual"]["macs"]
+    ratio = (
+        encoder_costs(create_model("teacher", pretrained=False))["visual"]["macs"]
+        / encoder_costs(create_model("student"))["visual"]["macs"]
+    )
     assert ratio >= 20, ratio

@@ -1,15 +1,17 @@
 """House rules are honoured by every output; mistakes in the rules file are clear errors."""
+
 import json
 
 import pytest
 import torch
 
-from conftest import ASSETS, tiny_model_and_bank
 from edgeav import EdgeavError
 from edgeav.backends.torch_backend import TorchBackend
 from edgeav.bank import index_sounds
 from edgeav.models import create_model, save_model
 from edgeav.pipeline import RunConfig, run
+
+from conftest import ASSETS, tiny_model_and_bank
 
 CLIP = ASSETS / "clips" / "solarwolf-s11_10-40.mp4"
 
@@ -28,8 +30,11 @@ def _run(setup, toml, **kw):
     rules = d / "r.toml"
     rules.write_text(toml)
     out = d / "out.jsonl"
-    res = run(RunConfig(str(CLIP), bank=str(bank), model=model, jsonl=str(out), rules=str(rules), quiet=True,
-                        max_seconds=10, **kw))
+    res = run(
+        RunConfig(
+            str(CLIP), bank=str(bank), model=model, jsonl=str(out), rules=str(rules), quiet=True, max_seconds=10, **kw
+        )
+    )
     return res, [json.loads(x) for x in out.read_text().splitlines()]
 
 
@@ -39,8 +44,10 @@ def test_banned_category_never_appears_in_jsonl_or_foley(setup, tmp_path):
     res, recs = _run(setup, f'deny_categories = ["{top_cat}"]\n', save=str(tmp_path / "f.mp4"), threshold=-1.0)
     cats = {r["category"] for rec in recs for r in rec["recommendations"]}
     assert top_cat not in cats and len(recs) == len(base)
-    assert res.placements and all(p[1] not in {r["sound"] for rec in base for r in rec["recommendations"]
-                                               if r["category"] == top_cat} for p in res.placements)
+    assert res.placements and all(
+        p[1] not in {r["sound"] for rec in base for r in rec["recommendations"] if r["category"] == top_cat}
+        for p in res.placements
+    )
 
 
 def test_boosted_sound_rises_and_deny_sounds_and_allow(setup):
@@ -48,7 +55,9 @@ def test_boosted_sound_rises_and_deny_sounds_and_allow(setup):
     last = base[0]["recommendations"][-1]["sound"]  # 5th place without rules
     _, recs = _run(setup, f'[boost]\n"{last}" = 0.5\n')
     assert recs[0]["recommendations"][0]["sound"] == last
-    assert recs[0]["recommendations"][0]["score"] == pytest.approx(base[0]["recommendations"][-1]["score"] + 0.5, abs=1e-3)
+    assert recs[0]["recommendations"][0]["score"] == pytest.approx(
+        base[0]["recommendations"][-1]["score"] + 0.5, abs=1e-3
+    )
     first = base[0]["recommendations"][0]["sound"]
     _, recs = _run(setup, f'deny_sounds = ["{first}"]\n')
     assert all(first != r["sound"] for rec in recs for r in rec["recommendations"])
@@ -60,7 +69,7 @@ def test_min_repeat(setup):
     _, recs = _run(setup, "min_repeat_s = 3.0\n")
     tops = [(rec["t"], rec["recommendations"][0]["sound"]) for rec in recs]
     for i, (t, s) in enumerate(tops):
-        for t2, s2 in tops[i + 1:]:
+        for t2, s2 in tops[i + 1 :]:
             if t2 - t < 3.0:
                 assert s2 != s
         # and it is left out of the list entirely, not just moved down
@@ -69,11 +78,16 @@ def test_min_repeat(setup):
         assert not recent & {r["sound"] for r in rec["recommendations"]}
 
 
-@pytest.mark.parametrize("toml,needle", [('colour = "red"\n', "colour"),
-                                         ('deny_sounds = ["nope/none.wav"]\n', "nope/none.wav"),
-                                         ('[boost]\n"x.wav" = 1\n', "x.wav"),
-                                         ('deny_categories = ["music"]\n', "music"),
-                                         ('deny_sounds = [\n', "not valid TOML")])
+@pytest.mark.parametrize(
+    "toml,needle",
+    [
+        ('colour = "red"\n', "colour"),
+        ('deny_sounds = ["nope/none.wav"]\n', "nope/none.wav"),
+        ('[boost]\n"x.wav" = 1\n', "x.wav"),
+        ('deny_categories = ["music"]\n', "music"),
+        ("deny_sounds = [\n", "not valid TOML"),
+    ],
+)
 def test_rules_mistakes_are_clear_errors(setup, toml, needle):
     with pytest.raises(EdgeavError) as e:
         _run(setup, toml)

@@ -1,4 +1,5 @@
 """`edgeav index` and `edgeav run`: bank updates, JSONL schema, auto-foley video, live-source behaviour."""
+
 import functools
 import http.server
 import json
@@ -11,15 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ASSETS
-from media import make_audio
 from edgeav import EdgeavError
-from edgeav.bank import SoundBank, index_sounds
 from edgeav.backends.torch_backend import TorchBackend
+from edgeav.bank import SoundBank, index_sounds
 from edgeav.io import VideoFile
 from edgeav.io.sources import LiveSource
 from edgeav.models import create_model, save_model
-from edgeav.pipeline import RunConfig, run, WindowAssembler
+from edgeav.pipeline import RunConfig, WindowAssembler, run
+
+from conftest import ASSETS
+from media import make_audio
 
 CLIP = ASSETS / "clips" / "solarwolf-s11_10-40.mp4"
 
@@ -91,8 +93,9 @@ def test_run_bundled_clip_jsonl_and_foley_video(tiny, tmp_path, monkeypatch):
     lines = jl.read_text().splitlines()
     _check_schema(lines, 3)
     assert len(lines) == res.windows == 60  # 30 s clip, hop 0.5: starts 0.0 … 29.5 (frames at +0.2, +0.4 s)
-    assert res.placements and all(b[0] - a[0] >= 1.0 for a, b in zip(res.placements, res.placements[1:])
-                                  if a[1] == b[1])
+    assert res.placements and all(
+        b[0] - a[0] >= 1.0 for a, b in zip(res.placements, res.placements[1:]) if a[1] == b[1]
+    )
     v = VideoFile(mp4, fps=5)
     assert v.info.has_audio and abs(v.duration - 30) < 0.2 and len(list(v.frames())) >= 149
     # the effects are audible: the mix is louder than the original around the first placement
@@ -102,11 +105,13 @@ def test_run_bundled_clip_jsonl_and_foley_video(tiny, tmp_path, monkeypatch):
 
 
 def test_bad_sources_and_options_are_one_line(tiny, tmp_path):
-    for cfg in (RunConfig(str(tmp_path / "nope.mp4"), model=tiny),
-                RunConfig(str(CLIP), model=tiny, backend="cuda"),
-                RunConfig(str(CLIP), model=tiny, precision="int8"),
-                RunConfig(str(CLIP), model=tiny, bank=str(tmp_path / "nobank.npz")),
-                RunConfig(str(CLIP), model=tiny, hop=0)):
+    for cfg in (
+        RunConfig(str(tmp_path / "nope.mp4"), model=tiny),
+        RunConfig(str(CLIP), model=tiny, backend="cuda"),
+        RunConfig(str(CLIP), model=tiny, precision="int8"),
+        RunConfig(str(CLIP), model=tiny, bank=str(tmp_path / "nobank.npz")),
+        RunConfig(str(CLIP), model=tiny, hop=0),
+    ):
         with pytest.raises(EdgeavError) as e:
             run(cfg)
         assert "\n" not in str(e.value)
@@ -167,7 +172,7 @@ def test_network_stream_that_stops_ends_cleanly_with_complete_jsonl(tiny, tmp_pa
     shutil.copy(CLIP, tmp_path / "clip.mp4")
     size = (tmp_path / "clip.mp4").stat().st_size
     srv = _Server(tmp_path, throttle_bytes_per_s=size / 6)  # the 30 s clip arrives over ~6 s
-    threading.Timer(2.5, srv.stop).start()                   # the stream dies mid-run
+    threading.Timer(2.5, srv.stop).start()  # the stream dies mid-run
     jl = tmp_path / "live.jsonl"
     t0 = time.time()
     res = run(RunConfig(f"http://127.0.0.1:{srv.port}/clip.mp4", model=tiny, bank=str(bank), jsonl=str(jl), quiet=True))
@@ -185,9 +190,9 @@ def test_slow_consumer_drops_frames_and_keeps_latency_bounded(tmp_path):
     src = LiveSource(f"http://127.0.0.1:{srv.port}/clip.mp4", size=(64, 48))
     ages = []
     try:
-        for i, (t, frame) in enumerate(src):
+        for i, (t, _frame) in enumerate(src):
             ages.append(time.perf_counter() - src._t0 - t)  # how old the frame we get is
-            time.sleep(0.05)                                  # a consumer slower than the decoder
+            time.sleep(0.05)  # a consumer slower than the decoder
             if i >= 20:
                 break
     finally:
@@ -232,8 +237,16 @@ def test_source_slower_than_real_time_keeps_latency_bounded_and_counts_drops(tin
     srv = _Server(tmp_path, throttle_bytes_per_s=(tmp_path / "slow.mp4").stat().st_size / 30)  # 15 s clip over 30 s
     t0 = time.time()
     try:
-        res = run(RunConfig(f"http://127.0.0.1:{srv.port}/slow.mp4", model=tiny, bank=str(bank), quiet=True,
-                            max_seconds=3.0, search="numpy"))
+        res = run(
+            RunConfig(
+                f"http://127.0.0.1:{srv.port}/slow.mp4",
+                model=tiny,
+                bank=str(bank),
+                quiet=True,
+                max_seconds=3.0,
+                search="numpy",
+            )
+        )
     finally:
         srv.stop()
     st = res.source_stats

@@ -1,10 +1,12 @@
-"""The uniform soup (distill.soup): the mean of the ingredients' weights, refused across starts or architectures."""
+"""The uniform soup (edgeav_train.soup): the mean of the ingredients' weights, refused across starts or
+architectures."""
+
 import pytest
 import torch
 
 from edgeav import EdgeavError
 from edgeav.models import ModelCard, create_model, load_model, save_model
-from distill.soup import soup
+from edgeav_train.soup import soup
 
 
 def _ingredients(tmp_path, n=2, start="runs/stage1/model.safetensors"):
@@ -17,7 +19,9 @@ def _ingredients(tmp_path, n=2, start="runs/stage1/model.safetensors"):
         with torch.no_grad():
             for p in m.parameters():
                 p.add_(0.1 * (i + 1))  # a fine-tune's move, different per seed
-        paths.append(str(save_model(m, tmp_path / f"m{i}", ModelCard(provenance={"bank_distill": {"model": start, "seed": i}}))))
+        paths.append(
+            str(save_model(m, tmp_path / f"m{i}", ModelCard(provenance={"bank_distill": {"model": start, "seed": i}})))
+        )
     return paths
 
 
@@ -39,8 +43,13 @@ def test_soup_refuses_different_starts_and_architectures(tmp_path):
     b = _ingredients(tmp_path / "b", 1, start="runs/other/model.safetensors")
     with pytest.raises(EdgeavError, match="different starts"):
         soup(a + b, tmp_path / "x")
-    other = str(save_model(create_model("student_small"), tmp_path / "s",
-                           ModelCard(provenance={"bank_distill": {"model": "runs/one/model.safetensors"}})))
+    other = str(
+        save_model(
+            create_model("student_small"),
+            tmp_path / "s",
+            ModelCard(provenance={"bank_distill": {"model": "runs/one/model.safetensors"}}),
+        )
+    )
     with pytest.raises(EdgeavError, match="not the same architecture"):
         soup(a + [other], tmp_path / "y")
     with pytest.raises(EdgeavError, match="at least two"):

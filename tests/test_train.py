@@ -1,4 +1,5 @@
 """Training on a tiny cache built from the bundled clips: steps, resume equality, DDP over 2 processes."""
+
 import os
 import subprocess
 import sys
@@ -8,35 +9,55 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
+from edgeav_train.builder import CacheConfig, build_cache
+from edgeav_train.train import TrainConfig, train
+
 from conftest import ASSETS, REPO
-from distill.builder import build_cache, CacheConfig
-from distill.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
 def tiny_cache(tmp_path_factory):
     out = tmp_path_factory.mktemp("cache")
-    m = build_cache(ASSETS / "clips", out, CacheConfig(fps=5, width=64, height=48), layout="folder", workers=1,
-                    progress=False)
+    m = build_cache(
+        ASSETS / "clips", out, CacheConfig(fps=5, width=64, height=48), layout="folder", workers=1, progress=False
+    )
     assert len(m["clips"]) == 2 and not m["bad"]
     return out
 
 
 def _cfg(cache, out, **kw):
-    return TrainConfig(cache=str(cache), model="tiny", out=str(out), steps=4, clips_per_batch=2, windows_per_clip=4,
-                       log_every=1, ckpt_every=100, splits=("train", "val"), progress=False, **kw)
+    return TrainConfig(
+        cache=str(cache),
+        model="tiny",
+        out=str(out),
+        steps=4,
+        clips_per_batch=2,
+        windows_per_clip=4,
+        log_every=1,
+        ckpt_every=100,
+        splits=("train", "val"),
+        progress=False,
+        **kw,
+    )
 
 
 def test_cache_resumes_and_lists_bad_files(tiny_cache, tmp_path):
-    m = build_cache(ASSETS / "clips", tiny_cache, CacheConfig(fps=5, width=64, height=48), layout="folder",
-                    workers=1, progress=False)
+    m = build_cache(
+        ASSETS / "clips",
+        tiny_cache,
+        CacheConfig(fps=5, width=64, height=48),
+        layout="folder",
+        workers=1,
+        progress=False,
+    )
     assert m["_built"] == 0  # nothing redone
     folder = tmp_path / "footage"
     folder.mkdir()
     (folder / "broken.mp4").write_bytes(b"\x00" * 100)
     (folder / "clip.mp4").write_bytes((ASSETS / "clips" / "funnyboat-s12_20-35.mp4").read_bytes())
-    m = build_cache(folder, tmp_path / "c", CacheConfig(fps=5, width=64, height=48), layout="folder", workers=1,
-                    progress=False)
+    m = build_cache(
+        folder, tmp_path / "c", CacheConfig(fps=5, width=64, height=48), layout="folder", workers=1, progress=False
+    )
     assert list(m["clips"]) == ["clip"] and "broken.mp4" in next(iter(m["bad"]))
     mel = np.load(tmp_path / "c" / "shards" / "clip.mel.npy")
     assert mel.shape == (1500, 64) and mel.dtype == np.float16
@@ -46,7 +67,7 @@ def test_two_steps_and_resume_equals_uninterrupted(tiny_cache, tmp_path):
     train(_cfg(tiny_cache, tmp_path / "a"))
     train(_cfg(tiny_cache, tmp_path / "b", stop_after=2))  # interrupted after 2 steps
     assert (tmp_path / "b" / "checkpoint.pt").exists() and not (tmp_path / "b" / "model.safetensors").exists()
-    train(_cfg(tiny_cache, tmp_path / "b"))                # resumes at step 2
+    train(_cfg(tiny_cache, tmp_path / "b"))  # resumes at step 2
     a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
     assert a.keys() == b.keys()
     for k in a:
@@ -59,30 +80,62 @@ def _torchrun_two(module: str, port: int, args: list[str]) -> None:
     """`torchrun --nproc_per_node 2 -m module args` (gloo, one thread each); fails the test with its stderr."""
     torchrun = Path(sys.executable).parent / "torchrun"
     cmd = [str(torchrun), "--nproc_per_node", "2", "--master_port", str(port), "-m", module, *args]
-    r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    r = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
     assert r.returncode == 0, r.stderr[-2000:]
 
 
 def test_ddp_two_processes_gloo(tiny_cache, tmp_path):
-    _torchrun_two("distill.train", 29517, [
-        "--cache", str(tiny_cache), "--model", "tiny", "--out", str(tmp_path / "ddp"), "--steps", "2",
-        "--clips_per_batch", "2", "--windows_per_clip", "2", "--log_every", "1", "--progress", "0",
-        "--splits", '["train", "val"]'])
+    _torchrun_two(
+        "edgeav_train.train",
+        29517,
+        [
+            "--cache",
+            str(tiny_cache),
+            "--model",
+            "tiny",
+            "--out",
+            str(tmp_path / "ddp"),
+            "--steps",
+            "2",
+            "--clips_per_batch",
+            "2",
+            "--windows_per_clip",
+            "2",
+            "--log_every",
+            "1",
+            "--progress",
+            "0",
+            "--splits",
+            '["train", "val"]',
+        ],
+    )
     assert (tmp_path / "ddp" / "model.safetensors").exists()
     assert len((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()) == 2
 
 
 @pytest.mark.parametrize("what", ["head", "visual"])
 def test_bank_distillation_points_the_visual_head_into_the_library(tiny_cache, tmp_path, what):
-    from distill.bank_distill import BankDistillConfig, bank_distill
     from edgeav.models import load_model
+    from edgeav_train.bank_distill import BankDistillConfig, bank_distill
 
     stage1 = train(_cfg(tiny_cache, tmp_path / "s1"))
     before = load_model(str(stage1))
-    out = bank_distill(BankDistillConfig(model=str(stage1), sounds=str(ASSETS / "sounds" / "funnyboat"),
-                                         out=str(tmp_path / "s2"), cache=str(tiny_cache), steps=30, batch=16,
-                                         lr=1e-2, log_every=10, splits=("train", "val"), train=what))
+    out = bank_distill(
+        BankDistillConfig(
+            model=str(stage1),
+            sounds=str(ASSETS / "sounds" / "funnyboat"),
+            out=str(tmp_path / "s2"),
+            cache=str(tiny_cache),
+            steps=30,
+            batch=16,
+            lr=1e-2,
+            log_every=10,
+            splits=("train", "val"),
+            train=what,
+        )
+    )
     after = load_model(str(out))
     # only the visual side moved (the head, or with train="visual" the whole encoder): the audio side and the
     # projector, hence the bank's embeddings, are unchanged
@@ -96,17 +149,28 @@ def test_bank_distillation_points_the_visual_head_into_the_library(tiny_cache, t
 
 
 def _stage2(stage1, cache, out, **kw):
-    from distill.bank_distill import BankDistillConfig
+    from edgeav_train.bank_distill import BankDistillConfig
 
-    return BankDistillConfig(model=str(stage1), sounds=str(ASSETS / "sounds" / "funnyboat"), out=str(out),
-                             cache=str(cache), steps=6, batch=8, lr=1e-2, log_every=1, progress=False,
-                             splits=("train", "val"), train="visual", **kw)
+    return BankDistillConfig(
+        model=str(stage1),
+        sounds=str(ASSETS / "sounds" / "funnyboat"),
+        out=str(out),
+        cache=str(cache),
+        steps=6,
+        batch=8,
+        lr=1e-2,
+        log_every=1,
+        progress=False,
+        splits=("train", "val"),
+        train="visual",
+        **kw,
+    )
 
 
 def test_stage2_resumes_bit_equal_after_an_interruption(tiny_cache, tmp_path):
-    """Stage 2 runs on the common loop (distill.loop.fit): interrupted after 2 of 6 steps and resumed, its model is
+    """Stage 2 runs on the common loop (edgeav_train.loop.fit): interrupted after 2 of 6 steps and resumed, its model is
     bit-equal to an uninterrupted run's, and it logs every step."""
-    from distill.bank_distill import bank_distill
+    from edgeav_train.bank_distill import bank_distill
 
     stage1 = train(_cfg(tiny_cache, tmp_path / "s1"))
     a = bank_distill(_stage2(stage1, tiny_cache, tmp_path / "a"))
@@ -120,10 +184,32 @@ def test_stage2_resumes_bit_equal_after_an_interruption(tiny_cache, tmp_path):
 
 def test_stage2_ddp_two_processes(tiny_cache, tmp_path):
     stage1 = train(_cfg(tiny_cache, tmp_path / "s1"))
-    _torchrun_two("distill.bank_distill", 29519, [
-        "--model", str(stage1), "--sounds", str(ASSETS / "sounds" / "funnyboat"), "--out", str(tmp_path / "ddp"),
-        "--cache", str(tiny_cache), "--steps", "2", "--batch", "8", "--train", "visual", "--log_every", "1",
-        "--progress", "0", "--splits", '["train", "val"]'])
+    _torchrun_two(
+        "edgeav_train.bank_distill",
+        29519,
+        [
+            "--model",
+            str(stage1),
+            "--sounds",
+            str(ASSETS / "sounds" / "funnyboat"),
+            "--out",
+            str(tmp_path / "ddp"),
+            "--cache",
+            str(tiny_cache),
+            "--steps",
+            "2",
+            "--batch",
+            "8",
+            "--train",
+            "visual",
+            "--log_every",
+            "1",
+            "--progress",
+            "0",
+            "--splits",
+            '["train", "val"]',
+        ],
+    )
     assert (tmp_path / "ddp" / "model.safetensors").exists()
     assert len((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()) == 2
 
@@ -134,14 +220,27 @@ def test_fingerprint_targets_teach_the_head_where_library_sounds_start(tiny_cach
     library sound starting (the bundled clips' own effects), each with that sound as its target; only the visual
     head moves, and it learns to predict them."""
     import json
-    from distill.bank_distill import BankDistillConfig, bank_distill
+
     from edgeav.models import load_model
+    from edgeav_train.bank_distill import BankDistillConfig, bank_distill
 
     stage1 = train(_cfg(tiny_cache, tmp_path / "s1"))
-    out = bank_distill(BankDistillConfig(model=str(stage1), sounds=str(ASSETS / "sounds" / "funnyboat"),
-                                         out=str(tmp_path / "s2"), cache=str(tiny_cache), steps=30, batch=16,
-                                         lr=1e-2, log_every=10, splits=("train", "val"), targets="fingerprint",
-                                         fingerprint_rate=8000, w_nce=w_nce))
+    out = bank_distill(
+        BankDistillConfig(
+            model=str(stage1),
+            sounds=str(ASSETS / "sounds" / "funnyboat"),
+            out=str(tmp_path / "s2"),
+            cache=str(tiny_cache),
+            steps=30,
+            batch=16,
+            lr=1e-2,
+            log_every=10,
+            splits=("train", "val"),
+            targets="fingerprint",
+            fingerprint_rate=8000,
+            w_nce=w_nce,
+        )
+    )
     sb, sa = load_model(str(stage1)).state_dict(), load_model(str(out)).state_dict()
     changed = {k for k in sb if not np.array_equal(sb[k].numpy(), sa[k].numpy())}
     assert changed and all(k.startswith("visual.head.") for k in changed)
@@ -150,20 +249,24 @@ def test_fingerprint_targets_teach_the_head_where_library_sounds_start(tiny_cach
     logs = [json.loads(x) for x in (tmp_path / "s2" / "metrics.jsonl").read_text().splitlines()]
     assert logs[-1]["kl"] < logs[0]["kl"] and ("nce" in logs[0]) == bool(w_nce)
     from edgeav import EdgeavError
+
     with pytest.raises(EdgeavError, match="--targets"):  # refused before the library or footage is read
-        bank_distill(BankDistillConfig(model=str(stage1), sounds=str(tmp_path / "none"), out=str(tmp_path / "x"),
-                                       targets="labels"))
+        bank_distill(
+            BankDistillConfig(
+                model=str(stage1), sounds=str(tmp_path / "none"), out=str(tmp_path / "x"), targets="labels"
+            )
+        )
 
 
 def test_onset_strength_peaks_where_a_sound_starts_at_the_first_frame(tiny_cache):
-    from distill.bank_distill import onset_strength
-    from distill.data import WindowSampler
+    from edgeav_train.bank_distill import onset_strength
+    from edgeav_train.data import WindowSampler
 
     s = WindowSampler(tiny_cache, ("train", "val"), (0.2, 0.4))
     c = 0
     mel = np.full((len(s.mels[c]), 64), -10.0, np.float32)
     onset = 300  # a sound starts at mel frame 300 (3 s), loud in every band
-    mel[onset:onset + 20] = 0.0
+    mel[onset : onset + 20] = 0.0
     s.mels[c] = mel
     rows = np.array([(c, k) for k in range(s.n_starts[c])])
     st = onset_strength(s, rows)
@@ -175,12 +278,26 @@ def test_onset_strength_peaks_where_a_sound_starts_at_the_first_frame(tiny_cache
 
 # ---------------------------------------------------------------- students: offline distillation
 def _distill_cfg(cache, teacher, out, **kw):
-    from distill.student import DistillConfig
+    from edgeav_train.student import DistillConfig
 
-    base = dict(steps=4, batch=8, library_batch=8, n_mixes=16, log_every=1, ckpt_every=100, progress=False,
-                overrides={"embed_dim": 16})
-    return DistillConfig(teacher=str(teacher), student="student_small", sounds=str(ASSETS / "sounds" / "funnyboat"),
-                         cache=str(cache), out=str(out), **{**base, **kw})
+    base = dict(
+        steps=4,
+        batch=8,
+        library_batch=8,
+        n_mixes=16,
+        log_every=1,
+        ckpt_every=100,
+        progress=False,
+        overrides={"embed_dim": 16},
+    )
+    return DistillConfig(
+        teacher=str(teacher),
+        student="student_small",
+        sounds=str(ASSETS / "sounds" / "funnyboat"),
+        cache=str(cache),
+        out=str(out),
+        **{**base, **kw},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +307,8 @@ def tiny_teacher(tiny_cache, tmp_path_factory):
 
 def test_distill_steps_resume_and_teacher_outputs_cached_once(tiny_cache, tiny_teacher, tmp_path):
     import json
-    from distill.student import distill
+
+    from edgeav_train.student import distill
 
     a = distill(_distill_cfg(tiny_cache, tiny_teacher, tmp_path / "a"))
     targets = list(Path(tiny_cache).glob("teacher-targets-*.npz"))
@@ -221,7 +339,8 @@ def test_distill_steps_resume_and_teacher_outputs_cached_once(tiny_cache, tiny_t
 
 def test_distill_aligns_the_student_with_the_teacher(tiny_cache, tiny_teacher, tmp_path):
     import json
-    from distill.student import distill
+
+    from edgeav_train.student import distill
 
     distill(_distill_cfg(tiny_cache, tiny_teacher, tmp_path / "s", steps=40, lr=1e-2, log_every=5))
     recs = [json.loads(x) for x in (tmp_path / "s" / "metrics.jsonl").read_text().splitlines()]
@@ -229,11 +348,36 @@ def test_distill_aligns_the_student_with_the_teacher(tiny_cache, tiny_teacher, t
 
 
 def test_distill_ddp_two_processes(tiny_cache, tiny_teacher, tmp_path):
-    _torchrun_two("distill.student", 29518, [
-        "--teacher", str(tiny_teacher), "--student", "student_small", "--sounds", str(ASSETS / "sounds" / "funnyboat"),
-        "--cache", str(tiny_cache), "--out", str(tmp_path / "ddp"), "--steps", "2", "--batch", "8",
-        "--library_batch", "8", "--n_mixes", "16", "--log_every", "1", "--progress", "0",
-        "--overrides", '{"embed_dim": 16}'])
+    _torchrun_two(
+        "edgeav_train.student",
+        29518,
+        [
+            "--teacher",
+            str(tiny_teacher),
+            "--student",
+            "student_small",
+            "--sounds",
+            str(ASSETS / "sounds" / "funnyboat"),
+            "--cache",
+            str(tiny_cache),
+            "--out",
+            str(tmp_path / "ddp"),
+            "--steps",
+            "2",
+            "--batch",
+            "8",
+            "--library_batch",
+            "8",
+            "--n_mixes",
+            "16",
+            "--log_every",
+            "1",
+            "--progress",
+            "0",
+            "--overrides",
+            '{"embed_dim": 16}',
+        ],
+    )
     assert (tmp_path / "ddp" / "model.safetensors").exists()
 
 
@@ -241,7 +385,7 @@ def test_balanced_draw_evens_out_target_sounds():
     """Stage 2's --balance: at 1 each target sound's windows together are drawn as often as another's; 0 = uniform."""
     import torch
 
-    from distill.bank_distill import balanced_draw
+    from edgeav_train.bank_distill import balanced_draw
 
     targets = torch.tensor([[1.0, 0.0]] * 9 + [[0.0, 1.0]])  # sound 0 starts in 9 windows, sound 1 in one
     p = balanced_draw(targets, 1.0)

@@ -1,17 +1,50 @@
-"""What every backend shares: uint8 frame stacks are preprocessed the same way before the backend's own encoder."""
+"""The backend interface (`Backend`) and what every backend shares: uint8 frame stacks are preprocessed the same
+way before the backend's own encoder."""
+
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from edgeav.frontends import preprocess_frames
 
+if TYPE_CHECKING:
+    from edgeav.models.av import AVConfig
+    from edgeav.models.card import ModelCard
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the pipeline, the bank and the benchmarks use of a model, whatever runs it."""
+
+    name: str
+    """torch | onnx | tensorrt"""
+    precision: str
+    """fp32 | fp16 | int8: what the backend computes in."""
+    cfg: AVConfig
+    """The model's architecture (input sizes, frame offsets, embedding width)."""
+    card: ModelCard
+    """The model's card: its teacher and calibrated gates."""
+    model_id: str
+    """Identifies the embedding space: banks and verdicts made with one model_id serve it."""
+
+    def preprocess(self, stacks: np.ndarray) -> np.ndarray: ...
+
+    def encode_visual(self, stacks: np.ndarray, return_attention: bool = False) -> Any: ...
+
+    def encode_preprocessed(self, x: np.ndarray, return_attention: bool = False) -> Any: ...
+
+    def encode_audio(self, mels: np.ndarray) -> np.ndarray: ...
+
 
 class EncoderBackend:
-    """Subclasses set `name`, `cfg`, `model_id`, `precision` and implement `encode_preprocessed`, `encode_audio`."""
+    """Base of the backends: subclasses set `name`, `cfg`, `card`, `model_id`, `precision` and implement
+    `encode_preprocessed`, `encode_audio`."""
 
     @staticmethod
     def preprocess(stacks: np.ndarray) -> np.ndarray:
         return preprocess_frames(stacks)
 
-    def encode_visual(self, stacks: np.ndarray, return_attention: bool = False):
+    def encode_visual(self, stacks: np.ndarray, return_attention: bool = False) -> Any:
         return self.encode_preprocessed(self.preprocess(stacks), return_attention)

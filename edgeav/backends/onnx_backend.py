@@ -3,9 +3,11 @@
 TensorRT's INT8 form (symmetric Q/DQ) on ONNX Runtime's CPU provider runs with graph optimizations off: every
 DequantizeLinear → float op is then computed exactly as written, which is what TensorRT computes with int32
 accumulation. ORT's fused int8 kernels on x86 CPUs without VNNI (AVX2, AVX-512 without VNNI) add pairs of u8×s8
-products in 16 bits, which saturate: measured on `student`'s visual encoder they cost half its top-1 (0.116 against
-0.206 exact). The CPU form (`int8-cpu`) is the one made for ONNX Runtime's kernels.
+products in 16 bits, which saturate: measured on the depthwise student's (student_mobile) visual encoder with
+soundtrack targets, they cost half its top-1 (0.116 against 0.206 exact). The CPU form (`int8-cpu`) is the one made
+for ONNX Runtime's kernels.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,20 +15,25 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeav.errors import EdgeavError
 from edgeav.backends.base import EncoderBackend
-
+from edgeav.errors import EdgeavError
 
 # ONNX Runtime's QDQ propagation moves each backbone output's DequantizeLinear past the float head's Reshape and
 # Transpose, toward ops it could quantize. The CPU form keeps the head in float, so nothing is gained: each level's
 # one DequantizeLinear becomes two (one per use) and the Transpose no longer fuses into the head's MatMul (40 nodes
 # instead of 34). Off for the CPU form: student's visual INT8, 2 threads, batch 1, 0.064 → 0.058 ms
-# (benchmarks.int8_scope measures it).
+# (research.int8_scope measures it).
 CPU_FORM_DISABLED_OPTIMIZERS = ["QDQPropagationTransformer"]
 
 
-def ort_session(path: str | Path, threads: int | None = None, providers: list[str] | None = None,
-                exact_qdq: bool = False, cpu_form: bool = False, save_optimized: str | Path | None = None):
+def ort_session(
+    path: str | Path,
+    threads: int | None = None,
+    providers: list[str] | None = None,
+    exact_qdq: bool = False,
+    cpu_form: bool = False,
+    save_optimized: str | Path | None = None,
+):
     """An ONNX Runtime session the way edgeav runs a graph: `exact_qdq` computes Q/DQ graphs as written
     (optimizations off); `cpu_form` is for graphs quantized for ONNX Runtime's CPU kernels (no effect on float
     graphs); `save_optimized` writes the graph ONNX Runtime actually runs (for tests and inspection)."""
@@ -40,15 +47,25 @@ def ort_session(path: str | Path, threads: int | None = None, providers: list[st
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     if save_optimized:
         opts.optimized_model_filepath = str(save_optimized)
-    return ort.InferenceSession(str(path), opts, providers=providers or ["CPUExecutionProvider"],
-                                disabled_optimizers=CPU_FORM_DISABLED_OPTIMIZERS if cpu_form else None)
+    return ort.InferenceSession(
+        str(path),
+        opts,
+        providers=providers or ["CPUExecutionProvider"],
+        disabled_optimizers=CPU_FORM_DISABLED_OPTIMIZERS if cpu_form else None,
+    )
 
 
 class OnnxBackend(EncoderBackend):
     name = "onnx"
 
-    def __init__(self, sidecar: str | Path, precision: str | None = None, threads: int | None = None,
-                 providers: list[str] | None = None, exact_qdq: bool | None = None):
+    def __init__(
+        self,
+        sidecar: str | Path,
+        precision: str | None = None,
+        threads: int | None = None,
+        providers: list[str] | None = None,
+        exact_qdq: bool | None = None,
+    ):
         """`exact_qdq`: run Q/DQ graphs exactly (optimizations off); None = for TensorRT's form on the CPU only."""
         try:
             import onnxruntime as ort
@@ -64,25 +81,35 @@ class OnnxBackend(EncoderBackend):
             side = json.loads(p.read_text())
             assert side.get("format") == "edgeav-onnx/1"
         except Exception:
-            raise EdgeavError(f"{p} is not an edgeav ONNX sidecar", "give the .onnx.json written by edgeav export") from None
+            raise EdgeavError(
+                f"{p} is not an edgeav ONNX sidecar", "give the .onnx.json written by edgeav export"
+            ) from None
         have = side["precision"]
         if precision is not None and precision != have:
-            raise EdgeavError(f"{p.name} holds a {have} model but {precision} was asked for",
-                              f"export it with --format {precision}, or run with --precision {have}")
+            raise EdgeavError(
+                f"{p.name} holds a {have} model but {precision} was asked for",
+                f"export it with --format {precision}, or run with --precision {have}",
+            )
         avail = ort.get_available_providers()
         providers = providers or [x for x in ("CUDAExecutionProvider",) if x in avail] + ["CPUExecutionProvider"]
         if have == "fp16" and providers == ["CPUExecutionProvider"]:
-            raise EdgeavError("FP16 needs a GPU execution provider (CUDA/TensorRT); ONNX Runtime on CPU would run it "
-                              "through casts at FP32 speed", "use --precision int8 or fp32 on CPU")
+            raise EdgeavError(
+                "FP16 needs a GPU execution provider (CUDA/TensorRT); ONNX Runtime on CPU would run it "
+                "through casts at FP32 speed",
+                "use --precision int8 or fp32 on CPU",
+            )
         if exact_qdq is None:
             exact_qdq = side.get("quant_target") == "tensorrt" and providers == ["CPUExecutionProvider"]
         cpu_form = side.get("quant_target") == "cpu"
         try:
-            self.visual, self.audio = (ort_session(p.parent / side["files"][enc], threads, providers, bool(exact_qdq),
-                                                   cpu_form) for enc in ("visual", "audio"))
+            self.visual, self.audio = (
+                ort_session(p.parent / side["files"][enc], threads, providers, bool(exact_qdq), cpu_form)
+                for enc in ("visual", "audio")
+            )
         except Exception as e:
-            raise EdgeavError(f"cannot load the ONNX encoders of {p}: {' '.join(str(e).split())[:160]}",
-                              "re-export the model") from None
+            raise EdgeavError(
+                f"cannot load the ONNX encoders of {p}: {' '.join(str(e).split())[:160]}", "re-export the model"
+            ) from None
         self.side, self.precision, self.providers, self.exact_qdq = side, have, providers, bool(exact_qdq)
         self.cfg = AVConfig.from_json(side["model"])
         self.card = read_card(side["model"], p.name)

@@ -1,5 +1,6 @@
 """TensorRT backend: runs the engines listed in NAME.trt.json (written by `edgeav export --format engine`) with the
 TensorRT 10/11 tensor API (set_input_shape / set_tensor_address / execute_async_v3) on CUDA tensors from torch."""
+
 from __future__ import annotations
 
 import json
@@ -7,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeav.errors import EdgeavError
 from edgeav.backends.base import EncoderBackend
+from edgeav.errors import EdgeavError
 
 
 class _Engine:
     def __init__(self, path: Path):
         import torch
+
         from edgeav.export.tensorrt import load_engine
 
         self.engine, self.meta = load_engine(path)
@@ -55,8 +57,10 @@ class TensorRTBackend(EncoderBackend):
             raise EdgeavError(f"engine manifest not found: {p}", "build it: edgeav export MODEL --format engine")
         side = json.loads(p.read_text())
         if precision is not None and precision != side["precision"]:
-            raise EdgeavError(f"{p.name} holds {side['precision']} engines but {precision} was asked for",
-                              f"build engines from a {precision} export, or run with --precision {side['precision']}")
+            raise EdgeavError(
+                f"{p.name} holds {side['precision']} engines but {precision} was asked for",
+                f"build engines from a {precision} export, or run with --precision {side['precision']}",
+            )
         self.visual = _Engine(p.parent / side["engines"]["visual"])
         self.audio = _Engine(p.parent / side["engines"]["audio"])
         self.cfg = AVConfig.from_json(side["model"])

@@ -1,15 +1,15 @@
 """PyTorch backend (CPU, or CUDA where present)."""
+
 from __future__ import annotations
 
 import functools
-
 
 import numpy as np
 import torch
 
 from edgeav.atomic import sha1_file
-from edgeav.errors import EdgeavError
 from edgeav.backends.base import EncoderBackend
+from edgeav.errors import EdgeavError
 from edgeav.models import load_model
 from edgeav.models.rep import deploy_form
 from edgeav.models.store import audio_sha1, resolve_model_path
@@ -20,8 +20,10 @@ class TorchBackend(EncoderBackend):
 
     def __init__(self, model: str, precision: str = "fp32", threads: int | None = None):
         if precision != "fp32":
-            raise EdgeavError(f"precision {precision!r} is not available with the torch backend on CPU",
-                              "use --precision fp32 here; INT8/FP16 run through the ONNX/TensorRT backends")
+            raise EdgeavError(
+                f"precision {precision!r} is not available with the torch backend on CPU",
+                "use --precision fp32 here; INT8/FP16 run through the ONNX/TensorRT backends",
+            )
         if threads:
             torch.set_num_threads(threads)
         self.trained = load_model(model)

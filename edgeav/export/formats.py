@@ -1,4 +1,5 @@
 """`edgeav export MODEL --format F -o OUT`: one function per format, each printing the parity it measured."""
+
 from __future__ import annotations
 
 import json
@@ -15,6 +16,7 @@ FORMATS = ("onnx", "int8", "int8-cpu", "fp16", "engine")
 def _ort_vs_torch(side_path: Path, model: str, n: int = 8) -> dict:
     """Cosine agreement of the exported encoders with PyTorch on real windows of the bundled clip."""
     import torch
+
     from edgeav.backends.onnx_backend import OnnxBackend
     from edgeav.defaults import DEFAULT_CLIP
     from edgeav.export.quantize import calibration_windows
@@ -29,12 +31,23 @@ def _ort_vs_torch(side_path: Path, model: str, n: int = 8) -> dict:
         rv = m.encode_visual(torch.from_numpy(w["frames"])).numpy()
         ra = m.encode_audio(torch.from_numpy(w["mel"])).numpy()
     ov, oa = be.encode_preprocessed(w["frames"]), be.encode_audio(w["mel"])
-    return {"visual_min_cosine": float((rv * ov).sum(1).min()), "audio_min_cosine": float((ra * oa).sum(1).min()),
-            "visual_max_abs_err": float(np.abs(rv - ov).max()), "audio_max_abs_err": float(np.abs(ra - oa).max())}
+    return {
+        "visual_min_cosine": float((rv * ov).sum(1).min()),
+        "audio_min_cosine": float((ra * oa).sum(1).min()),
+        "visual_max_abs_err": float(np.abs(rv - ov).max()),
+        "audio_max_abs_err": float(np.abs(ra - oa).max()),
+    }
 
 
-def export(model: str, fmt: str, out: str, calib_videos: list[str] | None = None, calib_windows: int = 256,
-           engine_from: str = "int8", float_convs: int = 1) -> dict:
+def export(
+    model: str,
+    fmt: str,
+    out: str,
+    calib_videos: list[str] | None = None,
+    calib_windows: int = 256,
+    engine_from: str = "int8",
+    float_convs: int = 1,
+) -> dict:
     """`engine` builds TensorRT engines from the `engine_from` (int8 Q/DQ or fp16) ONNX export of the model."""
     from edgeav.export.onnx_export import export_onnx
 
@@ -42,8 +55,9 @@ def export(model: str, fmt: str, out: str, calib_videos: list[str] | None = None
         raise EdgeavError(f"unknown export format {fmt!r}", f"use one of {', '.join(FORMATS)}")
     if fmt == "engine":
         if engine_from not in ("int8", "fp16"):  # int8-cpu is ONNX Runtime's QOperator form: not for TensorRT
-            raise EdgeavError(f"engines are built from an int8 or fp16 export, not {engine_from!r}",
-                              "use --engine-from int8 or fp16")
+            raise EdgeavError(
+                f"engines are built from an int8 or fp16 export, not {engine_from!r}", "use --engine-from int8 or fp16"
+            )
         from edgeav.export.tensorrt import _trt, device_info
 
         _trt(), device_info()  # fail before minutes of quantization, not after
@@ -65,8 +79,10 @@ def export(model: str, fmt: str, out: str, calib_videos: list[str] | None = None
             problems, stats = lint_qdq(str(stem.parent / side["files"][enc]))
             report[f"{enc}_qdq_lint"] = {"problems": problems[:5], **stats}
             if problems:
-                raise EdgeavError(f"INT8 graph {side['files'][enc]} breaks TensorRT's Q/DQ rules: {problems[0]}",
-                                  "report this; the quantizer settings are in edgeav/export/quantize.py")
+                raise EdgeavError(
+                    f"INT8 graph {side['files'][enc]} breaks TensorRT's Q/DQ rules: {problems[0]}",
+                    "report this; the quantizer settings are in edgeav/export/quantize.py",
+                )
     elif graph == "fp16":
         from edgeav.export.quantize import convert_fp16
 
@@ -79,8 +95,10 @@ def export(model: str, fmt: str, out: str, calib_videos: list[str] | None = None
         cfg = AVConfig.from_json(side["model"])
         w, h = cfg.frame_size
         engines = {}
-        for enc, name, shape in (("visual", "frames", (1, cfg.visual_frames, 3, h, w)),
-                                 ("audio", "mel", (1, cfg.audio_frames, cfg.n_mels))):
+        for enc, name, shape in (
+            ("visual", "frames", (1, cfg.visual_frames, 3, h, w)),
+            ("audio", "mel", (1, cfg.audio_frames, cfg.n_mels)),
+        ):
             eng = stem.with_suffix(f".{enc}.engine")
             report[f"{enc}_engine"] = build_engine(stem.parent / side["files"][enc], eng, name, shape)
             engines[enc] = eng.name

@@ -6,12 +6,20 @@
 - no integer ops that TensorRT cannot consume (QLinearConv, ConvInteger, MatMulInteger: the QOperator format).
 Returns a list of problems (empty = clean).
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-FORBIDDEN = {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "QLinearAdd", "QLinearMul",
-             "DynamicQuantizeLinear"}
+FORBIDDEN = {
+    "QLinearConv",
+    "QLinearMatMul",
+    "ConvInteger",
+    "MatMulInteger",
+    "QLinearAdd",
+    "QLinearMul",
+    "DynamicQuantizeLinear",
+}
 
 
 def lint_qdq(path: str) -> tuple[list[str], dict]:
@@ -31,7 +39,9 @@ def lint_qdq(path: str) -> tuple[list[str], dict]:
     producers = {o: n for n in g.node for o in n.output}
     for n in g.node:
         if n.op_type in FORBIDDEN:
-            problems.append(f"{n.name}: {n.op_type} is QOperator-format; TensorRT needs QuantizeLinear/DequantizeLinear")
+            problems.append(
+                f"{n.name}: {n.op_type} is QOperator-format; TensorRT needs QuantizeLinear/DequantizeLinear"
+            )
         if n.op_type not in ("QuantizeLinear", "DequantizeLinear"):
             continue
         stats["q" if n.op_type == "QuantizeLinear" else "dq"] += 1
@@ -57,7 +67,9 @@ def lint_qdq(path: str) -> tuple[list[str], dict]:
                 if scale.size == w.shape[0] and axis == 0:
                     stats["per_channel_weights"] += 1
                 else:
-                    problems.append(f"{n.name}: conv weight {w.shape} not per-output-channel (axis {axis}, {scale.size} scales)")
+                    problems.append(
+                        f"{n.name}: conv weight {w.shape} not per-output-channel (axis {axis}, {scale.size} scales)"
+                    )
         if n.op_type == "DequantizeLinear" and n.input[0] not in inits:
             q = producers.get(n.input[0])
             if q is not None and q.op_type == "QuantizeLinear":

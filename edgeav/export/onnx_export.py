@@ -4,6 +4,7 @@ preprocessing and inputs, and a PyTorch-vs-ONNX Runtime parity check on every ex
 Files for a model exported to OUT/NAME: NAME.visual.onnx, NAME.audio.onnx, NAME.onnx.json (the sidecar).
 Inputs are preprocessed tensors: `frames` (N, T, 3, H, W) ImageNet-normalized; `mel` (N, 100, 64) log-mel.
 """
+
 from __future__ import annotations
 
 import platform
@@ -12,17 +13,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgeav.atomic import write_json, atomic_path, sha1_file
+from edgeav.atomic import atomic_path, sha1_file, write_json
 from edgeav.errors import EdgeavError
-from edgeav.frontends import MelSpec, IMAGENET_MEAN, IMAGENET_STD
+from edgeav.frontends import IMAGENET_MEAN, IMAGENET_STD, MelSpec
 from edgeav.models import load_model
 from edgeav.models.rep import deploy_form
 from edgeav.models.store import model_json, resolve_model_path
 
 OPSET = 17
 # The form of the exported graphs for given weights: bumped when the deploy form or the quantizer settings change,
-# so exports cached by the benchmarks are remade (2: session 14's positions × channels attention head, INT8 CPU
-# form quantizing the backbones' ops only).
+# so cached exports are remade (2: the attention head as matmuls over positions × channels, the INT8 CPU form
+# quantizing the backbones' ops only).
 GRAPH_FORM = 2
 
 
@@ -48,8 +49,10 @@ class _Audio(torch.nn.Module):
 def example_inputs(cfg, n: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     w, h = cfg.frame_size
-    return {"frames": rng.standard_normal((n, cfg.visual_frames, 3, h, w)).astype(np.float32),
-            "mel": (rng.standard_normal((n, cfg.audio_frames, cfg.n_mels)) * 2 - 6).astype(np.float32)}
+    return {
+        "frames": rng.standard_normal((n, cfg.visual_frames, 3, h, w)).astype(np.float32),
+        "mel": (rng.standard_normal((n, cfg.audio_frames, cfg.n_mels)) * 2 - 6).astype(np.float32),
+    }
 
 
 def visual_outputs(cfg) -> list[str]:
@@ -60,8 +63,16 @@ def visual_outputs(cfg) -> list[str]:
 def _export(module, x: torch.Tensor, path: Path, in_name: str, out_names: list[str]):
     dyn = {in_name: {0: "batch"}, **{o: {0: "batch"} for o in out_names}}
     with atomic_path(path, suffix=".onnx") as tmp:
-        torch.onnx.export(module, (x,), str(tmp), input_names=[in_name], output_names=out_names, dynamic_axes=dyn,
-                          opset_version=OPSET, dynamo=False)
+        torch.onnx.export(
+            module,
+            (x,),
+            str(tmp),
+            input_names=[in_name],
+            output_names=out_names,
+            dynamic_axes=dyn,
+            opset_version=OPSET,
+            dynamo=False,
+        )
 
 
 def parity(onnx_path: Path, torch_fn, x: np.ndarray, in_name: str) -> float:
@@ -91,28 +102,49 @@ def export_onnx(model: str, out: str | Path) -> dict:
     deployed = deploy_form(m)  # Rep branches and the frame difference folded into single convs
     # wrappers in eval mode: the exporter restores each module's mode afterwards, and a wrapper left in training
     # mode would switch the model's BatchNorm back to batch statistics
-    _export(_Visual(deployed).eval(), torch.from_numpy(x["frames"]), stem.with_suffix(".visual.onnx"), "frames", vis_out)
+    _export(
+        _Visual(deployed).eval(), torch.from_numpy(x["frames"]), stem.with_suffix(".visual.onnx"), "frames", vis_out
+    )
     _export(_Audio(deployed).eval(), torch.from_numpy(x["mel"]), stem.with_suffix(".audio.onnx"), "mel", ["embedding"])
     m.eval()
     # parity against the model as trained (not its deploy form): the folding is checked with the export
     xp = example_inputs(cfg, n=3, seed=1)  # another batch size than the export's: the batch axis is dynamic
-    err = {"visual": parity(stem.with_suffix(".visual.onnx"), m.encode_visual, xp["frames"], "frames"),
-           "audio": parity(stem.with_suffix(".audio.onnx"), m.encode_audio, xp["mel"], "mel")}
+    err = {
+        "visual": parity(stem.with_suffix(".visual.onnx"), m.encode_visual, xp["frames"], "frames"),
+        "audio": parity(stem.with_suffix(".audio.onnx"), m.encode_audio, xp["mel"], "mel"),
+    }
     import onnx
     import onnxruntime
 
     w, h = cfg.frame_size
-    side = {"format": "edgeav-onnx/1", "graph_form": GRAPH_FORM, "model": model_json(cfg, m.card), "precision": "fp32", "opset": OPSET,
-            "files": {"visual": stem.with_suffix(".visual.onnx").name, "audio": stem.with_suffix(".audio.onnx").name},
-            "inputs": {"frames": {"shape": ["batch", cfg.visual_frames, 3, h, w], "dtype": "float32",
-                                  "layout": "N,T,C,H,W RGB", "mean": IMAGENET_MEAN.tolist(), "std": IMAGENET_STD.tolist(),
-                                  "frame_offsets_s": list(cfg.frame_offsets)},
-                       "mel": {"shape": ["batch", cfg.audio_frames, cfg.n_mels], "dtype": "float32",
-                               "spec": MelSpec().__dict__}},
-            "outputs": {"visual": vis_out, "audio": ["embedding"]}, "embedding_dim": cfg.embed_dim,
-            "source_weights_sha1": sha1_file(src),
-            "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
-                         "python": platform.python_version()},
-            "parity_max_abs_err": err}
+    side = {
+        "format": "edgeav-onnx/1",
+        "graph_form": GRAPH_FORM,
+        "model": model_json(cfg, m.card),
+        "precision": "fp32",
+        "opset": OPSET,
+        "files": {"visual": stem.with_suffix(".visual.onnx").name, "audio": stem.with_suffix(".audio.onnx").name},
+        "inputs": {
+            "frames": {
+                "shape": ["batch", cfg.visual_frames, 3, h, w],
+                "dtype": "float32",
+                "layout": "N,T,C,H,W RGB",
+                "mean": IMAGENET_MEAN.tolist(),
+                "std": IMAGENET_STD.tolist(),
+                "frame_offsets_s": list(cfg.frame_offsets),
+            },
+            "mel": {"shape": ["batch", cfg.audio_frames, cfg.n_mels], "dtype": "float32", "spec": MelSpec().__dict__},
+        },
+        "outputs": {"visual": vis_out, "audio": ["embedding"]},
+        "embedding_dim": cfg.embed_dim,
+        "source_weights_sha1": sha1_file(src),
+        "versions": {
+            "torch": torch.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__,
+            "python": platform.python_version(),
+        },
+        "parity_max_abs_err": err,
+    }
     write_json(stem.with_suffix(".onnx.json"), side)
     return side

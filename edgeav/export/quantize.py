@@ -4,6 +4,7 @@ flags: the precision lives in the graph). FP16 by converting the graph's floats.
 
 Calibration runs the FP32 ONNX graph over real windows (frames and log-mels of footage).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +14,9 @@ import numpy as np
 from edgeav.atomic import write_json
 
 
-class _Reader:
+class CalibrationReader:
+    """ONNX Runtime's calibration data reader over a list of batches for the input `name`."""
+
     def __init__(self, name: str, batches: list[np.ndarray]):
         self.name, self.it = name, iter(batches)
 
@@ -27,15 +30,21 @@ class _Reader:
 
 def calibration_windows(video: str, cfg, n: int) -> dict[str, np.ndarray]:
     """`n` real (frames, mel) windows evenly spread over a video, preprocessed as the encoders expect."""
-    from edgeav.frontends import preprocess_frames, log_mel
+    from edgeav.frontends import log_mel, preprocess_frames
     from edgeav.io import VideoFile
 
     v = VideoFile(video, fps=None, size=cfg.frame_size)
     frames = np.stack([img for _, img in v.frames()])
     fps = v.info.fps
     starts = np.linspace(0, max(0.0, v.duration - 1.0 - max(cfg.frame_offsets)), n)
-    stacks = np.stack([frames[[min(int((s + o) * fps + 1e-3), len(frames) - 1) for o in cfg.frame_offsets]] for s in starts])
-    mels = np.stack([log_mel(v.audio(s, s + 1.0), n_frames=cfg.audio_frames) for s in starts]) if v.info.has_audio else None
+    stacks = np.stack(
+        [frames[[min(int((s + o) * fps + 1e-3), len(frames) - 1) for o in cfg.frame_offsets]] for s in starts]
+    )
+    mels = (
+        np.stack([log_mel(v.audio(s, s + 1.0), n_frames=cfg.audio_frames) for s in starts])
+        if v.info.has_audio
+        else None
+    )
     v.close()
     return {"frames": preprocess_frames(stacks), "mel": mels}
 
@@ -57,7 +66,7 @@ def float_nodes(onnx_path: str | Path, float_convs: int = 1) -> list[str]:
 
     g = onnx.load(str(onnx_path)).graph
     convs = [n.name for n in g.node if n.op_type == "Conv"]
-    return convs[:max(1, float_convs)] + [n.name for n in g.node if n.op_type == "BatchNormalization"]
+    return convs[: max(1, float_convs)] + [n.name for n in g.node if n.op_type == "BatchNormalization"]
 
 
 QUANT_TARGETS = ("tensorrt", "cpu")
@@ -67,7 +76,7 @@ QUANT_TARGETS = ("tensorrt", "cpu")
 # padding, residual adds and SiLU gates of the teacher's trunk) and nothing after them. The attention head — per
 # level two small matmuls and a softmax over a few hundred positions, then one Gemm — stays in float: quantized,
 # each of its ops gains a quantize/dequantize pair that costs more than the op, and at batch 1 the whole graph
-# then ran no faster than FP32. Speed and accuracy of both scopes: `python -m benchmarks.int8_scope`.
+# then ran no faster than FP32. Speed and accuracy of both scopes: `python -m research.int8_scope`.
 CPU_QUANT_OPS = ["Conv", "Relu", "Clip", "MaxPool", "Pad", "Add", "Mul", "Sigmoid"]
 
 
@@ -78,13 +87,23 @@ def quant_form(target: str, cpu_ops: list[str] | None = CPU_QUANT_OPS) -> dict:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
 
     if target == "tensorrt":
-        form = dict(quant_format=QuantFormat.QDQ, activation_type=QuantType.QInt8,
-                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
-                                   # TensorRT takes float biases (it folds them); int32 bias Q/DQ is refused
-                                   "QuantizeBias": False})
+        form = dict(
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QInt8,
+            extra_options={
+                "ActivationSymmetric": True,
+                "WeightSymmetric": True,
+                # TensorRT takes float biases (it folds them); int32 bias Q/DQ is refused
+                "QuantizeBias": False,
+            },
+        )
     else:
-        form = dict(quant_format=QuantFormat.QOperator, activation_type=QuantType.QUInt8,
-                    op_types_to_quantize=cpu_ops, extra_options={"WeightSymmetric": True})
+        form = dict(
+            quant_format=QuantFormat.QOperator,
+            activation_type=QuantType.QUInt8,
+            op_types_to_quantize=cpu_ops,
+            extra_options={"WeightSymmetric": True},
+        )
     return dict(weight_type=QuantType.QInt8, per_channel=True, calibrate_method=CalibrationMethod.MinMax, **form)
 
 
@@ -115,14 +134,22 @@ def _constants_as_initializers(src: Path, dst: Path) -> Path:
     return dst
 
 
-def quantize_int8(sidecar_path: str | Path, out_stem: str | Path, calib_videos: list[str], n_windows: int = 64,
-                  target: str = "tensorrt", float_convs: int = 1, cpu_ops: list[str] | None = CPU_QUANT_OPS) -> dict:
+def quantize_int8(
+    sidecar_path: str | Path,
+    out_stem: str | Path,
+    calib_videos: list[str],
+    n_windows: int = 64,
+    target: str = "tensorrt",
+    float_convs: int = 1,
+    cpu_ops: list[str] | None = CPU_QUANT_OPS,
+) -> dict:
     """`target` tensorrt: explicit Q/DQ, symmetric INT8 activations (TensorRT's form; ONNX Runtime's CPU kernels
     run it slowly). `target` cpu: ONNX Runtime's QOperator form with asymmetric UINT8 activations and symmetric
     per-channel INT8 weights — the U8S8 kernels ORT optimizes on x86 and ARM (measured on the teacher's visual
     encoder, 1 thread: 6.5 ms against 11.2 ms FP32 and 36 ms for the TensorRT-form graph) — on the op types
     `cpu_ops` (None: every op). Not for TensorRT."""
     import json
+
     from onnxruntime.quantization import quantize_static
 
     from edgeav.models import AVConfig
@@ -133,29 +160,42 @@ def quantize_int8(sidecar_path: str | Path, out_stem: str | Path, calib_videos: 
     out_stem = Path(out_stem)
     per_video = max(1, n_windows // max(1, len(calib_videos)))
     wins = [calibration_windows(v, cfg, per_video) for v in calib_videos]
-    data = {"frames": np.concatenate([w["frames"] for w in wins]),
-            "mel": np.concatenate([w["mel"] for w in wins if w["mel"] is not None])}
+    data = {
+        "frames": np.concatenate([w["frames"] for w in wins]),
+        "mel": np.concatenate([w["mel"] for w in wins if w["mel"] is not None]),
+    }
     kept = {}
     for enc, inp in (("visual", "frames"), ("audio", "mel")):
-        batches = [data[inp][i:i + 8] for i in range(0, len(data[inp]), 8)]
+        batches = [data[inp][i : i + 8] for i in range(0, len(data[inp]), 8)]
         # the audio encoder's first conv is its only sensitive one (measured); the visual count is the option
         kept[enc] = float_nodes(src_dir / side["files"][enc], float_convs if enc == "visual" else 1)
         src = _constants_as_initializers(src_dir / side["files"][enc], out_stem.with_suffix(f".{enc}.src.onnx"))
         try:
-            quantize_static(str(src), str(out_stem.with_suffix(f".{enc}.onnx")), _Reader(inp, batches),
-                            nodes_to_exclude=kept[enc], **quant_form(target, cpu_ops))
+            quantize_static(
+                str(src),
+                str(out_stem.with_suffix(f".{enc}.onnx")),
+                CalibrationReader(inp, batches),
+                nodes_to_exclude=kept[enc],
+                **quant_form(target, cpu_ops),
+            )
         finally:
             src.unlink(missing_ok=True)
-    side = {**side, "precision": "int8", "files": {e: out_stem.with_suffix(f".{e}.onnx").name for e in ("visual", "audio")},
-            "calibration": {"videos": [Path(v).name for v in calib_videos], "windows": int(len(data["frames"]))},
-            "float_nodes": kept, "quant_target": target,
-            "quantized_ops": "all" if target == "tensorrt" or cpu_ops is None else list(cpu_ops)}
+    side = {
+        **side,
+        "precision": "int8",
+        "files": {e: out_stem.with_suffix(f".{e}.onnx").name for e in ("visual", "audio")},
+        "calibration": {"videos": [Path(v).name for v in calib_videos], "windows": int(len(data["frames"]))},
+        "float_nodes": kept,
+        "quant_target": target,
+        "quantized_ops": "all" if target == "tensorrt" or cpu_ops is None else list(cpu_ops),
+    }
     write_json(out_stem.with_suffix(".onnx.json"), side)
     return side
 
 
 def convert_fp16(sidecar_path: str | Path, out_stem: str | Path) -> dict:
     import json
+
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
@@ -164,6 +204,10 @@ def convert_fp16(sidecar_path: str | Path, out_stem: str | Path) -> dict:
     for enc in ("visual", "audio"):
         m = convert_float_to_float16(onnx.load(str(src_dir / side["files"][enc])), keep_io_types=True)
         onnx.save(m, str(out_stem.with_suffix(f".{enc}.onnx")))
-    side = {**side, "precision": "fp16", "files": {e: out_stem.with_suffix(f".{e}.onnx").name for e in ("visual", "audio")}}
+    side = {
+        **side,
+        "precision": "fp16",
+        "files": {e: out_stem.with_suffix(f".{e}.onnx").name for e in ("visual", "audio")},
+    }
     write_json(out_stem.with_suffix(".onnx.json"), side)
     return side

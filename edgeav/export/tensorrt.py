@@ -5,12 +5,13 @@ Networks are strongly typed: the precision comes from the graph (Q/DQ nodes, FP1
 (TensorRT version, GPU name, compute capability, input specs); loading refuses an engine built elsewhere.
 On Jetson, build on the device with JetPack's TensorRT (python3-libnvinfer): engines are not portable.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from edgeav.atomic import write_json, atomic_path
+from edgeav.atomic import atomic_path, write_json
 from edgeav.errors import EdgeavError
 
 
@@ -18,8 +19,10 @@ def _trt():
     try:
         import tensorrt as trt
     except ImportError:
-        raise EdgeavError("TensorRT is not installed on this machine",
-                          "on an NVIDIA host: pip install 'edgeav[tensorrt]'; on Jetson: JetPack's python3-libnvinfer") from None
+        raise EdgeavError(
+            "TensorRT is not installed on this machine",
+            "on an NVIDIA host: pip install 'edgeav[tensorrt]'; on Jetson: JetPack's python3-libnvinfer",
+        ) from None
     return trt
 
 
@@ -32,11 +35,19 @@ def device_info() -> dict:
         major, minor = torch.cuda.get_device_capability(0)
         return {"gpu": torch.cuda.get_device_name(0), "compute_capability": f"{major}.{minor}"}
     except Exception:
-        raise EdgeavError("no CUDA GPU visible", "TensorRT engines build and run on NVIDIA GPUs (desktop or Jetson)") from None
+        raise EdgeavError(
+            "no CUDA GPU visible", "TensorRT engines build and run on NVIDIA GPUs (desktop or Jetson)"
+        ) from None
 
 
-def build_engine(onnx_path: str | Path, out: str | Path, input_name: str, opt_shape: tuple[int, ...],
-                 max_batch: int = 8, workspace_mb: int = 1024) -> dict:
+def build_engine(
+    onnx_path: str | Path,
+    out: str | Path,
+    input_name: str,
+    opt_shape: tuple[int, ...],
+    max_batch: int = 8,
+    workspace_mb: int = 1024,
+) -> dict:
     trt = _trt()
     dev = device_info()
     logger = trt.Logger(trt.Logger.WARNING)
@@ -58,8 +69,12 @@ def build_engine(onnx_path: str | Path, out: str | Path, input_name: str, opt_sh
         raise EdgeavError(f"TensorRT failed to build an engine from {onnx_path}", "see the TensorRT log above")
     with atomic_path(out, suffix=".engine") as tmp:
         Path(tmp).write_bytes(bytes(engine))
-    meta = {"tensorrt": trt.__version__, **dev, "input": {"name": input_name, "shape": list(opt_shape),
-                                                          "max_batch": max_batch}, "onnx": Path(onnx_path).name}
+    meta = {
+        "tensorrt": trt.__version__,
+        **dev,
+        "input": {"name": input_name, "shape": list(opt_shape), "max_batch": max_batch},
+        "onnx": Path(onnx_path).name,
+    }
     write_json(Path(out).with_suffix(".engine.json"), meta)
     return meta
 
@@ -68,8 +83,10 @@ def check_engine_metadata(meta: dict, current: dict) -> None:
     """Refuse an engine built with another TensorRT or for another GPU (engines are not portable)."""
     for key in ("tensorrt", "compute_capability"):
         if meta.get(key) != current.get(key):
-            raise EdgeavError(f"engine built for {key} {meta.get(key)} but this machine has {current.get(key)}",
-                              "rebuild the engine here: edgeav export MODEL --format engine")
+            raise EdgeavError(
+                f"engine built for {key} {meta.get(key)} but this machine has {current.get(key)}",
+                "rebuild the engine here: edgeav export MODEL --format engine",
+            )
 
 
 def load_engine(path: str | Path):
@@ -93,7 +110,9 @@ def torch_tensorrt_compile(model_path: str, out: str | Path, precision: str = "f
         import torch
         import torch_tensorrt
     except ImportError:
-        raise EdgeavError("torch-tensorrt is not installed", "pip install 'edgeav[tensorrt]' on an NVIDIA host") from None
+        raise EdgeavError(
+            "torch-tensorrt is not installed", "pip install 'edgeav[tensorrt]' on an NVIDIA host"
+        ) from None
     from edgeav.models import load_model
 
     device_info()

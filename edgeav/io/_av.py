@@ -1,4 +1,5 @@
 """Shared PyAV helpers: open a container with a clear error, resample audio to mono float32."""
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,10 @@ def open_container(path: str | os.PathLike, kind: str = "media"):
     try:
         return av.open(str(p), metadata_errors="ignore")
     except Exception as e:  # PyAV raises many error classes (InvalidDataError, ValueError, ...)
-        raise EdgeavError(f"cannot decode {kind} file {p}: {_short(e)}",
-                          "the file is corrupt, truncated or not a media file; re-encode it, e.g. with ffmpeg") from None
+        raise EdgeavError(
+            f"cannot decode {kind} file {p}: {_short(e)}",
+            "the file is corrupt, truncated or not a media file; re-encode it, e.g. with ffmpeg",
+        ) from None
 
 
 def _short(e: Exception) -> str:

@@ -1,4 +1,5 @@
 """Audio files (wav, flac, ogg, mp3, ... and the audio track of any video) → mono float32 at a chosen rate."""
+
 from __future__ import annotations
 
 import os
@@ -6,7 +7,7 @@ import os
 import numpy as np
 
 from edgeav.errors import EdgeavError
-from edgeav.io._av import open_container, make_resampler, resample_frame, flush_resampler, _short
+from edgeav.io._av import _short, flush_resampler, make_resampler, open_container, resample_frame
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".opus", ".aif", ".aiff", ".wma")
 

@@ -1,9 +1,10 @@
 """Microphone audio through sounddevice (optional: `pip install 'edgeav[mic]'`), as timestamped mono blocks."""
+
 from __future__ import annotations
 
 import queue
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -18,8 +19,10 @@ class Microphone:
         try:
             import sounddevice as sd
         except (ImportError, OSError) as e:  # OSError: PortAudio library missing
-            raise EdgeavError(f"microphone input needs sounddevice/PortAudio ({type(e).__name__})",
-                              "pip install 'edgeav[mic]' (and apt-get install libportaudio2)") from None
+            raise EdgeavError(
+                f"microphone input needs sounddevice/PortAudio ({type(e).__name__})",
+                "pip install 'edgeav[mic]' (and apt-get install libportaudio2)",
+            ) from None
         self.sr, self.dropped = sample_rate, 0
         self.q: queue.Queue = queue.Queue(maxsize=max_blocks)
         self.t0 = time.perf_counter()
@@ -31,12 +34,20 @@ class Microphone:
                 self.dropped += 1
 
         try:
-            self.stream = sd.InputStream(samplerate=sample_rate, blocksize=int(block_s * sample_rate), channels=1,
-                                         device=device, callback=callback)
+            self.stream = sd.InputStream(
+                samplerate=sample_rate,
+                blocksize=int(block_s * sample_rate),
+                channels=1,
+                device=device,
+                callback=callback,
+            )
             self.stream.start()
         except Exception as e:
-            raise EdgeavError(f"cannot open microphone {device if device is not None else '(default)'}: "
-                              f"{' '.join(str(e).split())[:120]}", "check the input device (python -m sounddevice)") from None
+            raise EdgeavError(
+                f"cannot open microphone {device if device is not None else '(default)'}: "
+                f"{' '.join(str(e).split())[:120]}",
+                "check the input device (python -m sounddevice)",
+            ) from None
 
     def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
         while self.stream.active:

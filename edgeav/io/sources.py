@@ -3,13 +3,14 @@
 Live sources run a capture thread with a latest-frame policy: the consumer always gets the newest frame and
 every frame that was overwritten before being read is counted as dropped — a slow consumer never builds a queue.
 """
+
 from __future__ import annotations
 
 import re
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -57,8 +58,14 @@ class LiveSource(FrameSource):
 
     live = True
 
-    def __init__(self, uri, size: tuple[int, int] | None, reconnect: int = 3, open_timeout_s: float = 10.0,
-                 api_preference: int | None = None):
+    def __init__(
+        self,
+        uri,
+        size: tuple[int, int] | None,
+        reconnect: int = 3,
+        open_timeout_s: float = 10.0,
+        api_preference: int | None = None,
+    ):
         super().__init__()
         self.uri, self.size, self.reconnect = uri, size, reconnect
         self.open_timeout_s, self.api = open_timeout_s, api_preference
@@ -80,8 +87,10 @@ class LiveSource(FrameSource):
         cap = cv2.VideoCapture(self.uri) if self.api is None else cv2.VideoCapture(self.uri, self.api)
         if not cap.isOpened():
             cap.release()
-            raise EdgeavError(f"cannot open video source {self.uri!r}",
-                              "check the camera index/device is present or the stream URL is reachable")
+            raise EdgeavError(
+                f"cannot open video source {self.uri!r}",
+                "check the camera index/device is present or the stream URL is reachable",
+            )
         return cap
 
     def _run(self):
@@ -180,13 +189,19 @@ def open_source(source: str, fps: float, size: tuple[int, int] | None = None, re
         import cv2
 
         sensor = m.group("rest") or "0"
-        pipeline = (f"nvarguscamerasrc sensor-id={sensor} ! video/x-raw(memory:NVMM),width=1280,height=720 ! "
-                    "nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! appsink drop=1")
+        pipeline = (
+            f"nvarguscamerasrc sensor-id={sensor} ! video/x-raw(memory:NVMM),width=1280,height=720 ! "
+            "nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! appsink drop=1"
+        )
         if "GStreamer:                   YES" not in cv2.getBuildInformation():
-            raise EdgeavError(f"{s}: this OpenCV has no GStreamer support",
-                              "on Jetson use the system OpenCV from JetPack (python3-opencv)")
+            raise EdgeavError(
+                f"{s}: this OpenCV has no GStreamer support",
+                "on Jetson use the system OpenCV from JetPack (python3-opencv)",
+            )
         return LiveSource(pipeline, size, api_preference=cv2.CAP_GSTREAMER)
     if scheme in ("rtsp", "rtsps", "http", "https", "rtmp", "udp", "tcp"):
         return LiveSource(s, size)
-    raise EdgeavError(f"unknown source scheme {scheme!r} in {s!r}",
-                      "use a file path, file://, v4l2://, csi://, rtsp://, http(s):// or a camera index")
+    raise EdgeavError(
+        f"unknown source scheme {scheme!r} in {s!r}",
+        "use a file path, file://, v4l2://, csi://, rtsp://, http(s):// or a camera index",
+    )

@@ -3,16 +3,17 @@
 Time zero is the first video timestamp. Audio samples are placed by their own timestamps, so an audio stream
 that starts later than the video (or uses another time base) still lines up: the span before it starts is silence.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
 from edgeav.errors import EdgeavError
-from edgeav.io._av import open_container, make_resampler, resample_frame
+from edgeav.io._av import make_resampler, open_container, resample_frame
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ts", ".flv")
 
@@ -38,8 +39,14 @@ def _stream_start(stream) -> float | None:
 class VideoFile:
     """Reads one video file. `size` is (width, height) of returned frames; `sample_rate` of returned audio."""
 
-    def __init__(self, path: str | os.PathLike, fps: float | None = None, size: tuple[int, int] | None = None,
-                 sample_rate: int = 16000, require_audio: bool = False):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float | None = None,
+        size: tuple[int, int] | None = None,
+        sample_rate: int = 16000,
+        require_audio: bool = False,
+    ):
         self.path = str(path)
         self.fps, self.size, self.sample_rate = fps, size, sample_rate
         with open_container(self.path, "video") as c:
@@ -56,8 +63,16 @@ class VideoFile:
                 dur = c.duration / 1e6
             if not dur and vs.frames:
                 dur = vs.frames / rate
-            self.info = VideoInfo(self.path, vs.codec_context.width, vs.codec_context.height, rate, float(dur or 0.0),
-                                  a is not None, a.codec_context.sample_rate if a is not None else None, start)
+            self.info = VideoInfo(
+                self.path,
+                vs.codec_context.width,
+                vs.codec_context.height,
+                rate,
+                float(dur or 0.0),
+                a is not None,
+                a.codec_context.sample_rate if a is not None else None,
+                start,
+            )
         if require_audio and not self.info.has_audio:
             raise EdgeavError(f"no audio track in {self.path}", "training needs footage with sound; skip this file")
         self._audio: _AudioCursor | None = None
@@ -131,7 +146,9 @@ class VideoFile:
         """The frame on screen at time t (seeks)."""
         for _, img in self.frames(start=t, end=t + 1e-6 if self.fps else None):
             return img
-        raise EdgeavError(f"no frame at {t:.2f}s in {self.path} (duration {self.duration:.2f}s)", "pick an earlier time")
+        raise EdgeavError(
+            f"no frame at {t:.2f}s in {self.path} (duration {self.duration:.2f}s)", "pick an earlier time"
+        )
 
     # ---- audio --------------------------------------------------------------------------------------------
     def audio(self, t0: float, t1: float) -> np.ndarray:
@@ -215,7 +232,7 @@ class _AudioCursor:
             i0 = int(round((t0 - self.buf_t0) * self.sr))
             s0, s1 = max(i0, 0), min(i0 + n, len(self.buf))
             if s1 > s0:
-                out[s0 - i0:s1 - i0] = self.buf[s0:s1]
+                out[s0 - i0 : s1 - i0] = self.buf[s0:s1]
             drop = int((t0 - self.KEEP_S - self.buf_t0) * self.sr)
             if drop > 0:  # constant memory: forget what lies well behind us
                 self.buf = self.buf[drop:]

@@ -3,6 +3,7 @@
 For each intermediate map L (C_l × H × W) and the global vector g: project L to the shared width D, compatibility
 c = 1×1 conv(L' + g) (additive), softmax over the H·W positions, attended vector = Σ softmax(c) · L'.
 """
+
 from __future__ import annotations
 
 import torch
@@ -32,8 +33,14 @@ class AttentionPool(nn.Module):
 class MultiResolutionHead(nn.Module):
     """Attention over several resolutions (or plain pooling for the baseline) → linear → embedding."""
 
-    def __init__(self, channels: list[int], dim: int, embed_dim: int, attention: bool = True,
-                 global_map: tuple[int, int, int] | None = None):
+    def __init__(
+        self,
+        channels: list[int],
+        dim: int,
+        embed_dim: int,
+        attention: bool = True,
+        global_map: tuple[int, int, int] | None = None,
+    ):
         """`global_map` (C, H, W): the backbone returns one more map after the attended ones, and g comes from it
         through a dense conv over the whole (fixed-size) map, as in the research's released encoders; otherwise g
         is the mean of the last attended map, projected."""
@@ -61,7 +68,7 @@ class MultiResolutionHead(nn.Module):
         return self.out(torch.cat([v for v, _ in outs], dim=1)), [a for _, a in outs]
 
     @torch.no_grad()
-    def folded(self, map_sizes: list[tuple[int, int]], projector: nn.Linear | None = None) -> "FoldedAttentionHead":
+    def folded(self, map_sizes: list[tuple[int, int]], projector: nn.Linear | None = None) -> FoldedAttentionHead:
         """This head (and `projector` after it, if given) as a `FoldedAttentionHead`: the same function, fewer ops.
         `map_sizes`: (H, W) of each attended map at the model's input size."""
         return FoldedAttentionHead(self, map_sizes, projector)
@@ -80,7 +87,7 @@ class FoldedAttentionHead(nn.Module):
     in an INT8 graph the transposes back to NCHW cancel; the map sizes are fixed by the model's input size, which
     keeps the graph free of shape arithmetic. Chosen over a 1×1 score conv
     and a product-and-sum: faster on each student's visual encoder at FP32 and in the INT8 CPU form (ONNX Runtime,
-    batch 1, 2 threads; `python -m benchmarks.deploy_form`, results/deploy_form.md)."""
+    batch 1, 2 threads; `python -m research.deploy_form`, results/deploy_form.md)."""
 
     def __init__(self, head: MultiResolutionHead, map_sizes: list[tuple[int, int]], projector: nn.Linear | None = None):
         super().__init__()
@@ -88,7 +95,7 @@ class FoldedAttentionHead(nn.Module):
             raise ValueError("only attention heads fold")
         dim = head.pools[0].proj.out_channels
         w_out, b_out = head.out.weight, head.out.bias.clone()
-        self.map_sizes = [(int(h), int(w)) for h, w in map_sizes[:len(head.pools)]]
+        self.map_sizes = [(int(h), int(w)) for h, w in map_sizes[: len(head.pools)]]
         self.scores = nn.ModuleList()
         blocks = []
         for i, p in enumerate(head.pools):
@@ -96,7 +103,7 @@ class FoldedAttentionHead(nn.Module):
             score = nn.Linear(w_proj.shape[1], 1, bias=False)  # the score's bias is a constant too
             score.weight.copy_(p.score.weight[:, :, 0, 0] @ w_proj)
             self.scores.append(score)
-            w_level = w_out[:, i * dim:(i + 1) * dim]
+            w_level = w_out[:, i * dim : (i + 1) * dim]
             blocks.append(w_level @ w_proj)
             b_out += w_level @ b_proj
         weight = torch.cat(blocks, dim=1)

@@ -4,16 +4,17 @@ Ev: backbone intermediates of each frame in a short stack; frame 0 and the chang
 per resolution (channels [f0, f_last - f0]) and pooled by attention (or plain pooling for the baseline).
 Ea: the same head over a conv stack on the 1 s log-mel (1 × 64 mels × 100 frames).
 """
+
 from __future__ import annotations
 
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from edgeav.models.attention import MultiResolutionHead
+from edgeav.models.backbones import ConvStack, EfficientNetLite0Trunk, MobileStack, PaperVGG
 from edgeav.models.card import ModelCard
-from edgeav.models.backbones import EfficientNetLite0Trunk, ConvStack, MobileStack, PaperVGG
 from edgeav.models.rep import RepStack
 
 
@@ -22,22 +23,22 @@ class AVConfig:
     """A model's architecture. Every field is data: saved beside the weights as JSON."""
 
     name: str = "teacher"
-    visual_backbone: str = "lite0"          # lite0 (ImageNet, frozen) | convstack | mobile | rep (trained from scratch)
-    visual_widths: tuple[int, ...] = (32, 64, 128, 256)   # convstack / mobile stage widths
-    visual_frames: int = 2                  # 1 = one frame as in the paper; 2 = frame + change across the window
-    visual_fusion: str = "late"             # late: [f0, f_last - f0] per feature resolution; early: as 6 input channels
+    visual_backbone: str = "lite0"  # lite0 (ImageNet, frozen) | convstack | mobile | rep (trained from scratch)
+    visual_widths: tuple[int, ...] = (32, 64, 128, 256)  # convstack / mobile stage widths
+    visual_frames: int = 2  # 1 = one frame as in the paper; 2 = frame + change across the window
+    visual_fusion: str = "late"  # late: [f0, f_last - f0] per feature resolution; early: as 6 input channels
     frame_size: tuple[int, int] = (128, 96)  # (width, height)
     frame_offsets: tuple[float, ...] = (0.2, 0.4)  # seconds after window start of each stacked frame
-    visual_tune_levels: int = 0             # lite0: the trunk's last N tapped levels learn (1 = its stride-32
-                                            # stage), recomputed from the fixed map before them; 0 = all frozen
+    visual_tune_levels: int = 0  # lite0: the trunk's last N tapped levels learn (1 = its stride-32
+    # stage), recomputed from the fixed map before them; 0 = all frozen
     attention: bool = True
     attn_dim: int = 128
     embed_dim: int = 128
-    audio_backbone: str = "convstack"       # convstack | mobile
+    audio_backbone: str = "convstack"  # convstack | mobile
     audio_widths: tuple[int, ...] = (16, 32, 64, 128)
-    blocks_per_stage: int = 2               # mobile / rep backbones: blocks per stage
-    stem: tuple[int, int] = (4, 4)          # rep backbones: the first conv's (kernel, stride)
-    audio_convs_per_stage: int = 1          # 1 keeps a CPU training step ~3x cheaper than 2 (measured)
+    blocks_per_stage: int = 2  # mobile / rep backbones: blocks per stage
+    stem: tuple[int, int] = (4, 4)  # rep backbones: the first conv's (kernel, stride)
+    audio_convs_per_stage: int = 1  # 1 keeps a CPU training step ~3x cheaper than 2 (measured)
     # paper_vgg backbones (the research's released encoders): convs per stage (0 = a pool-only stage), the max-pool
     # before each stage (k for k×k, [kh, kw], 1 = none) and the attended stages; g comes from the last stage
     visual_convs: tuple[int, ...] = ()
@@ -48,19 +49,30 @@ class AVConfig:
     audio_taps: tuple[int, ...] = ()
     n_mels: int = 64
     audio_frames: int = 100
-    pretrained: bool = True                 # load ImageNet weights into a lite0 trunk
-    center_weight: float = 0.0              # visual embeddings are re-normalized after subtracting this × the mean
-                                            # embedding of training footage (buffer visual_center): hubness reduction,
-                                            # so sounds that sit near every frame stop topping every list (0 = off)
+    pretrained: bool = True  # load ImageNet weights into a lite0 trunk
+    center_weight: float = 0.0  # visual embeddings are re-normalized after subtracting this × the mean
+    # embedding of training footage (buffer visual_center): hubness reduction,
+    # so sounds that sit near every frame stop topping every list (0 = off)
 
     def to_json(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict) -> "AVConfig":
+    def from_json(cls, d: dict) -> AVConfig:
         d = dict(d)
-        for k in ("visual_widths", "frame_size", "stem", "frame_offsets", "audio_widths", "visual_convs", "visual_pools",
-                  "visual_taps", "audio_convs", "audio_pools", "audio_taps"):
+        for k in (
+            "visual_widths",
+            "frame_size",
+            "stem",
+            "frame_offsets",
+            "audio_widths",
+            "visual_convs",
+            "visual_pools",
+            "visual_taps",
+            "audio_convs",
+            "audio_pools",
+            "audio_taps",
+        ):
             if k in d:
                 d[k] = tuple(tuple(x) if isinstance(x, list) else x for x in d[k])
         known = {f for f in cls.__dataclass_fields__}
@@ -90,26 +102,38 @@ class VisualEncoder(nn.Module):
         if cfg.visual_backbone == "lite0":
             if self.early:
                 raise ValueError("the pretrained lite0 trunk takes 3-channel frames: use visual_fusion='late'")
-            self.backbone = EfficientNetLite0Trunk(pretrained=cfg.pretrained, frozen=True,
-                                                   tune_levels=cfg.visual_tune_levels)
+            self.backbone = EfficientNetLite0Trunk(
+                pretrained=cfg.pretrained, frozen=True, tune_levels=cfg.visual_tune_levels
+            )
         elif cfg.visual_backbone == "convstack":
             self.backbone = ConvStack(in_ch, cfg.visual_widths, taps=(1, 2, 3))
         elif cfg.visual_backbone == "mobile":
             n = len(cfg.visual_widths)
-            self.backbone = MobileStack(in_ch, cfg.visual_widths, taps=(n - 3, n - 2, n - 1),
-                                        blocks_per_stage=cfg.blocks_per_stage)
+            self.backbone = MobileStack(
+                in_ch, cfg.visual_widths, taps=(n - 3, n - 2, n - 1), blocks_per_stage=cfg.blocks_per_stage
+            )
         elif cfg.visual_backbone == "rep":
             n = len(cfg.visual_widths)
-            self.backbone = RepStack(in_ch, cfg.visual_widths, taps=(n - 3, n - 2, n - 1),
-                                     blocks_per_stage=cfg.blocks_per_stage, stem_kernel=cfg.stem[0], stem_stride=cfg.stem[1])
+            self.backbone = RepStack(
+                in_ch,
+                cfg.visual_widths,
+                taps=(n - 3, n - 2, n - 1),
+                blocks_per_stage=cfg.blocks_per_stage,
+                stem_kernel=cfg.stem[0],
+                stem_stride=cfg.stem[1],
+            )
         elif cfg.visual_backbone == "paper_vgg":
             self.backbone = PaperVGG(in_ch, cfg.visual_widths, cfg.visual_convs, cfg.visual_pools, cfg.visual_taps)
         else:
             raise ValueError(f"unknown visual backbone {cfg.visual_backbone}")
         mult = 2 if cfg.visual_frames > 1 and not self.early else 1
-        self.head = MultiResolutionHead([c * mult for c in self.backbone.channels], cfg.attn_dim, cfg.embed_dim,
-                                        cfg.attention, _global_map(self.backbone, (cfg.frame_size[1], cfg.frame_size[0]),
-                                                                   mult))
+        self.head = MultiResolutionHead(
+            [c * mult for c in self.backbone.channels],
+            cfg.attn_dim,
+            cfg.embed_dim,
+            cfg.attention,
+            _global_map(self.backbone, (cfg.frame_size[1], cfg.frame_size[0]), mult),
+        )
 
     def early_input(self, frames: torch.Tensor) -> torch.Tensor:
         """Early fusion: the change across the window enters as input channels [f0, f_last − f0] (one backbone pass,
@@ -164,16 +188,22 @@ class AudioEncoder(nn.Module):
         self.norm = nn.BatchNorm2d(1)  # learned input scaling of the log-mel
         if cfg.audio_backbone == "mobile":
             n = len(cfg.audio_widths)
-            self.backbone = MobileStack(1, cfg.audio_widths, taps=(n - 3, n - 2, n - 1),
-                                        blocks_per_stage=cfg.blocks_per_stage)
+            self.backbone = MobileStack(
+                1, cfg.audio_widths, taps=(n - 3, n - 2, n - 1), blocks_per_stage=cfg.blocks_per_stage
+            )
         elif cfg.audio_backbone == "convstack":
             self.backbone = ConvStack(1, cfg.audio_widths, taps=(1, 2, 3), convs_per_stage=cfg.audio_convs_per_stage)
         elif cfg.audio_backbone == "paper_vgg":
             self.backbone = PaperVGG(1, cfg.audio_widths, cfg.audio_convs, cfg.audio_pools, cfg.audio_taps)
         else:
             raise ValueError(f"unknown audio backbone {cfg.audio_backbone}")
-        self.head = MultiResolutionHead(self.backbone.channels, cfg.attn_dim, cfg.embed_dim, cfg.attention,
-                                        _global_map(self.backbone, (cfg.n_mels, cfg.audio_frames)))
+        self.head = MultiResolutionHead(
+            self.backbone.channels,
+            cfg.attn_dim,
+            cfg.embed_dim,
+            cfg.attention,
+            _global_map(self.backbone, (cfg.n_mels, cfg.audio_frames)),
+        )
 
     def forward(self, mel: torch.Tensor):
         """mel (B, frames, n_mels) as the front-end returns it."""

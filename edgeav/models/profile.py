@@ -3,6 +3,7 @@
 MACs are counted by forward hooks on Conv2d and Linear (the attention's softmax-weighted sums add a few thousand,
 left out, as the usual counters do). Numbers are for batch 1 at the model's own input size.
 """
+
 from __future__ import annotations
 
 import torch
@@ -57,8 +58,12 @@ def encoder_costs(model) -> dict[str, dict[str, int]]:
     mel = torch.zeros(1, cfg.audio_frames, cfg.n_mels)
     proj = 0 if model.projector_folded else sum(p.numel() for p in model.projector.parameters())
     return {
-        "visual": {"params": sum(p.numel() for p in model.visual.parameters()) + proj,
-                   "macs": _count(model, model.encode_visual, frames)},
-        "audio": {"params": sum(p.numel() for p in model.audio.parameters()) + proj,
-                  "macs": _count(model, model.encode_audio, mel)},
+        "visual": {
+            "params": sum(p.numel() for p in model.visual.parameters()) + proj,
+            "macs": _count(model, model.encode_visual, frames),
+        },
+        "audio": {
+            "params": sum(p.numel() for p in model.audio.parameters()) + proj,
+            "macs": _count(model, model.encode_audio, mel),
+        },
     }

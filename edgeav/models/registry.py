@@ -2,9 +2,10 @@
 
 A registered name maps to a config dataclass (`AVConfig`); a shipped name also has weights in edgeav/assets/models.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 _REGISTRY: dict[str, Callable] = {}
 

@@ -5,12 +5,13 @@ shapes allow, an identity BN — and deploys as one k×k conv with bias: eval-mo
 branch folds into the k×k kernel exactly. The deployed net is a plain stack of dense convs + ReLU, which is what
 ONNX Runtime's int8 CPU kernels run fastest: measured on this project's CPU (AMD EPYC with AVX-512 VNNI, 2 threads,
 per layer at the students' shapes), a dense 3×3 conv runs 2–3× faster in INT8 than in FP32, a depthwise 3×3 up to
-2–3× slower (benchmarks/int8_crossover.py).
+2–3× slower (research/int8_crossover.py).
 
 `deploy_form(model)` returns the inference copy that `edgeav export` and the torch backend run: Rep branches and
 BatchNorms after convs folded, for early-fusion students the frame difference folded into the first conv, and
 attention heads folded with the shared projector (edgeav.models.attention.FoldedAttentionHead).
 """
+
 from __future__ import annotations
 
 import copy
@@ -73,15 +74,28 @@ class RepStack(_TappedStages):
     in float), then per stage a stride-2 3×3 RepConv into the stage's width and `blocks_per_stage − 1` stride-1
     ones. Every stage output can be tapped."""
 
-    def __init__(self, in_channels: int = 6, widths: tuple[int, ...] = (16, 32, 64, 128), taps: tuple[int, ...] = (1, 2, 3),
-                 blocks_per_stage: int = 1, stem_kernel: int = 4, stem_stride: int = 4):
+    def __init__(
+        self,
+        in_channels: int = 6,
+        widths: tuple[int, ...] = (16, 32, 64, 128),
+        taps: tuple[int, ...] = (1, 2, 3),
+        blocks_per_stage: int = 1,
+        stem_kernel: int = 4,
+        stem_stride: int = 4,
+    ):
         super().__init__()
-        stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], stem_kernel, stem_stride,
-                                       (stem_kernel - stem_stride + 1) // 2, bias=False),
-                             nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
+        stem = nn.Sequential(
+            nn.Conv2d(
+                in_channels, widths[0], stem_kernel, stem_stride, (stem_kernel - stem_stride + 1) // 2, bias=False
+            ),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(inplace=True),
+        )
         stages = [stem]
         for cin, cout in zip(widths[:-1], widths[1:]):
-            stages.append(nn.Sequential(RepConv(cin, cout, 2), *[RepConv(cout, cout, 1) for _ in range(blocks_per_stage - 1)]))
+            stages.append(
+                nn.Sequential(RepConv(cin, cout, 2), *[RepConv(cout, cout, 1) for _ in range(blocks_per_stage - 1)])
+            )
         self.stages = nn.ModuleList(stages)
         self.taps = taps
         self.channels = [widths[i] for i in taps]
@@ -110,8 +124,10 @@ def _replace_rep_convs(module: nn.Module) -> None:
 def _head_map_sizes(model) -> dict[str, list[tuple[int, int]]]:
     """(H, W) of the maps each encoder's head receives at the model's input size (one forward on zeros)."""
     cfg, sizes = model.cfg, {}
-    hooks = [enc.head.register_forward_pre_hook(lambda mod, args, k=k: sizes.__setitem__(k, [f.shape[-2:] for f in args[0]]))
-             for k, enc in (("visual", model.visual), ("audio", model.audio))]
+    hooks = [
+        enc.head.register_forward_pre_hook(lambda mod, args, k=k: sizes.__setitem__(k, [f.shape[-2:] for f in args[0]]))
+        for k, enc in (("visual", model.visual), ("audio", model.audio))
+    ]
     try:
         w, h = cfg.frame_size
         model.encode_visual(torch.zeros(1, cfg.visual_frames, 3, h, w))

@@ -1,16 +1,16 @@
 """Model files: `<stem>.safetensors` (weights, no pickle) + `<stem>.json` (the AVConfig's fields and, under "card",
 the ModelCard). Shipped names resolve to edgeav/assets/models/<name>.*; anything else is a path."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-
 from edgeav.atomic import atomic_path, write_json
 from edgeav.errors import EdgeavError
 from edgeav.models.av import AVConfig, AVModel
 from edgeav.models.card import ModelCard
-from edgeav.models.registry import model_config, list_models
+from edgeav.models.registry import list_models, model_config
 
 ASSET_MODELS = Path(__file__).resolve().parents[1] / "assets" / "models"
 
@@ -53,7 +53,9 @@ def save_model(model: AVModel, path: str | Path, card: ModelCard | None = None) 
     from safetensors.torch import save_file
 
     if getattr(model, "deployed", False):  # folded weights would not load into the trainable form
-        raise ValueError("a deploy copy (edgeav.models.rep.deploy_form) is for inference only: save the model it was made from")
+        raise ValueError(
+            "a deploy copy (edgeav.models.rep.deploy_form) is for inference only: save the model it was made from"
+        )
     stem = _stem(path)
     card = card or model.card
     sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
@@ -85,10 +87,14 @@ def resolve_model_path(name_or_path: str) -> Path:
     if shipped.exists():
         return shipped
     if name_or_path in list_models():
-        raise EdgeavError(f"model {name_or_path!r} is registered but has no shipped weights",
-                          f"train it (edgeav train) or use a shipped one: "
-                          f"{', '.join(sorted(x.stem for x in ASSET_MODELS.glob('*.safetensors')))}")
-    raise EdgeavError(f"model not found: {name_or_path}", f"give a registry name ({', '.join(list_models())}) or a .safetensors path")
+        raise EdgeavError(
+            f"model {name_or_path!r} is registered but has no shipped weights",
+            f"train it (edgeav train) or use a shipped one: "
+            f"{', '.join(sorted(x.stem for x in ASSET_MODELS.glob('*.safetensors')))}",
+        )
+    raise EdgeavError(
+        f"model not found: {name_or_path}", f"give a registry name ({', '.join(list_models())}) or a .safetensors path"
+    )
 
 
 def load_model(name_or_path: str) -> AVModel:
@@ -97,8 +103,10 @@ def load_model(name_or_path: str) -> AVModel:
     path = resolve_model_path(name_or_path)
     cfg_path = path.with_suffix(".json")
     if not path.exists() or not cfg_path.exists():
-        raise EdgeavError(f"model files missing: need {path.name} and {cfg_path.name} in {path.parent}",
-                          "export both with save_model / edgeav train")
+        raise EdgeavError(
+            f"model files missing: need {path.name} and {cfg_path.name} in {path.parent}",
+            "export both with save_model / edgeav train",
+        )
     try:
         d = json.loads(cfg_path.read_text())
         card = read_card(d, cfg_path.name)
@@ -110,9 +118,14 @@ def load_model(name_or_path: str) -> AVModel:
     except EdgeavError:
         raise
     except Exception as e:
-        raise EdgeavError(f"cannot load model {path}: {' '.join(str(e).split())[:160]}",
-                          "the file is not an edgeav model or is damaged; re-download or retrain it") from None
+        raise EdgeavError(
+            f"cannot load model {path}: {' '.join(str(e).split())[:160]}",
+            "the file is not an edgeav model or is damaged; re-download or retrain it",
+        ) from None
     if missing or unexpected:
-        raise EdgeavError(f"model {path} does not match its config ({len(missing)} missing, {len(unexpected)} "
-                          f"unexpected tensors, e.g. {(missing or unexpected)[0]})", "use the .json saved with it")
+        raise EdgeavError(
+            f"model {path} does not match its config ({len(missing)} missing, {len(unexpected)} "
+            f"unexpected tensors, e.g. {(missing or unexpected)[0]})",
+            "use the .json saved with it",
+        )
     return model.eval()

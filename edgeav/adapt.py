@@ -1,0 +1,26 @@
+"""`edgeav adapt`'s configuration. The work is the training package's (edgeav_train.adapt), imported when the
+command runs, so the runtime's command line starts without it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgeav.defaults import DEFAULT_MODEL
+
+
+@dataclass
+class AdaptConfig:
+    footage: str
+    """Folder of your videos (unlabeled; a few minutes is enough)."""
+    sounds: str
+    """Your sound library (folder)."""
+    model: str = DEFAULT_MODEL
+    """Model to adapt: registry name or .safetensors path."""
+    out: str = "runs/adapted"
+    """Folder for the footage cache, checkpoints and the adapted model."""
+    steps: int = 300
+    """Adaptation steps (batch 256)."""
+    feedback: str = ""
+    """Your verdicts file: re-embedded for the adapted model."""
+    seed: int = 0
+    """Seed of the windows drawn."""

@@ -1,0 +1,112 @@
+"""`edgeav adapt`: fit a model to the user's own domain from a few minutes of their unlabeled footage, their sound
+library and their feedback — quickly, on a CPU.
+
+1. cache the footage (frames + log-mel, as for training) and, for a frozen-trunk model, its trunk features;
+2. label-free stage 2 on that footage (edgeav_train.bank_distill): the frozen audio encoder matches each moment's
+   soundtrack against the user's library, and the visual attention head learns to point there. Only the visual
+   head moves: the audio side and projector stay fixed, so the user's existing bank stays valid;
+3. the user's verdicts (edgeav feedback / the live view) are re-embedded with the adapted model (their source videos
+   must still exist) into OUT/feedback.jsonl, which `edgeav run --feedback` uses to re-rank.
+
+    edgeav adapt MY_FOOTAGE --sounds MY_SOUNDS --model teacher -o runs/adapted [--feedback verdicts.jsonl]
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from edgeav.adapt import AdaptConfig
+from edgeav.atomic import write_json
+from edgeav.errors import EdgeavError
+
+
+def reembed_feedback(src: str, dst: Path, model_path: str) -> dict:
+    """The verdicts of `src` with embeddings from `model_path`, written to `dst` (a new append-only store)."""
+    from edgeav.backends import load_backend
+    from edgeav.feedback import FeedbackStore, Verdict, embed_moments
+
+    verdicts = FeedbackStore(src).load()
+    be = load_backend(model_path, "torch")
+    by_source: dict[str, list[Verdict]] = {}
+    for v in verdicts:
+        by_source.setdefault(v.source, []).append(v)
+    kept, missing = [], []
+    for source, vs in by_source.items():
+        if not Path(source).exists():
+            missing.append(source)
+            continue
+        embs = embed_moments(be, source, [v.t for v in vs])
+        kept += [Verdict(v.source, v.t, v.sound, v.verdict, e.tolist(), be.model_id, v.time) for v, e in zip(vs, embs)]
+    if dst.exists():
+        dst.unlink()  # this adaptation's own copy; the user's original file is never touched
+    FeedbackStore(dst).append(kept)
+    return {"verdicts": len(kept), "missing_sources": missing}
+
+
+def adapt(cfg: AdaptConfig) -> dict:
+    from edgeav.models import load_model
+    from edgeav.models.store import resolve_model_path
+    from edgeav_train.bank_distill import BankDistillConfig, bank_distill
+    from edgeav_train.builder import CacheConfig, build_cache
+    from edgeav_train.features import build_features
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not Path(cfg.sounds).is_dir():
+        raise EdgeavError(f"sound library not found: {cfg.sounds}", "give the folder of your sound files")
+    model_path = str(resolve_model_path(cfg.model))
+    times = {}
+    t0 = time.perf_counter()
+    m = load_model(model_path)
+    cache = out / "cache"
+    man = build_cache(
+        cfg.footage, cache, CacheConfig(fps=5, width=m.cfg.frame_size[0], height=m.cfg.frame_size[1]), progress=False
+    )
+    if not man["clips"]:
+        raise EdgeavError(
+            f"no usable video in {cfg.footage} ({len(man['bad'])} unreadable)",
+            "give a folder of video files with sound",
+        )
+    times["cache_s"] = time.perf_counter() - t0
+    if getattr(m.visual.backbone, "frozen", False):
+        t0 = time.perf_counter()
+        build_features(cache, m.cfg.visual_backbone, progress=False)
+        times["features_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    path = bank_distill(
+        BankDistillConfig(
+            model=model_path,
+            sounds=cfg.sounds,
+            out=str(out),
+            cache=str(cache),
+            steps=cfg.steps,
+            seed=cfg.seed,
+            splits=("train", "val"),
+        )
+    )
+    times["stage2_s"] = time.perf_counter() - t0
+    report = {
+        "model": str(path),
+        "clips": len(man["clips"]),
+        "skipped": man["bad"],
+        "footage_minutes": round(sum(e["duration_s"] for e in man["clips"].values()) / 60, 2),
+        "seconds": {k: round(v, 1) for k, v in times.items()},
+        "config": asdict(cfg),
+    }
+    if cfg.feedback:
+        report["feedback"] = {
+            **reembed_feedback(cfg.feedback, out / "feedback.jsonl", str(path)),
+            "file": str(out / "feedback.jsonl"),
+        }
+    write_json(out / "adapt.json", report)
+    return report
+
+
+def adapt_cmd(cfg: AdaptConfig) -> None:
+    rep = adapt(cfg)
+    fb = f" --feedback {rep['feedback']['file']}" if "feedback" in rep else ""
+    print(json.dumps({k: v for k, v in rep.items() if k != "config"}, indent=1))
+    print(f"run it: edgeav run VIDEO --model {rep['model']}{fb}")

@@ -1,0 +1,85 @@
+"""More unlabeled training footage: rerun the corpus's own recorder (its gameplay-recorder folder) for new
+seeds of the corpus's games, into a git-ignored folder laid out like the corpus (clips/<game>/<game>-s<seed>.mp4
+and a splits.csv marking every clip `train`), ready for `edgeav cache`.
+
+Only the video and its soundtrack are used downstream; the recorder's event logs are written beside them but no
+training code reads them. Seeds start at 1001, far from the corpus's (1-20), so no val/test moment is re-recorded.
+Needs Debian's python3-pygame and the games (see the recorder's README); the recorder is deterministic per seed.
+
+    python -m edgeav_train.more_footage --recorder ../shared/tools/gameplay-recorder --out .cache/more-footage \
+        --seeds 1001-1028 [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from edgeav.atomic import atomic_path
+from edgeav.errors import EdgeavError
+
+GAMES = ("solarwolf", "funnyboat", "whichwayisup", "angrydd", "pathological", "monsterz", "ardentryst")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'1001-1028' or '1001,1005' → seeds; the corpus's own seeds (1-20) are refused."""
+    seeds = []
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        seeds += list(range(int(lo), int(hi or lo) + 1))
+    if any(s <= 20 for s in seeds):
+        raise EdgeavError(
+            f"seeds {text} overlap the corpus's seeds 1-20 (its val and test clips)",
+            "choose seeds above 20, e.g. 1001-1028",
+        )
+    return seeds
+
+
+def recorded(out: Path, game: str, seed: int) -> bool:
+    """The recorder writes the event log last, after muxing the soundtrack: its presence marks a finished clip."""
+    return (out / "events" / game / f"{game}-s{seed}.json").exists()
+
+
+def record_clip(out: Path, game: str, seed: int, seconds: int, recorder: Path) -> str:
+    if recorded(out, game, seed):
+        return f"{game} s{seed}: already recorded"
+    r = subprocess.run(
+        [str(recorder / "record.sh"), game, str(seed), str(seconds), str(out)], capture_output=True, text=True
+    )
+    msg = [line for line in r.stderr.splitlines() if line.startswith("[recorder]")]
+    return f"{game} s{seed}: rc={r.returncode} {msg[-1] if msg else r.stderr[-200:]}"
+
+
+def more_footage(
+    out: str, seeds: list[int], games=GAMES, seconds: int = 60, jobs: int = 2, recorder: Path | None = None
+) -> Path:
+    if recorder is None or not (recorder / "record.sh").exists():
+        raise EdgeavError(f"gameplay recorder not found at {recorder}", "pass --recorder PATH")
+    out_path = Path(out).resolve()  # the recorder runs from its own folder
+    out_path.mkdir(parents=True, exist_ok=True)
+    items = [(g, s) for g in games for s in seeds]
+    with ThreadPoolExecutor(jobs) as ex:
+        for line in ex.map(lambda it: record_clip(out_path, *it, seconds, recorder), items):
+            print(line, flush=True)
+    done = [(g, s) for g, s in items if recorded(out_path, g, s)]
+    with atomic_path(out_path / "splits.csv") as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["clip_id", "game", "split"])
+        w.writerows([f"{g}-s{s}", g, "train"] for g, s in done)
+    print(f"{len(done)} of {len(items)} clips in {out_path}")
+    return out_path
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seeds", default="1001-1028")
+    ap.add_argument("--games", nargs="+", default=list(GAMES))
+    ap.add_argument("--seconds", type=int, default=60)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--recorder", type=Path, required=True, help="the corpus's recorder (gameplay-recorder folder)")
+    a = ap.parse_args()
+    more_footage(a.out, parse_seeds(a.seeds), tuple(a.games), a.seconds, a.jobs, a.recorder)
