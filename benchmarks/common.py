@@ -189,11 +189,13 @@ def export_size_mb(sidecar: str) -> float:
 
 
 def command_line(module: str, argv: list[str] | None) -> str:
-    """The command that reproduces a benchmark's result, recorded in its JSON and markdown."""
+    """The command that reproduces a result, recorded in its JSON and markdown: `module` is a benchmark's name
+    (latency) or a dotted module (research.int8_scope)."""
     import shlex
     import sys
 
-    return f"python -m benchmarks.{module} " + shlex.join(argv if argv is not None else sys.argv[1:])
+    module = module if "." in module else f"benchmarks.{module}"
+    return f"python -m {module} " + shlex.join(argv if argv is not None else sys.argv[1:])
 
 
 def write_result(name: str, data: dict, markdown: str, out_dir: str | Path = RESULTS) -> None:

@@ -7,6 +7,12 @@ as one .npz (no pickle).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgeav.backends.base import Backend
+
 import csv
 import json
 from dataclasses import dataclass, field
@@ -28,7 +34,7 @@ class SoundBank:
     meta: dict = field(default_factory=dict)
     _faiss: object = None
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.ids)
 
     # ---- persistence --------------------------------------------------------------------------------------
@@ -82,7 +88,7 @@ class SoundBank:
         order = np.argsort(-part, axis=1)
         return np.take_along_axis(part, order, 1), np.take_along_axis(idx, order, 1)
 
-    def _faiss_search(self, q, k):
+    def _faiss_search(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         try:
             import faiss
         except ImportError:
@@ -112,7 +118,7 @@ def read_categories(csv_path: str | Path | None) -> dict[str, str]:
 
 
 def index_sounds(
-    encoder,
+    encoder: Backend,
     roots: list[str | Path],
     out: str | Path,
     categories_csv: str | Path | None = None,
@@ -172,7 +178,7 @@ def index_sounds(
     return bank, report
 
 
-def bank_encoder(backend, warn=print):
+def bank_encoder(backend: Backend, warn: Callable[[str], None] = print) -> Backend:
     """The encoder that indexes sound banks for `backend`'s model. A distilled student embeds into its teacher's
     space, so its banks are indexed by the teacher's audio encoder — indexing is offline, and the teacher's audio
     side is the stronger one (measured on the corpus: student_small top-5 0.275 against the teacher-indexed bank,

@@ -7,10 +7,17 @@ dataclasses (edgeav.configcli), so each default and its help exist once."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgeav.backends.base import Backend
+    from edgeav.bank import SoundBank
+
 import functools
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -72,7 +79,7 @@ def _run(cfg: RunConfig) -> None:
 
     bundled = cfg.source is None
 
-    def ready(backend, bank_):
+    def ready(backend: Backend, bank_: SoundBank) -> None:
         what = f"bundled clip {DEFAULT_CLIP.name}" if bundled else cfg.source
         qdq = ", exact Q/DQ" if getattr(backend, "exact_qdq", False) else ""
         typer.echo(
@@ -192,6 +199,89 @@ def export(
 
     rep = do_export(model, format, out, calib_video or None, calib_windows, engine_from, int8_float_convs)
     typer.echo(json.dumps(rep, indent=1))
+
+
+@app.command()
+@friendly
+def cues(
+    run_jsonl: str = typer.Argument(..., help="JSONL written by `edgeav run --jsonl`."),
+    out: str = typer.Option(..., "-o", "--out", help="Cue sheet to write: .otio .edl .xml .fcpxml .aaf .csv .txt .rpp"),
+    source: str = typer.Option(..., help="The video that run was made on (its frame rate sets the timecodes)."),
+) -> None:
+    """Write the placed suggestions of an earlier run as a cue sheet for your editor."""
+    from edgeav.cues import Footage, cues_from_jsonl, write_cues
+
+    placed = cues_from_jsonl(run_jsonl)
+    path = write_cues(placed, out, Footage.probe(source))
+    typer.echo(f"edgeav: {len(placed)} cues → {path}", err=True)
+
+
+def _categories(csv_path: str | None) -> dict[str, str]:
+    """sound id → category from a CSV with sound_id (or file) and category columns."""
+    import csv
+
+    if not csv_path:
+        return {}
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    key = "sound_id" if rows and "sound_id" in rows[0] else "file"
+    if rows and (key not in rows[0] or "category" not in rows[0]):
+        raise EdgeavError(
+            f"{csv_path} has no sound_id (or file) and category columns", "give e.g. the corpus's sounds.csv"
+        )
+    return {r[key]: r["category"] for r in rows}
+
+
+@app.command()
+@friendly
+def score(
+    cue_sheet: str = typer.Argument(..., help="Suggestions: a cue sheet (any `--cues` format) or a run's JSONL."),
+    truth: str = typer.Option(..., help="What really plays: an event log (.json), a cue sheet, or verdicts (.jsonl)."),
+    out: str = typer.Option("value-report", "-o", "--out", help="Report stem: writes STEM.json and STEM.html."),
+    tolerance_ms: float = typer.Option(80.0, help="A suggestion within ± this of a true event matches it."),
+    categories: str | None = typer.Option(None, help="CSV of sound_id (or file), category for the truth's sounds."),
+    source: str | None = typer.Option(None, help="The video (its length counts the minutes; else the last cue)."),
+    fps: float = typer.Option(25.0, help="Frame rate of EDL timecodes (an EDL does not record it)."),
+) -> None:
+    """Value report: matched events, precision, recall, F1, right sound and category, false alarms per minute."""
+    from edgeav.cues import Footage, read_cues
+    from edgeav.score import score as run_score
+    from edgeav.score import write_report
+
+    predicted = read_cues(cue_sheet, fps=fps)
+    cats = {c.sound: c.category for c in predicted if c.category} | _categories(categories)
+    true = read_cues(truth, cats, fps=fps)
+    minutes = Footage.probe(source).duration / 60 if source else None
+    rep = run_score(predicted, true, tolerance_ms, minutes)
+    js, page = write_report(rep, predicted, true, out, f"edgeav value report: {Path(cue_sheet).name}")
+    typer.echo(
+        f"edgeav: {rep['matched']} of {rep['true_events']} events matched (±{tolerance_ms:.0f} ms); precision "
+        f"{rep['precision']:.2f}, recall {rep['recall']:.2f}, F1 {rep['f1']:.2f}; right sound at matched "
+        f"{rep['top1_at_matched']:.2f} (top 5 {rep['top5_at_matched']:.2f}); false alarms/min "
+        f"{rep['false_alarms_per_minute']:.1f} → {js}, {page}",
+        err=True,
+    )
+
+
+@app.command()
+@friendly
+def review(
+    source: str = typer.Argument(..., help="The video to review."),
+    bank: str | None = typer.Option(None, help="Sound bank (.npz from `edgeav index`). Default: the bundled sounds."),
+    model: str = typer.Option(DEFAULT_MODEL, help="Registry name, .safetensors path or an export."),
+    feedback: str = typer.Option("verdicts.jsonl", help="Verdicts store accepts and rejects are appended to."),
+    host: str = typer.Option("127.0.0.1", help="Address to serve on (127.0.0.1: this machine only)."),
+    port: int = typer.Option(8765, help="Port (0: any free one)."),
+) -> None:
+    """Review the suggestions over the video in your browser: play, swap, nudge, accept or reject, export."""
+    import importlib.util
+
+    from edgeav.review import ReviewConfig, serve
+
+    if not all(importlib.util.find_spec(m) for m in ("fastapi", "uvicorn")):
+        raise EdgeavError("the review page needs FastAPI and uvicorn", "pip install 'edgeav[edit]'")
+    cfg = ReviewConfig(source, bank, model, feedback, host, port)
+    serve(cfg, ready=lambda url: typer.echo(f"edgeav: reviewing {source} at {url} (Ctrl-C stops)", err=True))
 
 
 @app.command("models")

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgeav.backends.base import Backend
+    from edgeav.bank import SoundBank
+
 import os
 from pathlib import Path
 
@@ -18,7 +24,7 @@ def cache_dir() -> Path:
     return d
 
 
-def default_bank(backend):
+def default_bank(backend: Backend) -> SoundBank:
     """The bundled sounds embedded for `backend`'s model (by its teacher for a student: edgeav.bank.bank_encoder);
     incremental, so later calls load the cached bank."""
     import sys

@@ -14,7 +14,7 @@ def key_action(key: int, visible: bool = True) -> str | None:
 
 
 class Viewer:
-    def __init__(self, title: str = "edgeav"):
+    def __init__(self, title: str = "edgeav") -> None:
         import cv2
 
         self.cv2, self.title = cv2, title
@@ -46,5 +46,5 @@ class Viewer:
         cv2.imshow(self.title, img)
         return key_action(cv2.waitKey(1) & 0xFF, cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1)
 
-    def close(self):
+    def close(self) -> None:
         self.cv2.destroyWindow(self.title)

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgeav.models.av import AVModel
+
 import numpy as np
 import torch
 
@@ -21,7 +28,7 @@ def sound_windows(audio: np.ndarray, sr: int = 16000, hop_s: float = 0.5, max_wi
 
 
 @torch.no_grad()
-def embed_mels(model, mels: np.ndarray, batch: int = 64) -> np.ndarray:
+def embed_mels(model: AVModel, mels: np.ndarray, batch: int = 64) -> np.ndarray:
     out = [model.encode_audio(torch.from_numpy(mels[i : i + batch])).numpy() for i in range(0, len(mels), batch)]
     return np.concatenate(out) if out else np.zeros((0, model.cfg.embed_dim), np.float32)
 
@@ -31,7 +38,9 @@ def pool(embs: np.ndarray) -> np.ndarray:
     return (v / max(np.linalg.norm(v), 1e-8)).astype(np.float32)
 
 
-def embed_sound_file(encode_audio, path, max_seconds: float) -> np.ndarray:
+def embed_sound_file(
+    encode_audio: Callable[[np.ndarray], np.ndarray], path: str | Path, max_seconds: float
+) -> np.ndarray:
     """One library file → one unit vector: its 1 s windows (aligned like queries) encoded and pooled.
     `encode_audio` maps log-mels (N, 100, 64) to embeddings (N, D) — a backend's method or a model wrapper."""
     from edgeav.io.audio import read_audio

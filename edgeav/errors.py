@@ -4,6 +4,6 @@
 class EdgeavError(Exception):
     """A problem with the user's input or environment, stated as `what is wrong — how to fix it`."""
 
-    def __init__(self, what: str, fix: str = ""):
+    def __init__(self, what: str, fix: str = "") -> None:
         self.what, self.fix = what, fix
         super().__init__(f"{what} — {fix}" if fix else what)

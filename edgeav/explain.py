@@ -7,6 +7,12 @@ patch of the frame stack is greyed out). Written as PNG: the frame, the heatmap 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgeav.backends.base import Backend
+    from edgeav.bank import SoundBank
+
 import json
 from pathlib import Path
 
@@ -25,7 +31,7 @@ def attention_heatmap(attn: list[np.ndarray], size: tuple[int, int]) -> np.ndarr
     return m / max(m.max(), 1e-12)
 
 
-def occlusion_heatmap(backend, stack: np.ndarray, target: np.ndarray, grid: int = 6) -> np.ndarray:
+def occlusion_heatmap(backend: Backend, stack: np.ndarray, target: np.ndarray, grid: int = 6) -> np.ndarray:
     """Score drop of the target embedding when each cell of a grid×grid partition is greyed in every frame."""
     h, w = stack.shape[1:3]
     ys, xs = np.linspace(0, h, grid + 1).astype(int), np.linspace(0, w, grid + 1).astype(int)
@@ -43,8 +49,34 @@ def occlusion_heatmap(backend, stack: np.ndarray, target: np.ndarray, grid: int 
     return m / max(m.max(), 1e-12)
 
 
+def explanation_image(
+    backend: Backend, bank: SoundBank, stack: np.ndarray, t: float, top: dict, method: str | None = None
+) -> np.ndarray:
+    """A BGR image: the frame at the window's moment beside the model's heatmap over it, with the top suggestion.
+    `method`: attention (the model's own maps) or occlusion (for models without attention); None = what it has."""
+    import cv2
+
+    method = method or ("attention" if backend.cfg.attention else "occlusion")
+    if method == "attention":
+        _, attn = backend.encode_visual(stack[None], return_attention=True)
+        heat = attention_heatmap(attn, (stack.shape[2], stack.shape[1]))
+    else:
+        heat = occlusion_heatmap(backend, stack, bank.embeddings[bank.ids.index(top["sound"])])
+    frame = stack[0]  # the frame at the moment the sound starts
+    scale = 4
+    big = cv2.resize(frame, (frame.shape[1] * scale, frame.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
+    hm = cv2.applyColorMap((cv2.resize(heat, big.shape[1::-1]) * 255).astype(np.uint8), cv2.COLORMAP_JET)
+    over = cv2.addWeighted(cv2.cvtColor(big, cv2.COLOR_RGB2BGR), 0.55, hm, 0.45, 0)
+    panel = np.concatenate([cv2.cvtColor(big, cv2.COLOR_RGB2BGR), over], axis=1)
+    bar = np.full((56, panel.shape[1], 3), 30, np.uint8)
+    label = f"t={t + 0.2:.2f}s  {top['sound']}  [{top['category']}]  score {top['score']:.2f}"
+    cv2.putText(bar, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
+    cv2.putText(bar, f"where the model looked ({method})", (8, 46), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (180, 180, 180), 1)
+    return np.concatenate([bar, panel], axis=0)
+
+
 class Explainer:
-    def __init__(self, folder: str | Path, backend, bank):
+    def __init__(self, folder: str | Path, backend: Backend, bank: SoundBank) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.backend, self.bank = backend, bank
@@ -56,35 +88,10 @@ class Explainer:
 
         if not recs:
             return None
-        top = recs[0]
-        if self.method == "attention":
-            _, attn = self.backend.encode_visual(stack[None], return_attention=True)
-            heat = attention_heatmap(attn, (stack.shape[2], stack.shape[1]))
-        else:
-            heat = occlusion_heatmap(self.backend, stack, self.bank.embeddings[self.bank.ids.index(top["sound"])])
-        frame = stack[0]  # the frame at the moment the sound starts
-        scale = 4
-        big = cv2.resize(frame, (frame.shape[1] * scale, frame.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
-        hm = cv2.applyColorMap((cv2.resize(heat, big.shape[1::-1]) * 255).astype(np.uint8), cv2.COLORMAP_JET)
-        over = cv2.addWeighted(cv2.cvtColor(big, cv2.COLOR_RGB2BGR), 0.55, hm, 0.45, 0)
-        panel = np.concatenate([cv2.cvtColor(big, cv2.COLOR_RGB2BGR), over], axis=1)
-        bar = np.full((56, panel.shape[1], 3), 30, np.uint8)
-        cv2.putText(
-            bar,
-            f"t={t + 0.2:.2f}s  {top['sound']}  [{top['category']}]  score {top['score']:.2f}",
-            (8, 22),
-            cv2.FONT_HERSHEY_SIMPLEX,
-            0.6,
-            (255, 255, 255),
-            1,
-        )
-        cv2.putText(
-            bar, f"where the model looked ({self.method})", (8, 46), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (180, 180, 180), 1
-        )
         path = self.folder / f"t{t:08.2f}.png"
-        cv2.imwrite(str(path), np.concatenate([bar, panel], axis=0))
-        self.index.write(json.dumps({"t": t, "image": path.name, "method": self.method, **top}) + "\n")
+        cv2.imwrite(str(path), explanation_image(self.backend, self.bank, stack, t, recs[0], self.method))
+        self.index.write(json.dumps({"t": t, "image": path.name, "method": self.method, **recs[0]}) + "\n")
         return path
 
-    def close(self):
+    def close(self) -> None:
         self.index.close()

@@ -14,6 +14,13 @@ everywhere; tanh bounds the total move to ±weight.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgeav.backends.base import Backend
+    from edgeav.bank import SoundBank
+    from edgeav.io.video import VideoFile
+
 import json
 import os
 import time
@@ -39,7 +46,7 @@ class Verdict:
 
 
 class FeedbackStore:
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
     def append(self, verdicts: list[Verdict]) -> None:
@@ -76,7 +83,9 @@ class FeedbackStore:
 class FeedbackReranker:
     """Score adjustments for one bank from the verdicts made with the same model (embedding space)."""
 
-    def __init__(self, verdicts: list[Verdict], bank, model_id: str, weight: float = 0.3, tau: float = 0.1):
+    def __init__(
+        self, verdicts: list[Verdict], bank: SoundBank, model_id: str, weight: float = 0.3, tau: float = 0.1
+    ) -> None:
         latest: dict[tuple, Verdict] = {}
         for v in verdicts:  # the last verdict on a moment and sound wins
             latest[(v.source, round(v.t, 3), v.sound)] = v
@@ -100,7 +109,7 @@ class FeedbackReranker:
         return self.weight * np.tanh(delta)
 
     @classmethod
-    def load(cls, path: str | Path, bank, model_id: str, **kw) -> FeedbackReranker:
+    def load(cls, path: str | Path, bank: SoundBank, model_id: str, **kw: float) -> FeedbackReranker:
         return cls(FeedbackStore(path).load(), bank, model_id, **kw)
 
 
@@ -154,13 +163,13 @@ def verdicts_from_run(
     return out
 
 
-def embed_moments(backend, source: str, times: list[float]) -> np.ndarray:
+def embed_moments(backend: Backend, source: str, times: list[float]) -> np.ndarray:
     """The backend's visual embeddings of the windows starting at `times` in a video file, as `run` made them."""
     from edgeav.io import VideoFile
 
     cfg = backend.cfg
 
-    def frame_near(v, t: float) -> np.ndarray:
+    def frame_near(v: VideoFile, t: float) -> np.ndarray:
         # a moment judged near the end: its later frames are the last one on screen (the container's duration can
         # run a little past the video stream's last frame)
         for back in np.arange(0.0, 1.0, 0.04):

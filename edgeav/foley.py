@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgeav.bank import SoundBank
+
 from collections import deque
 from fractions import Fraction
 from pathlib import Path
@@ -32,7 +37,7 @@ class ChangeGate:
     clips the median change is 2% of pixels for solarwolf and 4% for funnyboat): one absolute threshold would place
     nothing in the one and everywhere in the other. Works on live sources too: only past windows are used."""
 
-    def __init__(self, rate: float, history: int = 30, warmup: int = 3):
+    def __init__(self, rate: float, history: int = 30, warmup: int = 3) -> None:
         self.rate, self.warmup = rate, warmup
         self.recent: deque[float] = deque(maxlen=history)
 
@@ -43,7 +48,7 @@ class ChangeGate:
         return len(self.recent) >= self.warmup and c > float(np.quantile(np.asarray(self.recent), 1 - self.rate))
 
 
-def _sound_path(bank, sound_id: str) -> Path:
+def _sound_path(bank: SoundBank, sound_id: str) -> Path:
     for root in bank.meta.get("roots", []):
         p = Path(root) / sound_id
         if p.exists():
@@ -55,7 +60,7 @@ def _sound_path(bank, sound_id: str) -> Path:
 
 
 def write_foley_video(
-    source: str, out: str, placements: list[tuple[float, str, float]], bank, effect_gain: float = 0.8
+    source: str, out: str, placements: list[tuple[float, str, float]], bank: SoundBank, effect_gain: float = 0.8
 ) -> Path:
     """Re-encode `source` (H.264 + AAC) with each (t, sound, score) of `placements` mixed in at t. The original
     soundtrack is kept under the effects; audio is processed in 1 s chunks (constant memory)."""
@@ -79,7 +84,7 @@ def write_foley_video(
             written = 0  # audio samples written so far
             pending = np.zeros(0, np.float32)
 
-            def write_audio_until(t_end: float):
+            def write_audio_until(t_end: float) -> None:
                 nonlocal written, pending
                 n_target = int(t_end * RATE)
                 while written + len(pending) < n_target:

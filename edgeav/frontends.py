@@ -52,7 +52,7 @@ def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 
-def hz_to_mel(f):
+def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
     """Slaney's mel scale: linear below 1 kHz, logarithmic above (as librosa's default)."""
     f = np.asarray(f, np.float64)
     f_sp, min_log_hz = 200.0 / 3, 1000.0
@@ -60,7 +60,7 @@ def hz_to_mel(f):
     return np.where(f < min_log_hz, f / f_sp, min_log_mel + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep)
 
 
-def mel_to_hz(m):
+def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
     m = np.asarray(m, np.float64)
     f_sp, min_log_hz = 200.0 / 3, 1000.0
     min_log_mel, logstep = min_log_hz / f_sp, np.log(6.4) / 27.0

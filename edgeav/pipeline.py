@@ -7,11 +7,13 @@ at s + frame_offsets. Frames arrive from any FrameSource; a small ring buffer as
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,7 +23,15 @@ from edgeav.errors import EdgeavError
 from edgeav.frontends import WindowSpec
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TextIO
+
+    from edgeav.backends.base import Backend
+    from edgeav.bank import SoundBank
+    from edgeav.feedback import FeedbackReranker, FeedbackStore
+    from edgeav.foley import ChangeGate
     from edgeav.models.card import ModelCard
+    from edgeav.rules import Rules
 
 STAGES = ("decode", "preprocess", "encode", "search", "total")
 
@@ -50,6 +60,9 @@ class RunConfig:
     """Write one JSON object per window here."""
     save: str | None = None
     """Write the video with the recommended effects mixed in."""
+    cues: str | None = None
+    """Write the placed effects as a cue sheet for your editor; the format follows the extension: .otio, .edl,
+    .xml (Final Cut 7 / Premiere / Resolve), .fcpxml, .aaf, .csv, .txt (Audacity labels), .rpp (Reaper)."""
     rules: str | None = None
     """TOML house rules: deny_sounds, deny_categories, allow_categories, a boost table, min_repeat_s."""
     feedback: str | None = None
@@ -90,6 +103,7 @@ class RunResult:
     latency_ms: dict = field(default_factory=lambda: {s: [] for s in STAGES})
     source_stats: dict = field(default_factory=dict)
     placements: list = field(default_factory=list)  # (t, sound, score) mixed by --save
+    cues: list = field(default_factory=list)  # the same placements as edgeav.cues.Cue, for --cues
     ended_by: str = "end of source"
 
     def summary(self) -> dict:
@@ -107,14 +121,14 @@ class RunResult:
         }
 
 
-def _pct(v, q):
+def _pct(v: list[float], q: float) -> float:
     return float(np.percentile(v, q)) if v else 0.0
 
 
 class WindowAssembler:
     """Turns a stream of (t, frame) into (window start, frame stack) every `hop` seconds."""
 
-    def __init__(self, offsets: tuple[float, ...], hop: float, keep_s: float = 2.0):
+    def __init__(self, offsets: tuple[float, ...], hop: float, keep_s: float = 2.0) -> None:
         self.offsets, self.hop, self.keep_s = offsets, hop, keep_s
         self.buf: deque = deque()
         self.next_s = 0.0
@@ -141,7 +155,9 @@ class WindowAssembler:
         return best
 
 
-def record_verdict(store, cfg: RunConfig, backend, t: float, sound: str, verdict: str, v: np.ndarray) -> None:
+def record_verdict(
+    store: FeedbackStore, cfg: RunConfig, backend: Backend, t: float, sound: str, verdict: str, v: np.ndarray
+) -> None:
     """A live verdict (the viewer's a / r keys) on the top suggestion, appended to the feedback store."""
     from edgeav.feedback import Verdict
 
@@ -151,7 +167,7 @@ def record_verdict(store, cfg: RunConfig, backend, t: float, sound: str, verdict
     store.append([Verdict(cfg.source, round(t, 3), sound, verdict, v.tolist(), backend.model_id)])
 
 
-def _grid_fps(hop: float, offsets) -> float | None:
+def _grid_fps(hop: float, offsets: tuple[float, ...]) -> float | None:
     """The coarsest frame grid (fps) that holds every window's frame times exactly; None = native rate."""
     for fps in (5, 10, 20, 25, 50):
         if all(abs(x * fps - round(x * fps)) < 1e-6 for x in (hop, *offsets)):
@@ -159,7 +175,15 @@ def _grid_fps(hop: float, offsets) -> float | None:
     return None
 
 
-def rank_window(v: np.ndarray, bank, k: int, search: str, rules=None, reranker=None, t: float = 0.0):
+def rank_window(
+    v: np.ndarray,
+    bank: SoundBank,
+    k: int,
+    search: str,
+    rules: Rules | None = None,
+    reranker: FeedbackReranker | None = None,
+    t: float = 0.0,
+) -> list[tuple[int, float]]:
     """[(bank index, score)] best first for one window's embedding `v` (1, D): cosine search, then the users'
     feedback (contextual score moves), then the house rules (filter, boost, no repeats)."""
     if rules is None and reranker is None:
@@ -176,7 +200,7 @@ def rank_window(v: np.ndarray, bank, k: int, search: str, rules=None, reranker=N
     return [(int(idx[j]), float(scores[j])) for j in order]
 
 
-def foley_gates(cfg: RunConfig, card: ModelCard):
+def foley_gates(cfg: RunConfig, card: ModelCard) -> tuple[float | None, ChangeGate | None]:
     """(score threshold or None, ChangeGate or None) for auto-foley placements. A model calibrated with a foley rate
     places effects where the picture changes most, with no score gate unless --threshold is given: on the val split
     its top score separated effect onsets from quiet moments worse than chance."""
@@ -186,14 +210,14 @@ def foley_gates(cfg: RunConfig, card: ModelCard):
     if rate is not None and not 0 < rate <= 1:
         raise EdgeavError(f"--foley-rate must be in (0, 1], got {rate}", "e.g. --foley-rate 0.25")
     score = cfg.threshold if cfg.threshold is not None or rate is not None else card.foley_threshold
-    if cfg.save and score is None and rate is None:
+    if (cfg.save or cfg.cues) and score is None and rate is None:
         raise EdgeavError(
             f"model {cfg.model} has no calibrated auto-foley threshold", "pass --threshold or --foley-rate"
         )
     return score, (ChangeGate(rate) if rate is not None else None)
 
 
-def places_effect(score: float, stack: np.ndarray, threshold: float | None, gate) -> bool:
+def places_effect(score: float, stack: np.ndarray, threshold: float | None, gate: ChangeGate | None) -> bool:
     """Whether this window's top sound is placed: it passes every gate that is on (none on: never)."""
     if threshold is None and gate is None:
         return False
@@ -215,7 +239,7 @@ class RunParts:
     viewer: object = None
     explainer: object = None
 
-    def close(self):
+    def close(self) -> None:
         for part in (self.viewer, self.explainer):
             if part is not None:
                 part.close()
@@ -229,6 +253,11 @@ def open_parts(cfg: RunConfig) -> RunParts:
 
     if cfg.hop <= 0 or cfg.top_k < 1:
         raise EdgeavError(f"--hop must be > 0 and --top-k ≥ 1 (got {cfg.hop}, {cfg.top_k})", "fix the option")
+    if cfg.cues:
+        from edgeav.cues import FORMATS
+
+        if Path(cfg.cues).suffix.lower() not in FORMATS:
+            raise EdgeavError(f"--cues {cfg.cues}: unknown cue sheet format", f"end it with {', '.join(FORMATS)}")
     backend = load_backend(cfg.model, cfg.backend, cfg.precision, cfg.threads, exact_qdq=cfg.exact_qdq())
     bank = default_bank(backend) if cfg.bank is None else SoundBank.load(cfg.bank)
     if bank.embeddings.shape[1] != backend.cfg.embed_dim:
@@ -272,7 +301,7 @@ def open_display(cfg: RunConfig, parts: RunParts) -> None:
 class WindowStep:
     """One window through the model, search, feedback and rules: its output record, latency, and what it places."""
 
-    def __init__(self, cfg: RunConfig, parts: RunParts, res: RunResult, out=None):
+    def __init__(self, cfg: RunConfig, parts: RunParts, res: RunResult, out: TextIO | None = None) -> None:
         self.cfg, self.parts, self.res, self.out = cfg, parts, res, out
         self.spec = WindowSpec()
         self.last_placed: dict[str, float] = {}
@@ -304,10 +333,12 @@ class WindowStep:
             "recommendations": recs,
             "latency_ms": {k: round(val, 2) for k, val in lat.items()},
         }
+        if recs and places_effect(recs[0]["score"], stack, parts.threshold, parts.change_gate):
+            placed = self.place(s + self.spec.pre_roll_s, recs)
+            if placed is not None:
+                rec["placed"] = placed
         if self.out:
             self.out.write(json.dumps(rec) + "\n")
-        if recs and places_effect(recs[0]["score"], stack, parts.threshold, parts.change_gate):
-            self.place(s + self.spec.pre_roll_s, recs[0])
         if parts.explainer is not None:
             parts.explainer.explain(s, stack, recs)
         if parts.viewer is not None:
@@ -319,14 +350,45 @@ class WindowStep:
         self.res.windows += 1
         return rec
 
-    def place(self, t_event: float, top: dict) -> None:
-        # never stack an effect on itself
-        if t_event - self.last_placed.get(top["sound"], -1e9) >= max(self.cfg.hop, 1.0):
-            self.res.placements.append((t_event, top["sound"], top["score"]))
-            self.last_placed[top["sound"]] = t_event
+    def place(self, t_event: float, recs: list[dict]) -> dict | None:
+        """Place the top sound at `t_event` unless it would play over itself; the placement, as the JSONL shows it."""
+        from edgeav.cues import Cue
+
+        top = recs[0]
+        if t_event - self.last_placed.get(top["sound"], -1e9) < max(self.cfg.hop, 1.0):
+            return None
+        self.res.placements.append((t_event, top["sound"], top["score"]))
+        self.last_placed[top["sound"]] = t_event
+        file, duration = self.sound_file(top["sound"])
+        alts = tuple(r["sound"] for r in recs[1:5])
+        self.res.cues.append(Cue(round(t_event, 3), top["sound"], file, top["category"], top["score"], duration, alts))
+        return {
+            "t": round(t_event, 3),
+            "sound": top["sound"],
+            "file": file,
+            "category": top["category"],
+            "score": top["score"],
+            "duration": round(duration, 3),
+        }
+
+    @functools.cache  # noqa: B019  (one WindowStep per run; a bank's files are few)
+    def sound_file(self, sound: str) -> tuple[str, float]:
+        """(path, seconds) of a bank sound; ("", 0.5) when its file is not on disk."""
+        from edgeav.cues import sound_duration
+        from edgeav.foley import _sound_path
+
+        try:
+            path = _sound_path(self.parts.bank, sound)
+        except EdgeavError:
+            return "", 0.5
+        return str(path), sound_duration(path)
 
 
-def run(cfg: RunConfig, on_window=None, on_ready=None) -> RunResult:
+def run(
+    cfg: RunConfig,
+    on_window: Callable[[dict], None] | None = None,
+    on_ready: Callable[[Backend, SoundBank], None] | None = None,
+) -> RunResult:
     """Run the loop over cfg.source (None: the bundled clip). `on_ready(backend, bank)` is called once everything
     opened without error."""
     from edgeav.defaults import DEFAULT_CLIP
@@ -338,9 +400,10 @@ def run(cfg: RunConfig, on_window=None, on_ready=None) -> RunResult:
     parts = open_parts(cfg)
     offsets = parts.backend.cfg.frame_offsets
     src = open_source(cfg.source, _grid_fps(cfg.hop, offsets) or 25.0, parts.backend.cfg.frame_size, cfg.realtime)
-    if cfg.save and src.live:
+    if (cfg.save or cfg.cues) and src.live:
         src.close()
-        raise EdgeavError("--save works on file sources", "record the stream to a file first, then run on it")
+        what = "--save" if cfg.save else "--cues"
+        raise EdgeavError(f"{what} works on file sources", "record the stream to a file first, then run on it")
     try:
         open_display(cfg, parts)
     except BaseException:
@@ -396,4 +459,8 @@ def run(cfg: RunConfig, on_window=None, on_ready=None) -> RunResult:
         from edgeav.foley import write_foley_video
 
         write_foley_video(cfg.source, cfg.save, res.placements, parts.bank)
+    if cfg.cues:
+        from edgeav.cues import Footage, write_cues
+
+        write_cues(res.cues, cfg.cues, Footage.probe(cfg.source))
     return res

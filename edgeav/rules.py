@@ -12,6 +12,11 @@ Unknown keys, bank ids or categories that the bank does not have are errors (a t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgeav.bank import SoundBank
+
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +38,7 @@ class Rules:
     _last_top: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: str | Path, bank) -> Rules:
+    def load(cls, path: str | Path, bank: SoundBank) -> Rules:
         p = Path(path)
         if not p.exists():
             raise EdgeavError(f"rules file not found: {p}", "give a TOML file (see edgeav/rules.py for the keys)")
@@ -72,7 +77,7 @@ class Rules:
             raise EdgeavError(f"min_repeat_s must be ≥ 0 in {p}", "fix the value")
         return r
 
-    def rank(self, scores: np.ndarray, idx: np.ndarray, bank, t: float, k: int) -> list[tuple[int, float]]:
+    def rank(self, scores: np.ndarray, idx: np.ndarray, bank: SoundBank, t: float, k: int) -> list[tuple[int, float]]:
         """Re-rank one window's candidates (bank indices `idx` with cosine `scores`): filter, boost, no repeats."""
         out = []
         for sc, j in zip(scores, idx):

@@ -211,7 +211,7 @@ class Stage2Task(nn.Module):
     """The learning part of the model (its visual head, or a student's whole visual encoder) against fixed targets:
     KL(p ‖ softmax(v·Bᵀ/τ_s)) over the library B, plus InfoNCE to each window's own soundtrack (`w_nce`)."""
 
-    def __init__(self, model, learner: nn.Module, bank: torch.Tensor, cfg: BankDistillConfig):
+    def __init__(self, model, learner: nn.Module, bank: torch.Tensor, cfg: BankDistillConfig) -> None:
         super().__init__()
         self.model, self.learner, self.cfg = model, learner, cfg
         self.register_buffer("bank", bank)

@@ -38,7 +38,7 @@ class WindowSampler:
         window_s: float = 1.0,
         min_gap_s: float = 2.0,
         games: tuple[str, ...] = (),
-    ):
+    ) -> None:
         self.cache = Path(cache)
         man = json.loads((self.cache / "manifest.json").read_text())
         self.fps = man["config"]["fps"]
@@ -134,7 +134,7 @@ class BankMixer:
     the clean sound it contains, so the audio encoder learns to hear an effect through music and clutter — the gap
     between the clean files in the bank and the soundtrack of footage. No event logs are used."""
 
-    def __init__(self, sounds_dir: str | Path, max_files: int | None = None):
+    def __init__(self, sounds_dir: str | Path, max_files: int | None = None) -> None:
         from edgeav.embed import sound_windows
         from edgeav.io.audio import audio_files, read_audio
 

@@ -94,7 +94,7 @@ class VisualCache:
     """Frozen-trunk features of the evaluation frame stacks, computed once and kept on disk (float16), shared by
     every model with the same frozen trunk: the ablation's evals then cost seconds, not minutes."""
 
-    def __init__(self, folder: str | Path = ".cache/eval"):
+    def __init__(self, folder: str | Path = ".cache/eval") -> None:
         self.folder = Path(folder)
         self.store: dict = {}
 
@@ -159,7 +159,7 @@ class BackendModel:
     class _Unfrozen:
         frozen = False
 
-    def __init__(self, backend):
+    def __init__(self, backend) -> None:
         self.backend, self.cfg, self.card = backend, backend.cfg, backend.card
         self.visual = type("V", (), {"backbone": self._Unfrozen()})()
 

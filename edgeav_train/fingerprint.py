@@ -44,7 +44,7 @@ class Templates:
     """The library's openings, and their spectra at the FFT size of the soundtracks being searched (computed once
     per size: clips of one length share them)."""
 
-    def __init__(self, folder: str | Path, cfg: FingerprintConfig = FingerprintConfig()):
+    def __init__(self, folder: str | Path, cfg: FingerprintConfig = FingerprintConfig()) -> None:
         from edgeav.io.audio import read_audio
 
         self.cfg = cfg

@@ -28,7 +28,7 @@ def dist_setup() -> tuple[int, int]:
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
 
-def save_checkpoint(path: Path, task, opt, step: int, rng: np.random.Generator):
+def save_checkpoint(path: Path, task, opt, step: int, rng: np.random.Generator) -> None:
     state = {
         "task": task.state_dict(),
         "opt": opt.state_dict(),
@@ -103,7 +103,7 @@ class Progress:
     """Rank 0's progress bar and metrics.jsonl: every `log_every` steps one record of the named loss parts, the
     learning rate and samples/s since the previous record (plus any `extra` values)."""
 
-    def __init__(self, out: Path, total: int, initial: int, log_every: int, enabled: bool, bar: bool):
+    def __init__(self, out: Path, total: int, initial: int, log_every: int, enabled: bool, bar: bool) -> None:
         from tqdm import tqdm
 
         self.enabled, self.log_every, self.total = enabled, log_every, total

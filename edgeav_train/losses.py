@@ -18,7 +18,7 @@ class Correspondence(nn.Module):
     """Audio-visual correspondence: are (v, a) synchronized? logit = scale·cos(v, a) + bias, binary cross-entropy
     over the positives and their negatives (same clip ≥ 2 s away, or another clip)."""
 
-    def __init__(self, init_scale: float = 10.0, init_bias: float = -5.0):
+    def __init__(self, init_scale: float = 10.0, init_bias: float = -5.0) -> None:
         super().__init__()
         self.scale = nn.Parameter(torch.tensor(init_scale))
         self.bias = nn.Parameter(torch.tensor(init_bias))

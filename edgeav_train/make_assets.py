@@ -19,7 +19,7 @@ CLIPS = [("solarwolf", "solarwolf-s11", 10.0, 40.0), ("funnyboat", "funnyboat-s1
 BANK_GAMES = ("solarwolf", "funnyboat", "whichwayisup", "angrydd", "pathological", "monsterz")
 
 
-def cut_clip(src: Path, dst: Path, t0: float, t1: float, fps: int = 25, rate: int = 16000):
+def cut_clip(src: Path, dst: Path, t0: float, t1: float, fps: int = 25, rate: int = 16000) -> None:
     import av
 
     v = VideoFile(src, fps=fps)
@@ -47,7 +47,7 @@ def cut_clip(src: Path, dst: Path, t0: float, t1: float, fps: int = 25, rate: in
                 c.mux(p)
 
 
-def main(root=None):
+def main(root=None) -> None:
     r = corpus_root(root)
     (ASSETS / "clips").mkdir(parents=True, exist_ok=True)
     for game, clip, t0, t1 in CLIPS:

@@ -166,7 +166,7 @@ def teacher_targets(
 
 
 class DistillTask(nn.Module):
-    def __init__(self, student, cfg: DistillConfig, bank: torch.Tensor):
+    def __init__(self, student, cfg: DistillConfig, bank: torch.Tensor) -> None:
         super().__init__()
         self.student, self.cfg = student, cfg
         self.register_buffer("bank", bank)

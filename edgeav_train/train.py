@@ -67,7 +67,7 @@ class TrainConfig:
 class TeacherTask(nn.Module):
     """Model + losses. Visual input is backbone features (frozen trunk, cached) or raw frames."""
 
-    def __init__(self, model, cfg: TrainConfig):
+    def __init__(self, model, cfg: TrainConfig) -> None:
         super().__init__()
         self.model, self.cfg = model, cfg
         self.corr = Correspondence()

@@ -262,7 +262,7 @@ def main(argv=None):
         "n_effects": any_res["n_effects"],
         "bank_size": any_res["bank_size"],
         "stage2_steps": a.stage2_steps,
-        "command": command_line("ablation", argv),
+        "command": command_line("research.ablation", argv),
     }
     write_json(
         a.out + ".json",

@@ -154,7 +154,7 @@ def main(argv=None):
         "rounds": a.rounds,
         "calls": a.calls,
         "rows": rows,
-        "command": command_line("deploy_form", argv),
+        "command": command_line("research.deploy_form", argv),
     }
     write_result("deploy_form", result, markdown(result), a.out)
 

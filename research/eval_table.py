@@ -74,7 +74,7 @@ def main(argv=None):
         label, files = spec.rsplit("=", 1)
         eval_json, _, model_json = files.partition(":")
         rows.append(row(label, eval_json, model_json or None))
-    result = {"title": a.title, "rows": rows, "command": command_line("eval_table", argv)}
+    result = {"title": a.title, "rows": rows, "command": command_line("research.eval_table", argv)}
     write_result(a.name, result, markdown(result), a.out)
 
 

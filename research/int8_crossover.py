@@ -204,7 +204,7 @@ def main(argv=None):
         "rounds": a.rounds,
         "rows": rows,
         "layers": layers,
-        "command": command_line("int8_crossover", argv),
+        "command": command_line("research.int8_crossover", argv),
     }
     write_result("int8_crossover", result, markdown(result), a.out)
 

@@ -170,7 +170,7 @@ def main(argv=None):
         "rounds": a.rounds,
         "calls": a.calls,
         "rows": rows,
-        "command": command_line("int8_scope", argv),
+        "command": command_line("research.int8_scope", argv),
     }
     write_result("int8_scope", result, markdown(result), a.out)
 

@@ -154,7 +154,7 @@ def main(argv=None):
         "train_events": n,
         **measure(model, bank, a.corpus, a.eval_cache),
         "seconds": round(time.perf_counter() - t0, 1),
-        "command": command_line("label_ceiling", argv),
+        "command": command_line("research.label_ceiling", argv),
     }
     path = Path(a.out) / "label_ceiling.json"
     rows = [r for r in (json.loads(path.read_text())["rows"] if path.exists() else []) if r["name"] != a.name]

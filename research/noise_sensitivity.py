@@ -79,7 +79,7 @@ def main(argv=None):
     result = {
         "noise": a.noise,
         "rows": [measure(m, a) for m in a.models],
-        "command": command_line("noise_sensitivity", argv),
+        "command": command_line("research.noise_sensitivity", argv),
     }
     write_result("noise_sensitivity", result, markdown(result), a.out)
 

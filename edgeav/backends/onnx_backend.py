@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ def ort_session(
     exact_qdq: bool = False,
     cpu_form: bool = False,
     save_optimized: str | Path | None = None,
-):
+) -> Any:
     """An ONNX Runtime session the way edgeav runs a graph: `exact_qdq` computes Q/DQ graphs as written
     (optimizations off); `cpu_form` is for graphs quantized for ONNX Runtime's CPU kernels (no effect on float
     graphs); `save_optimized` writes the graph ONNX Runtime actually runs (for tests and inspection)."""
@@ -65,7 +66,7 @@ class OnnxBackend(EncoderBackend):
         threads: int | None = None,
         providers: list[str] | None = None,
         exact_qdq: bool | None = None,
-    ):
+    ) -> None:
         """`exact_qdq`: run Q/DQ graphs exactly (optimizations off); None = for TensorRT's form on the CPU only."""
         try:
             import onnxruntime as ort
@@ -115,7 +116,7 @@ class OnnxBackend(EncoderBackend):
         self.card = read_card(side["model"], p.name)
         self.model_id = side["source_weights_sha1"][:16]  # same weights → same embedding space as the torch model
 
-    def encode_preprocessed(self, x: np.ndarray, return_attention: bool = False):
+    def encode_preprocessed(self, x: np.ndarray, return_attention: bool = False) -> Any:
         out = self.visual.run(None, {"frames": np.ascontiguousarray(x, np.float32)})
         return (out[0], out[1:]) if return_attention else out[0]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -13,7 +14,7 @@ from edgeav.errors import EdgeavError
 
 
 class _Engine:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path) -> None:
         import torch
 
         from edgeav.export.tensorrt import load_engine
@@ -48,7 +49,7 @@ class _Engine:
 class TensorRTBackend(EncoderBackend):
     name = "tensorrt"
 
-    def __init__(self, manifest: str | Path, precision: str | None = None):
+    def __init__(self, manifest: str | Path, precision: str | None = None) -> None:
         from edgeav.models import AVConfig
         from edgeav.models.store import read_card
 
@@ -68,9 +69,9 @@ class TensorRTBackend(EncoderBackend):
         self.model_id = side["source_weights_sha1"][:16]
         self.precision = side["precision"]
 
-    def encode_preprocessed(self, x, return_attention=False):
+    def encode_preprocessed(self, x: np.ndarray, return_attention: bool = False) -> Any:
         out = self.visual(x)
         return (out[0], out[1:]) if return_attention else out[0]
 
-    def encode_audio(self, mels):
+    def encode_audio(self, mels: np.ndarray) -> np.ndarray:
         return self.audio(mels)[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from edgeav.models.store import audio_sha1, resolve_model_path
 class TorchBackend(EncoderBackend):
     name = "torch"
 
-    def __init__(self, model: str, precision: str = "fp32", threads: int | None = None):
+    def __init__(self, model: str, precision: str = "fp32", threads: int | None = None) -> None:
         if precision != "fp32":
             raise EdgeavError(
                 f"precision {precision!r} is not available with the torch backend on CPU",
@@ -41,7 +42,7 @@ class TorchBackend(EncoderBackend):
         return audio_sha1(self.trained)  # of the weights as trained, as banks record them
 
     @torch.no_grad()
-    def encode_preprocessed(self, x: np.ndarray, return_attention: bool = False):
+    def encode_preprocessed(self, x: np.ndarray, return_attention: bool = False) -> Any:
         x = torch.from_numpy(x)
         if return_attention:
             v, attn = self.model.encode_visual(x, return_attention=True)

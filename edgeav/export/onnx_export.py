@@ -7,6 +7,12 @@ Inputs are preprocessed tensors: `frames` (N, T, 3, H, W) ImageNet-normalized; `
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgeav.models.av import AVConfig, AVModel
+
 import platform
 from pathlib import Path
 
@@ -28,25 +34,25 @@ GRAPH_FORM = 2
 
 
 class _Visual(torch.nn.Module):
-    def __init__(self, m):
+    def __init__(self, m: AVModel) -> None:
         super().__init__()
         self.m = m
 
-    def forward(self, frames):
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
         v, attn = self.m.encode_visual(frames, return_attention=True)
         return (v, *attn)
 
 
 class _Audio(torch.nn.Module):
-    def __init__(self, m):
+    def __init__(self, m: AVModel) -> None:
         super().__init__()
         self.m = m
 
-    def forward(self, mel):
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
         return self.m.encode_audio(mel)
 
 
-def example_inputs(cfg, n: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
+def example_inputs(cfg: AVConfig, n: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     w, h = cfg.frame_size
     return {
@@ -55,12 +61,12 @@ def example_inputs(cfg, n: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
-def visual_outputs(cfg) -> list[str]:
+def visual_outputs(cfg: AVConfig) -> list[str]:
     """The visual graph's output names: the embedding, then one attention map per level for attention models."""
     return ["embedding"] + [f"attention{i}" for i in range(3 if cfg.attention else 0)]
 
 
-def _export(module, x: torch.Tensor, path: Path, in_name: str, out_names: list[str]):
+def _export(module: torch.nn.Module, x: torch.Tensor, path: Path, in_name: str, out_names: list[str]) -> None:
     dyn = {in_name: {0: "batch"}, **{o: {0: "batch"} for o in out_names}}
     with atomic_path(path, suffix=".onnx") as tmp:
         torch.onnx.export(
@@ -75,7 +81,7 @@ def _export(module, x: torch.Tensor, path: Path, in_name: str, out_names: list[s
         )
 
 
-def parity(onnx_path: Path, torch_fn, x: np.ndarray, in_name: str) -> float:
+def parity(onnx_path: Path, torch_fn: Callable[[torch.Tensor], torch.Tensor], x: np.ndarray, in_name: str) -> float:
     import onnxruntime as ort
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])

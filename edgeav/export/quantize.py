@@ -8,8 +8,12 @@ Calibration runs the FP32 ONNX graph over real windows (frames and log-mels of f
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from edgeav.models.av import AVConfig
 
 from edgeav.atomic import write_json
 
@@ -17,18 +21,18 @@ from edgeav.atomic import write_json
 class CalibrationReader:
     """ONNX Runtime's calibration data reader over a list of batches for the input `name`."""
 
-    def __init__(self, name: str, batches: list[np.ndarray]):
+    def __init__(self, name: str, batches: list[np.ndarray]) -> None:
         self.name, self.it = name, iter(batches)
 
-    def get_next(self):
+    def get_next(self) -> dict[str, np.ndarray] | None:
         x = next(self.it, None)
         return None if x is None else {self.name: x}
 
-    def rewind(self):
+    def rewind(self) -> None:
         pass
 
 
-def calibration_windows(video: str, cfg, n: int) -> dict[str, np.ndarray]:
+def calibration_windows(video: str, cfg: AVConfig, n: int) -> dict[str, np.ndarray]:
     """`n` real (frames, mel) windows evenly spread over a video, preprocessed as the encoders expect."""
     from edgeav.frontends import log_mel, preprocess_frames
     from edgeav.io import VideoFile

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from edgeav.atomic import atomic_path, write_json
 from edgeav.errors import EdgeavError
@@ -89,7 +90,7 @@ def check_engine_metadata(meta: dict, current: dict) -> None:
             )
 
 
-def load_engine(path: str | Path):
+def load_engine(path: str | Path) -> Any:
     trt = _trt()
     p = Path(path)
     meta_path = p.with_suffix(".engine.json")

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import av
+
 import os
 from pathlib import Path
 
@@ -40,7 +45,7 @@ def make_resampler(sample_rate: int):
     return av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
 
 
-def resample_frame(resampler, frame) -> np.ndarray:
+def resample_frame(resampler: av.AudioResampler, frame: av.AudioFrame) -> np.ndarray:
     """Resampled mono float32 samples for one decoded audio frame (may be empty: the resampler buffers)."""
     out = resampler.resample(frame)
     if not out:
@@ -48,7 +53,7 @@ def resample_frame(resampler, frame) -> np.ndarray:
     return np.concatenate([f.to_ndarray().reshape(-1) for f in out]).astype(np.float32, copy=False)
 
 
-def flush_resampler(resampler) -> np.ndarray:
+def flush_resampler(resampler: av.AudioResampler) -> np.ndarray:
     out = resampler.resample(None)
     if not out:
         return np.zeros(0, np.float32)

@@ -15,7 +15,9 @@ class Microphone:
     """Iterate `(t_seconds, float32 mono block)` from an input device; blocks a slow consumer missed are counted
     in `dropped` (a bounded queue, never unbounded growth)."""
 
-    def __init__(self, sample_rate: int = 16000, block_s: float = 0.1, device=None, max_blocks: int = 50):
+    def __init__(
+        self, sample_rate: int = 16000, block_s: float = 0.1, device: int | str | None = None, max_blocks: int = 50
+    ) -> None:
         try:
             import sounddevice as sd
         except (ImportError, OSError) as e:  # OSError: PortAudio library missing
@@ -27,7 +29,7 @@ class Microphone:
         self.q: queue.Queue = queue.Queue(maxsize=max_blocks)
         self.t0 = time.perf_counter()
 
-        def callback(indata, frames, time_info, status):
+        def callback(indata: np.ndarray, frames: int, time_info: object, status: object) -> None:
             try:
                 self.q.put_nowait((time.perf_counter() - self.t0, indata.mean(axis=1).astype(np.float32)))
             except queue.Full:
@@ -56,6 +58,6 @@ class Microphone:
             except queue.Empty:
                 continue
 
-    def close(self):
+    def close(self) -> None:
         self.stream.stop()
         self.stream.close()

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
@@ -23,20 +24,20 @@ class FrameSource:
 
     live = False
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.stats = {"captured": 0, "delivered": 0, "dropped": 0, "reconnects": 0}
 
     def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
         raise NotImplementedError
 
-    def close(self):
+    def close(self) -> None:
         pass
 
 
 class FileSource(FrameSource):
     """A video file at a fixed fps; as fast as possible, or paced to the wall clock with `realtime`."""
 
-    def __init__(self, path: str, fps: float, size: tuple[int, int] | None, realtime: bool = False):
+    def __init__(self, path: str, fps: float, size: tuple[int, int] | None, realtime: bool = False) -> None:
         super().__init__()
         self.video = VideoFile(path, fps=fps, size=size)
         self.realtime = realtime
@@ -60,12 +61,12 @@ class LiveSource(FrameSource):
 
     def __init__(
         self,
-        uri,
+        uri: str | int,
         size: tuple[int, int] | None,
         reconnect: int = 3,
         open_timeout_s: float = 10.0,
         api_preference: int | None = None,
-    ):
+    ) -> None:
         super().__init__()
         self.uri, self.size, self.reconnect = uri, size, reconnect
         self.open_timeout_s, self.api = open_timeout_s, api_preference
@@ -93,7 +94,7 @@ class LiveSource(FrameSource):
             )
         return cap
 
-    def _run(self):
+    def _run(self) -> None:
         import cv2
 
         failures = 0
@@ -128,7 +129,7 @@ class LiveSource(FrameSource):
             self._ended = True
             self._lock.notify_all()
 
-    def _timestamp(self, cv2) -> float:
+    def _timestamp(self, cv2: ModuleType) -> float:
         """The stream's own time when the backend reports increasing timestamps (files over HTTP, RTSP), so windows
         follow the content; the wall clock otherwise (cameras without timestamps)."""
         wall = time.perf_counter() - self._t0
@@ -157,7 +158,7 @@ class LiveSource(FrameSource):
     def ended_reason(self) -> str | None:
         return self._error
 
-    def close(self):
+    def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
         self._cap.release()

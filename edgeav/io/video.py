@@ -6,8 +6,13 @@ that starts later than the video (or uses another time base) still lines up: the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import av
+
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +35,7 @@ class VideoInfo:
     start_time: float  # first video timestamp in container seconds (our time zero)
 
 
-def _stream_start(stream) -> float | None:
+def _stream_start(stream: av.stream.Stream | None) -> float | None:
     if stream.start_time is None or stream.time_base is None:
         return None
     return float(stream.start_time * stream.time_base)
@@ -46,7 +51,7 @@ class VideoFile:
         size: tuple[int, int] | None = None,
         sample_rate: int = 16000,
         require_audio: bool = False,
-    ):
+    ) -> None:
         self.path = str(path)
         self.fps, self.size, self.sample_rate = fps, size, sample_rate
         with open_container(self.path, "video") as c:
@@ -124,7 +129,7 @@ class VideoFile:
         finally:
             c.close()
 
-    def _decode(self, c, vs):
+    def _decode(self, c: av.container.InputContainer, vs: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
         it = c.decode(vs)
         while True:
             try:
@@ -136,7 +141,7 @@ class VideoFile:
                 return
             yield frame
 
-    def _rgb(self, frame) -> np.ndarray:
+    def _rgb(self, frame: av.VideoFrame) -> np.ndarray:
         if self.size is None:
             return frame.to_ndarray(format="rgb24")
         w, h = self.size
@@ -159,7 +164,7 @@ class VideoFile:
             self._audio = _AudioCursor(self.path, self.sample_rate, self.info.start_time)
         return self._audio.read(t0, t1)
 
-    def close(self):
+    def close(self) -> None:
         if self._audio is not None:
             self._audio.close()
             self._audio = None
@@ -176,12 +181,12 @@ class _AudioCursor:
 
     KEEP_S = 2.0  # history kept behind the last read, for overlapping windows
 
-    def __init__(self, path: str, sample_rate: int, zero: float):
+    def __init__(self, path: str, sample_rate: int, zero: float) -> None:
         self.path, self.sr, self.zero = path, sample_rate, zero
         self.c = None
         self._restart(0.0)
 
-    def _restart(self, t: float):
+    def _restart(self, t: float) -> None:
         if self.c is not None:
             self.c.close()
         self.c = open_container(self.path, "video")
@@ -239,7 +244,7 @@ class _AudioCursor:
                 self.buf_t0 += drop / self.sr
         return out
 
-    def close(self):
+    def close(self) -> None:
         if self.c is not None:
             self.c.close()
             self.c = None

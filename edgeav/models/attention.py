@@ -19,7 +19,7 @@ def attend(scores: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, to
 
 
 class AttentionPool(nn.Module):
-    def __init__(self, in_channels: int, dim: int):
+    def __init__(self, in_channels: int, dim: int) -> None:
         super().__init__()
         self.proj = nn.Conv2d(in_channels, dim, 1)
         self.score = nn.Conv2d(dim, 1, 1)
@@ -40,7 +40,7 @@ class MultiResolutionHead(nn.Module):
         embed_dim: int,
         attention: bool = True,
         global_map: tuple[int, int, int] | None = None,
-    ):
+    ) -> None:
         """`global_map` (C, H, W): the backbone returns one more map after the attended ones, and g comes from it
         through a dense conv over the whole (fixed-size) map, as in the research's released encoders; otherwise g
         is the mean of the last attended map, projected."""
@@ -89,7 +89,9 @@ class FoldedAttentionHead(nn.Module):
     and a product-and-sum: faster on each student's visual encoder at FP32 and in the INT8 CPU form (ONNX Runtime,
     batch 1, 2 threads; `python -m research.deploy_form`, results/deploy_form.md)."""
 
-    def __init__(self, head: MultiResolutionHead, map_sizes: list[tuple[int, int]], projector: nn.Linear | None = None):
+    def __init__(
+        self, head: MultiResolutionHead, map_sizes: list[tuple[int, int]], projector: nn.Linear | None = None
+    ) -> None:
         super().__init__()
         if not head.attention:
             raise ValueError("only attention heads fold")

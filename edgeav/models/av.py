@@ -84,7 +84,7 @@ def l2_normalize(x: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     return x / x.norm(dim=-1, keepdim=True).clamp_min(eps)
 
 
-def _global_map(backbone, size: tuple[int, int], mult: int = 1) -> tuple[int, int, int] | None:
+def _global_map(backbone: nn.Module, size: tuple[int, int], mult: int = 1) -> tuple[int, int, int] | None:
     """(C, H, W) of the map a paper_vgg backbone computes g from (fixed by the input size); None for the others."""
     if not isinstance(backbone, PaperVGG):
         return None
@@ -92,7 +92,7 @@ def _global_map(backbone, size: tuple[int, int], mult: int = 1) -> tuple[int, in
 
 
 class VisualEncoder(nn.Module):
-    def __init__(self, cfg: AVConfig):
+    def __init__(self, cfg: AVConfig) -> None:
         super().__init__()
         self.n_frames = cfg.visual_frames
         self.early = cfg.visual_fusion == "early" and cfg.visual_frames > 1
@@ -168,7 +168,7 @@ class VisualEncoder(nn.Module):
             return [f[:, 0] for f in feats]
         return [torch.cat([f[:, 0], f[:, -1] - f[:, 0]], dim=1) for f in feats]
 
-    def forward_features(self, feats: list[torch.Tensor]):
+    def forward_features(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The embedding from cached backbone maps (B, T, C, h, w) per level; a partly tuned trunk recomputes its
         tuned levels from them first."""
         if getattr(self.backbone, "tune_levels", 0):
@@ -176,14 +176,14 @@ class VisualEncoder(nn.Module):
             feats = [f.view(b, t, *f.shape[1:]) for f in self.backbone.refine([f.flatten(0, 1) for f in feats])]
         return self.head(self.fuse(feats))
 
-    def forward(self, frames: torch.Tensor):
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         if self.early:  # no T axis to add and remove: fewer graph nodes when exported
             return self.head(self.backbone.forward_intermediates(self.early_input(frames)))
         return self.head(self.fuse(self.backbone_features(frames)))
 
 
 class AudioEncoder(nn.Module):
-    def __init__(self, cfg: AVConfig):
+    def __init__(self, cfg: AVConfig) -> None:
         super().__init__()
         self.norm = nn.BatchNorm2d(1)  # learned input scaling of the log-mel
         if cfg.audio_backbone == "mobile":
@@ -205,14 +205,14 @@ class AudioEncoder(nn.Module):
             _global_map(self.backbone, (cfg.n_mels, cfg.audio_frames)),
         )
 
-    def forward(self, mel: torch.Tensor):
+    def forward(self, mel: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """mel (B, frames, n_mels) as the front-end returns it."""
         x = self.norm(mel.transpose(1, 2).unsqueeze(1))
         return self.head(self.backbone.forward_intermediates(x))
 
 
 class AVModel(nn.Module):
-    def __init__(self, cfg: AVConfig, card: ModelCard | None = None):
+    def __init__(self, cfg: AVConfig, card: ModelCard | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.card = card or ModelCard()  # what the runtime knows beyond the architecture (edgeav.models.card)
@@ -232,16 +232,20 @@ class AVModel(nn.Module):
             v = l2_normalize(v - self.cfg.center_weight * self.visual_center)
         return v
 
-    def encode_visual(self, frames: torch.Tensor, return_attention: bool = False):
+    def encode_visual(
+        self, frames: torch.Tensor, return_attention: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         z, attn = self.visual(frames)
         return (self.project_visual(z), attn) if return_attention else self.project_visual(z)
 
     def encode_visual_features(self, feats: list[torch.Tensor]) -> torch.Tensor:
         return self.project_visual(self.visual.forward_features(feats)[0])
 
-    def encode_audio(self, mel: torch.Tensor, return_attention: bool = False):
+    def encode_audio(
+        self, mel: torch.Tensor, return_attention: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         z, attn = self.audio(mel)
         return (self.project(z), attn) if return_attention else self.project(z)
 
-    def forward(self, frames: torch.Tensor, mel: torch.Tensor):
+    def forward(self, frames: torch.Tensor, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encode_visual(frames), self.encode_audio(mel)

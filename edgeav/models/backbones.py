@@ -12,7 +12,7 @@ class EfficientNetLite0Trunk(nn.Module):
 
     def __init__(
         self, taps: tuple[int, ...] = (4, 10, 15), pretrained: bool = True, frozen: bool = True, tune_levels: int = 0
-    ):
+    ) -> None:
         super().__init__()
         from efficientnet_lite_pytorch import EfficientNet
 
@@ -50,7 +50,7 @@ class EfficientNetLite0Trunk(nn.Module):
     def tuned_parameters(self) -> list[nn.Parameter]:
         return [p for i in self.tuned_blocks for p in self.blocks[i].parameters()]
 
-    def train(self, mode: bool = True):
+    def train(self, mode: bool = True) -> EfficientNetLite0Trunk:
         # a frozen trunk stays in eval mode (BatchNorm statistics are the pretrained ones; tuned blocks keep theirs
         # too: only their weights move)
         return super().train(mode and not self.frozen)
@@ -93,7 +93,7 @@ class _TappedStages(nn.Module):
         return out, x
 
 
-def _conv_bn(cin, cout, stride=1):
+def _conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
@@ -107,7 +107,7 @@ class ConvStack(_TappedStages):
         widths: tuple[int, ...] = (32, 64, 128, 256),
         taps: tuple[int, ...] = (1, 2, 3),
         convs_per_stage: int = 2,
-    ):
+    ) -> None:
         super().__init__()
         stages, c = [], in_channels
         for w in widths:
@@ -127,7 +127,7 @@ class PaperVGG(_TappedStages):
 
     def __init__(
         self, in_channels: int, widths: tuple[int, ...], convs: tuple[int, ...], pools: tuple, taps: tuple[int, ...]
-    ):
+    ) -> None:
         super().__init__()
         self.pools = [tuple(p) if isinstance(p, (list, tuple)) else (p, p) for p in pools]
         stages, c = [], in_channels
@@ -154,7 +154,7 @@ class PaperVGG(_TappedStages):
         return taps + [last]
 
 
-def _dw_separable(cin, cout, stride):
+def _dw_separable(cin: int, cout: int, stride: int) -> nn.Sequential:
     """Depthwise 3×3 (+BN, ReLU6) then pointwise 1×1 (+BN, ReLU6): the MobileNet block. BatchNorm folds into the
     convolutions on ONNX export (eval mode), so the deployed graph is conv + clip only."""
     return nn.Sequential(
@@ -177,7 +177,7 @@ class MobileStack(_TappedStages):
         widths: tuple[int, ...] = (16, 24, 48, 96, 192),
         taps: tuple[int, ...] = (2, 3, 4),
         blocks_per_stage: int = 2,
-    ):
+    ) -> None:
         super().__init__()
         stages = [
             nn.Sequential(

@@ -9,7 +9,7 @@ for the recipes; nothing at run time depends on those.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import Field, asdict, dataclass, field, fields
 from typing import Any
 
 from edgeav.errors import EdgeavError
@@ -100,7 +100,7 @@ class ModelCard:
         return ModelCard.from_json({**self.to_json(), **changes})
 
 
-def _default(f):
+def _default(f: Field) -> Any:
     from dataclasses import MISSING
 
     return f.default_factory() if f.default_factory is not MISSING else f.default

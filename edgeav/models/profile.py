@@ -6,23 +6,27 @@ left out, as the usual counters do). Numbers are for batch 1 at the model's own 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 
-def _count(module: nn.Module, fn, *inputs) -> int:
+def _count(module: nn.Module, fn: Callable[..., object], *inputs: torch.Tensor) -> int:
     total = 0
 
-    def conv_hook(m: nn.Conv2d, inp, out):
+    def conv_hook(m: nn.Conv2d, inp: tuple, out: torch.Tensor) -> None:
         nonlocal total
         k = m.kernel_size[0] * m.kernel_size[1] * (m.in_channels // m.groups)
         total += out.numel() // out.shape[0] * k
 
-    def linear_hook(m: nn.Linear, inp, out):
+    def linear_hook(m: nn.Linear, inp: tuple, out: torch.Tensor) -> None:
         nonlocal total
         total += out.numel() // out.shape[0] * m.in_features
 
-    def folded_head_hook(m, inp, out):  # its scores are matmuls with the weights of a Linear it holds
+    def folded_head_hook(
+        m: nn.Module, inp: tuple, out: torch.Tensor
+    ) -> None:  # its scores are matmuls with the weights of a Linear it holds
         nonlocal total
         total += m.score_macs
 
@@ -45,7 +49,7 @@ def _count(module: nn.Module, fn, *inputs) -> int:
     return total
 
 
-def encoder_costs(model) -> dict[str, dict[str, int]]:
+def encoder_costs(model: nn.Module) -> dict[str, dict[str, int]]:
     """{'visual': {'params', 'macs'}, 'audio': {...}} for batch 1, of the deploy form (what runs: re-parameterized
     blocks folded). The shared projector counts in both (in the deploy form of an attention model it is folded into
     each encoder's head matrix, so it is counted there and not again)."""

@@ -5,6 +5,11 @@ A registered name maps to a config dataclass (`AVConfig`); a shipped name also h
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edgeav.models.av import AVConfig
+
 from collections.abc import Callable
 
 _REGISTRY: dict[str, Callable] = {}
@@ -19,7 +24,7 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def model_config(name: str, **overrides):
+def model_config(name: str, **overrides: Any) -> AVConfig:
     if name not in _REGISTRY:
         from edgeav.errors import EdgeavError
 

@@ -14,6 +14,11 @@ attention heads folded with the shared projector (edgeav.models.attention.Folded
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgeav.models.av import AVModel
+
 import copy
 
 import torch
@@ -34,7 +39,7 @@ def _conv_bn(cin: int, cout: int, k: int, stride: int) -> nn.Sequential:
 
 
 class RepConv(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int = 1, kernel: int = 3):
+    def __init__(self, cin: int, cout: int, stride: int = 1, kernel: int = 3) -> None:
         super().__init__()
         self.cin, self.cout, self.stride, self.kernel = cin, cout, stride, kernel
         self.conv = _conv_bn(cin, cout, kernel, stride)
@@ -82,7 +87,7 @@ class RepStack(_TappedStages):
         blocks_per_stage: int = 1,
         stem_kernel: int = 4,
         stem_stride: int = 4,
-    ):
+    ) -> None:
         super().__init__()
         stem = nn.Sequential(
             nn.Conv2d(
@@ -121,7 +126,7 @@ def _replace_rep_convs(module: nn.Module) -> None:
             _replace_rep_convs(child)
 
 
-def _head_map_sizes(model) -> dict[str, list[tuple[int, int]]]:
+def _head_map_sizes(model: AVModel) -> dict[str, list[tuple[int, int]]]:
     """(H, W) of the maps each encoder's head receives at the model's input size (one forward on zeros)."""
     cfg, sizes = model.cfg, {}
     hooks = [
@@ -139,7 +144,7 @@ def _head_map_sizes(model) -> dict[str, list[tuple[int, int]]]:
 
 
 @torch.no_grad()
-def deploy_form(model):
+def deploy_form(model: AVModel) -> AVModel:
     """An eval-mode copy of `model` for inference and export, computing the same function: RepConv branches and
     BatchNorms that follow convs folded into single convs, an early-fusion model's [f0, f1 − f0] input folded into
     its first conv (conv is linear: W·[f0, f1 − f0] = [W0 − W1, W1]·[f0, f1]) so the deployed graph reads the frame
