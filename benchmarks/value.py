@@ -56,8 +56,9 @@ def main(argv: list[str] | None = None) -> dict:
     every_pred, every_true, per_game, minutes = [], [], {}, 0.0
     for k, clip in enumerate(clips):
         with tempfile.TemporaryDirectory() as d:
-            res = run(RunConfig(source=str(clip.video), bank=bank, model=a.model, quiet=True,
-                                cues=str(Path(d) / "cues.csv")))
+            res = run(
+                RunConfig(source=str(clip.video), bank=bank, model=a.model, quiet=True, cues=str(Path(d) / "cues.csv"))
+            )
             pred = read_cues(Path(d) / "cues.csv")  # the cue sheet, as `edgeav score` reads it
         true = read_cues(clip.events, cats)
         length = max(res.windows * 0.5, max((c.t for c in true), default=0.0))
@@ -65,19 +66,37 @@ def main(argv: list[str] | None = None) -> dict:
         game = per_game.setdefault(clip.game, {"pred": [], "true": [], "minutes": 0.0})
         game["minutes"] += length / 60
         for src, dst in ((pred, (every_pred, game["pred"])), (true, (every_true, game["true"]))):
-            shifted = [Cue(c.t + k * SHIFT, c.sound, c.file, c.category, c.score, c.duration, c.alternatives)
-                       for c in src]
+            shifted = [
+                Cue(c.t + k * SHIFT, c.sound, c.file, c.category, c.score, c.duration, c.alternatives) for c in src
+            ]
             for lst in dst:
                 lst.extend(shifted)
         print(f"{clip.clip_id}: {len(pred)} placed, {len(true)} events", flush=True)
     overall = score(every_pred, every_true, a.tolerance_ms, minutes)
     games = {g: score(v["pred"], v["true"], a.tolerance_ms, v["minutes"]) for g, v in sorted(per_game.items())}
-    keep = ("predicted", "true_events", "matched", "precision", "recall", "f1", "top1_at_matched",
-            "top5_at_matched", "category_at_matched", "found_and_right", "false_alarms_per_minute")
-    result = {"model": a.model, "split": a.split, "clips": len(clips), "minutes": round(minutes, 2),
-              "tolerance_ms": a.tolerance_ms, "overall": {k: overall[k] for k in keep},
-              "per_game": {g: {k: r[k] for k in keep} for g, r in games.items()},
-              "command": command_line("value", argv)}
+    keep = (
+        "predicted",
+        "true_events",
+        "matched",
+        "precision",
+        "recall",
+        "f1",
+        "top1_at_matched",
+        "top5_at_matched",
+        "category_at_matched",
+        "found_and_right",
+        "false_alarms_per_minute",
+    )
+    result = {
+        "model": a.model,
+        "split": a.split,
+        "clips": len(clips),
+        "minutes": round(minutes, 2),
+        "tolerance_ms": a.tolerance_ms,
+        "overall": {k: overall[k] for k in keep},
+        "per_game": {g: {k: r[k] for k in keep} for g, r in games.items()},
+        "command": command_line("value", argv),
+    }
     out = Path(a.out)
     write_result("value", result, markdown(result), out)
     write_report(overall, every_pred, every_true, out / "value", f"edgeav value report: {a.model}, {a.split} split")
@@ -86,14 +105,24 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def markdown(result: dict) -> str:
-    cols = [("predicted", "placed"), ("true_events", "events"), ("matched", "matched"), ("precision", "precision"),
-            ("recall", "recall"), ("f1", "F1"), ("top1_at_matched", "right sound"),
-            ("top5_at_matched", "in top 5"), ("category_at_matched", "right category"),
-            ("false_alarms_per_minute", "false alarms / min")]
-    head = (f"`edgeav run` (model `{result['model']}`, the product's own placements) on the corpus's {result['split']} "
-            f"split ({result['clips']} clips, {result['minutes']:.0f} min), each cue sheet scored by `edgeav score` "
-            f"against the clip's event log, matched within ±{result['tolerance_ms']:.0f} ms. Right sound / top 5 / "
-            f"category: at matched events. Command: `{result['command']}`.")
+    cols = [
+        ("predicted", "placed"),
+        ("true_events", "events"),
+        ("matched", "matched"),
+        ("precision", "precision"),
+        ("recall", "recall"),
+        ("f1", "F1"),
+        ("top1_at_matched", "right sound"),
+        ("top5_at_matched", "in top 5"),
+        ("category_at_matched", "right category"),
+        ("false_alarms_per_minute", "false alarms / min"),
+    ]
+    head = (
+        f"`edgeav run` (model `{result['model']}`, the product's own placements) on the corpus's {result['split']} "
+        f"split ({result['clips']} clips, {result['minutes']:.0f} min), each cue sheet scored by `edgeav score` "
+        f"against the clip's event log, matched within ±{result['tolerance_ms']:.0f} ms. Right sound / top 5 / "
+        f"category: at matched events. Command: `{result['command']}`."
+    )
     lines = [head, "", "| | " + " | ".join(c[1] for c in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     rows = [("all games", result["overall"]), *result["per_game"].items()]
     for name, r in rows:

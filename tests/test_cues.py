@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ASSETS
 from edgeav import EdgeavError
+
+from conftest import ASSETS
 
 CLIP = ASSETS / "clips" / "solarwolf-s11_10-40.mp4"
 EVENTS = ASSETS / "clips" / "solarwolf-s11_10-40.events.json"
@@ -33,8 +34,10 @@ def _parse_rpp(path: Path) -> list[tuple[float, str, str]]:
     """(position, source kind, file) of every item of a Reaper project: an independent reading of the format."""
     text = path.read_text()
     assert text.startswith("<REAPER_PROJECT") and text.count("<") == text.count(">")
-    return [(float(p), kind, f) for p, kind, f in
-            re.findall(r"POSITION ([\d.]+).*?<SOURCE (\w+)\s+FILE \"([^\"]+)\"", text, flags=re.S)]
+    return [
+        (float(p), kind, f)
+        for p, kind, f in re.findall(r"POSITION ([\d.]+).*?<SOURCE (\w+)\s+FILE \"([^\"]+)\"", text, flags=re.S)
+    ]
 
 
 @pytest.mark.parametrize("ext", [".otio", ".edl", ".xml", ".fcpxml", ".aaf", ".rpp", ".csv", ".txt"])
@@ -79,8 +82,21 @@ def test_jsonl_carries_the_placements_and_cues_rebuilds_the_sheet(run, tmp_path)
     placed = [r["placed"] for r in recs if "placed" in r]
     assert [(p["t"], p["sound"]) for p in placed] == [(c.t, c.sound) for c in res.cues]
     assert all(Path(p["file"]).exists() and p["duration"] > 0 for p in placed)
-    r = subprocess.run([sys.executable, "-m", "edgeav.cli", "cues", str(d / "run.jsonl"), "-o",
-                        str(tmp_path / "again.csv"), "--source", str(CLIP)], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgeav.cli",
+            "cues",
+            str(d / "run.jsonl"),
+            "-o",
+            str(tmp_path / "again.csv"),
+            "--source",
+            str(CLIP),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "again.csv").read_text() == (d / "cues.csv").read_text()
 
@@ -117,12 +133,31 @@ def test_value_report_against_the_real_event_log(run, tmp_path):
 
 def test_score_command_reads_any_truth(run, tmp_path):
     d, _ = run
-    r = subprocess.run([sys.executable, "-m", "edgeav.cli", "score", str(d / "cues.csv"), "--truth", str(EVENTS),
-                        "--categories", str(ASSETS / "sounds" / "categories.csv"), "-o", str(tmp_path / "rep"),
-                        "--source", str(CLIP)], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgeav.cli",
+            "score",
+            str(d / "cues.csv"),
+            "--truth",
+            str(EVENTS),
+            "--categories",
+            str(ASSETS / "sounds" / "categories.csv"),
+            "-o",
+            str(tmp_path / "rep"),
+            "--source",
+            str(CLIP),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     rep = json.loads((tmp_path / "rep.json").read_text())
     assert rep["minutes"] == 0.5 and rep["per_category"] and "events matched" in r.stderr
-    bad = subprocess.run([sys.executable, "-m", "edgeav.cli", "score", str(d / "cues.csv"), "--truth",
-                          str(tmp_path / "none.json")], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "edgeav.cli", "score", str(d / "cues.csv"), "--truth", str(tmp_path / "none.json")],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("edgeav: error:") and "Traceback" not in bad.stderr

@@ -10,13 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ASSETS
 from edgeav import EdgeavError
+
+from conftest import ASSETS
 
 CLIP = ASSETS / "clips" / "solarwolf-s11_10-40.mp4"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = ["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--mute-audio"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--autoplay-policy=no-user-gesture-required",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--mute-audio",
+]
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +81,11 @@ def test_review_page_load_play_accept_export(server, browser):
 
     # play: the first suggestion's sound starts when the video reaches its time
     first = session.suggestions[0]
-    page.evaluate(f"v => {{ const x = document.getElementById('video'); x.muted = true; "
-                  f"x.currentTime = {max(0.0, first.t - 0.6)}; return x.play(); }}", None)
+    page.evaluate(
+        f"v => {{ const x = document.getElementById('video'); x.muted = true; "
+        f"x.currentTime = {max(0.0, first.t - 0.6)}; return x.play(); }}",
+        None,
+    )
     page.wait_for_function("window.__played.some(p => p.index === 0)", timeout=15000)
     at = page.evaluate("document.getElementById('video').currentTime")
     assert abs(at - first.t) < 0.5, at
@@ -91,8 +103,9 @@ def test_review_page_load_play_accept_export(server, browser):
 
     # an explanation on demand
     page.locator("#card-0 button.why").click()
-    page.wait_for_function("document.querySelector('#explain img') && document.querySelector('#explain img')"
-                           ".naturalWidth > 0")
+    page.wait_for_function(
+        "document.querySelector('#explain img') && document.querySelector('#explain img').naturalWidth > 0"
+    )
     _shot(page, tmp, "review-explanation.png")
 
     # a second tab sees the verdict, and its own reject reaches the first tab
