@@ -1,7 +1,7 @@
 """The value report of a model as a user gets it: the corpus's sound library indexed with `edgeav index`, each
 test clip through `edgeav run` (the product's own placements, no event log), its cue sheet scored with
 `edgeav score` against the clip's real event log (matched within ±80 ms). Overall and per game.
-Writes results/value.{json,md,html}.
+Writes results/value.{json,md} and value-report.{json,html}.
 
     python -m benchmarks.value --model student
 """
@@ -99,7 +99,9 @@ def main(argv: list[str] | None = None) -> dict:
     }
     out = Path(a.out)
     write_result("value", result, markdown(result), out)
-    write_report(overall, every_pred, every_true, out / "value", f"edgeav value report: {a.model}, {a.split} split")
+    write_report(
+        overall, every_pred, every_true, out / "value-report", f"edgeav value report: {a.model}, {a.split} split"
+    )
     print(markdown(result))
     return result
 

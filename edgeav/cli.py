@@ -334,7 +334,6 @@ def main(argv: list[str] | None = None) -> None:
     start without the training package."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in TRAIN_ALIASES:
-        typer.echo(f"edgeav: `{argv[0]}` is now `edgeav train {TRAIN_ALIASES[argv[0]]}`", err=True)
         argv = ["train", TRAIN_ALIASES[argv[0]], *argv[1:]]
     if argv and argv[0] == "train":
         import importlib.util

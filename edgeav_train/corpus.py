@@ -45,11 +45,6 @@ def corpus_root(root: str | Path | None = None) -> Path:
             "no evaluation corpus given",
             f"pass --corpus PATH or set {CORPUS_ENV}=PATH (a folder with clips/, events/, sounds/, splits.csv)",
         )
-    if not (Path(root) / "splits.csv").exists():
-        raise EdgeavError(
-            f"{root} is not a gameplay corpus (no splits.csv)",
-            "give the corpus root: the folder with clips/, events/, sounds/, splits.csv",
-        )
     return Path(root)
 
 

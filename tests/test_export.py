@@ -153,8 +153,8 @@ def test_precision_not_available_is_an_error(int8, tmp_path):
         load_backend(str(d / "t-int8-fp32.onnx.json"), precision="int8")
     with pytest.raises(EdgeavError, match="precision 'int8'"):
         load_backend(str(path), precision="int8")  # torch on CPU: no silent FP32 fallback
-    with pytest.raises(EdgeavError, match="export it first"):
-        load_backend(str(path), backend="onnx")
+    said = []  # a PyTorch model on the onnx backend: exported on first use, saying so (edgeav.export.auto)
+    assert load_backend(str(path), backend="onnx", say=said.append).name == "onnx" and "exporting" in said[0]
     export(str(path), "fp16", str(tmp_path / "h"))
     with pytest.raises(EdgeavError, match="FP16 needs a GPU"):
         load_backend(str(tmp_path / "h.onnx.json"), precision="fp16")

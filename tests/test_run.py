@@ -76,7 +76,11 @@ def _check_schema(lines, top_k):
     assert lines
     prev = -1
     for rec in map(json.loads, lines):
-        assert set(rec) == {"t", "t_end", "recommendations", "latency_ms"}
+        assert set(rec) - {"placed"} == {"t", "t_end", "recommendations", "latency_ms"}
+        if "placed" in rec:  # the window's top sound placed by auto-foley, 0.2 s into the window
+            p = rec["placed"]
+            assert set(p) == {"t", "sound", "file", "category", "score", "duration"}
+            assert p["sound"] == rec["recommendations"][0]["sound"] and p["t"] == pytest.approx(rec["t"] + 0.2)
         assert rec["t"] > prev and rec["t_end"] == pytest.approx(rec["t"] + 1.0)
         prev = rec["t"]
         assert len(rec["recommendations"]) == top_k
@@ -266,15 +270,19 @@ def test_foley_gates_on_picture_change():
     flash = still.copy()
     flash[1, :24] = 255  # the top half turns white
     assert frame_change(still) == 0.0 and frame_change(flash) == 0.5
-    calibrated = {"foley_threshold": 0.5, "foley_rate": 0.25}
+    from edgeav.models import ModelCard
+
+    calibrated = ModelCard(foley_threshold=0.5, foley_rate=0.25)
     score, gate = foley_gates(RunConfig("x.mp4"), calibrated)
     assert score is None and gate.rate == 0.25
     assert foley_gates(RunConfig("x.mp4", threshold=0.3), calibrated)[0] == 0.3
-    assert foley_gates(RunConfig("x.mp4"), {"foley_threshold": 0.5}) == (0.5, None)  # models calibrated earlier
+    assert foley_gates(RunConfig("x.mp4"), ModelCard(foley_threshold=0.5)) == (0.5, None)  # a score gate only
     with pytest.raises(EdgeavError, match="no calibrated auto-foley threshold"):
-        foley_gates(RunConfig("x.mp4", save="o.mp4"), {})
+        foley_gates(RunConfig("x.mp4", save="o.mp4"), ModelCard())
+    with pytest.raises(EdgeavError, match="no calibrated auto-foley threshold"):
+        foley_gates(RunConfig("x.mp4", cues="o.csv"), ModelCard())
     with pytest.raises(EdgeavError, match="foley-rate"):
-        foley_gates(RunConfig("x.mp4", foley_rate=1.5), {})
+        foley_gates(RunConfig("x.mp4", foley_rate=1.5), ModelCard())
     # relative to the footage: a flash among still windows is placed, the still windows are not
     gate = ChangeGate(0.25)
     placed = [places_effect(0.2, st, None, gate) for st in [still] * 6 + [flash] + [still] * 3]
