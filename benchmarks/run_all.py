@@ -1,6 +1,6 @@
 """Regenerate every benchmark result, table and plot in one go (also `edgeav bench`):
-latency → accuracy → peak → bank scale → training → report. The ablation (hours of training) is its own script:
-`python -m research.ablation`.
+latency → accuracy → peak → bank scale → training → value → report. Adaptation (leave one game out: hours of
+training) is its own script, `python -m benchmarks.adapt`.
 
     python -m benchmarks.run_all                      # the README's numbers (about 40 min on 2 cores)
 """
@@ -10,16 +10,17 @@ from __future__ import annotations
 import argparse
 import time
 
-from benchmarks import accuracy, bank_scale, latency, peak, report, training
+from benchmarks import accuracy, bank_scale, latency, peak, report, training, value
 from benchmarks.common import RESULTS
 
-STEPS = ("latency", "accuracy", "peak", "bank_scale", "training", "report")
+STEPS = ("latency", "accuracy", "peak", "bank_scale", "training", "value", "report")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", nargs="+", default=["teacher", "student", "student_mobile", "student_small"])
     ap.add_argument("--corpus", default=None, help="corpus root (default ../shared/data/gameplay)")
+    ap.add_argument("--value-model", default="student", help="the model of the value report (calibrated placements)")
     ap.add_argument("--cache", default=".cache/gameplay", help="training cache for the training benchmark")
     ap.add_argument("--sounds", default=None, help="sound library for the training benchmark")
     ap.add_argument("--threads", type=int, default=2)
@@ -90,6 +91,7 @@ def main(argv=None):
                 *common,
             ]
         ),
+        "value": lambda: value.main(["--model", a.value_model, *corpus, "--cache", a.eval_cache, *common]),
         "report": lambda: report.main(common),
     }
     for name in STEPS:

@@ -302,6 +302,7 @@ BENCHMARKS = {
     "bank-scale": "bank_scale",
     "training": "training",
     "adapt": "adapt",
+    "value": "value",
     "report": "report",
 }
 

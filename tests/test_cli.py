@@ -32,7 +32,7 @@ def test_default_run_uses_bundled_clip_bank_and_shipped_model(tmp_path):
         (["run", "notes.mp4"], "notes.mp4"),
         (["index", "nofolder", "-o", "b.npz"], "nofolder"),
         (["train", "cache", "nofootage", "-o", "c"], "nofootage"),
-    (["cache", "nofootage", "-o", "c"], "nofootage"),  # the earlier top-level name, kept as a hidden alias
+        (["cache", "nofootage", "-o", "c"], "nofootage"),  # the earlier top-level name, kept as a hidden alias
     ],
 )
 def test_errors_are_one_line(tmp_path, args, needle):
