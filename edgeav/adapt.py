@@ -24,3 +24,5 @@ class AdaptConfig:
     """Your verdicts file: re-embedded for the adapted model."""
     seed: int = 0
     """Seed of the windows drawn."""
+    stop_after: int = 0
+    """Stop after N steps (time-boxed; run the same command again to resume); 0 = run to the end."""

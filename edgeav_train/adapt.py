@@ -21,6 +21,7 @@ from pathlib import Path
 from edgeav.adapt import AdaptConfig
 from edgeav.atomic import write_json
 from edgeav.errors import EdgeavError
+from edgeav.io import audio_files
 
 
 def reembed_feedback(src: str, dst: Path, model_path: str) -> dict:
@@ -46,7 +47,36 @@ def reembed_feedback(src: str, dst: Path, model_path: str) -> dict:
     return {"verdicts": len(kept), "missing_sources": missing}
 
 
-def adapt(cfg: AdaptConfig) -> dict:
+def library_in_footage(cache: Path, sounds: str, keys: list[str]) -> dict:
+    """Which of the library's files the footage plays, found by matching their waveforms in its soundtrack (label-
+    free; resumable, kept in the cache): {"files": M, "playing": {sound id: starts}, "starts": total}."""
+    from collections import Counter
+
+    from edgeav_train.fingerprint import FingerprintConfig, detect_footage, load_detections
+
+    folder = detect_footage(cache, sounds, FingerprintConfig(), splits=("train", "val"))
+    ids, found = load_detections(folder, keys)
+    counts = Counter(ids[j] for dets in found.values() for _, j, _ in dets)
+    n_files = len(ids) if ids else len(audio_files(sounds))
+    return {"files": n_files, "playing": dict(counts.most_common()), "starts": sum(counts.values())}
+
+
+def say_library(found: dict, echo=print) -> None:
+    """The table the user sees: how much of their library their footage plays."""
+    echo(
+        f"adapt: your footage plays {len(found['playing'])} of your {found['files']} sounds; "
+        f"{found['starts']:,} starts found"
+    )
+    for sound, n in list(found["playing"].items())[:10]:
+        echo(f"  {n:6d}  {sound}")
+    if len(found["playing"]) > 10:
+        echo(f"  ... and {len(found['playing']) - 10} more")
+
+
+def adapt(cfg: AdaptConfig, echo=print) -> dict:
+    """Adapt `cfg.model` to the footage: cache it, find which library files it plays, then stage 2 towards them
+    where they play and towards the soundtrack match elsewhere (only the soundtrack match when none is found),
+    for a student's whole visual encoder or a frozen-trunk model's attention head. Resumes when interrupted."""
     from edgeav.models import load_model
     from edgeav.models.store import resolve_model_path
     from edgeav_train.bank_distill import BankDistillConfig, bank_distill
@@ -65,16 +95,30 @@ def adapt(cfg: AdaptConfig) -> dict:
     man = build_cache(
         cfg.footage, cache, CacheConfig(fps=5, width=m.cfg.frame_size[0], height=m.cfg.frame_size[1]), progress=False
     )
+    for bad, why in man["bad"].items():
+        echo(f"adapt: skipped {bad}: {why}")
     if not man["clips"]:
         raise EdgeavError(
             f"no usable video in {cfg.footage} ({len(man['bad'])} unreadable)",
             "give a folder of video files with sound",
         )
     times["cache_s"] = time.perf_counter() - t0
-    if getattr(m.visual.backbone, "frozen", False):
+    frozen = getattr(m.visual.backbone, "frozen", False)
+    if frozen:
         t0 = time.perf_counter()
         build_features(cache, m.cfg.visual_backbone, progress=False)
         times["features_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    found = library_in_footage(cache, cfg.sounds, list(man["clips"]))
+    times["fingerprint_s"] = time.perf_counter() - t0
+    say_library(found, echo)
+    targets = "mixed" if found["starts"] else "soundtrack"
+    echo(
+        "adapt: training towards the library files where they play, the soundtrack match elsewhere"
+        if found["starts"]
+        else "adapt: no library file was found playing in the footage: the soundtrack match teaches it (less sharp)"
+    )
+    learner = "head" if frozen else "visual"
     t0 = time.perf_counter()
     path = bank_distill(
         BankDistillConfig(
@@ -85,6 +129,10 @@ def adapt(cfg: AdaptConfig) -> dict:
             steps=cfg.steps,
             seed=cfg.seed,
             splits=("train", "val"),
+            targets=targets,
+            train=learner,
+            lr=1e-3 if frozen else 2e-3,  # as the shipped recipes train a head and a student's encoder
+            stop_after=cfg.stop_after,
         )
     )
     times["stage2_s"] = time.perf_counter() - t0
@@ -93,6 +141,9 @@ def adapt(cfg: AdaptConfig) -> dict:
         "clips": len(man["clips"]),
         "skipped": man["bad"],
         "footage_minutes": round(sum(e["duration_s"] for e in man["clips"].values()) / 60, 2),
+        "library": found,
+        "targets": targets,
+        "trained": learner,
         "seconds": {k: round(v, 1) for k, v in times.items()},
         "config": asdict(cfg),
     }
@@ -108,5 +159,6 @@ def adapt(cfg: AdaptConfig) -> dict:
 def adapt_cmd(cfg: AdaptConfig) -> None:
     rep = adapt(cfg)
     fb = f" --feedback {rep['feedback']['file']}" if "feedback" in rep else ""
-    print(json.dumps({k: v for k, v in rep.items() if k != "config"}, indent=1))
+    shown = {k: v for k, v in rep.items() if k not in ("config", "library")}
+    print(json.dumps(shown, indent=1))
     print(f"run it: edgeav run VIDEO --model {rep['model']}{fb}")

@@ -72,7 +72,9 @@ class BankDistillConfig:
     targets: str = "soundtrack"
     """soundtrack: every window, towards the frozen audio encoder's match of its soundtrack in the library;
     fingerprint: only the windows whose first frame shows a library file starting in the soundtrack, found by
-    matched filtering (footage that plays your library's own files, e.g. your game's)."""
+    matched filtering (footage that plays your library's own files, e.g. your game's); mixed: every window, the
+    library file found starting there where one is, else the soundtrack match (what `edgeav adapt` uses when the
+    footage plays some of the library)."""
     fingerprint_rate: int = 16000
     """Sample rate of the fingerprint matcher (Hz)."""
     balance: float = 0.0
@@ -169,9 +171,12 @@ def soundtrack_targets(cfg: BankDistillConfig, hearing, sampler: WindowSampler, 
     return rows, A, torch.softmax(logits / cfg.tau_target, dim=1)
 
 
-def fingerprint_targets(cfg: BankDistillConfig, sampler: WindowSampler, ids: list[str], lead_s: float):
+def fingerprint_targets(
+    cfg: BankDistillConfig, sampler: WindowSampler, ids: list[str], lead_s: float, required: bool = True
+) -> tuple[np.ndarray, torch.Tensor]:
     """(rows, p): the windows whose frame at `lead_s` shows a detected library sound starting, p spread evenly over
-    the sounds starting there. Detections are made (and kept in the cache) by edgeav_train.fingerprint."""
+    the sounds starting there. Detections are made (and kept in the cache) by edgeav_train.fingerprint. No
+    detection at all is an error when `required`, else no rows."""
     from edgeav_train.fingerprint import FingerprintConfig, detect_footage, load_detections
 
     folder = detect_footage(
@@ -185,6 +190,8 @@ def fingerprint_targets(cfg: BankDistillConfig, sampler: WindowSampler, ids: lis
             k = int(round((t - lead_s) * sampler.fps))
             if fp_ids[j] in col and 0 <= k < sampler.n_starts[c]:
                 hits.setdefault((c, k), []).append(col[fp_ids[j]])
+    if not hits and not required:
+        return np.zeros((0, 2), dtype=int), torch.zeros(0, len(ids))
     if not hits:
         raise EdgeavError(
             f"no library sound was found in the footage of {cfg.cache}",
@@ -235,10 +242,10 @@ class Stage2Task(nn.Module):
 
 def check_config(cfg: BankDistillConfig) -> None:
     """Option errors, before the library and footage are read."""
-    if cfg.targets not in ("soundtrack", "fingerprint"):
+    if cfg.targets not in ("soundtrack", "fingerprint", "mixed"):
         raise EdgeavError(
-            f"--targets must be 'soundtrack' or 'fingerprint', not {cfg.targets!r}",
-            "pass --targets soundtrack or --targets fingerprint",
+            f"--targets must be soundtrack, fingerprint or mixed, not {cfg.targets!r}",
+            "pass --targets soundtrack, fingerprint or mixed",
         )
     if cfg.targets == "fingerprint" and cfg.onset_quantile:
         raise EdgeavError("--onset-quantile goes with --targets soundtrack", "drop it")
@@ -287,6 +294,10 @@ def training_targets(cfg: BankDistillConfig, model, hearing, sampler: WindowSamp
     else:
         rows, A, targets = soundtrack_targets(cfg, hearing, sampler, B)
         A = A if cfg.w_nce else None
+        if cfg.targets == "mixed":  # the library files found playing, where they are found
+            fp_rows, fp_p = fingerprint_targets(cfg, sampler, ids, model.cfg.frame_offsets[0], required=False)
+            first = np.concatenate([[0], np.cumsum(sampler.n_starts)[:-1]])  # all_rows is clip-major
+            targets[torch.from_numpy(first[fp_rows[:, 0]] + fp_rows[:, 1])] = fp_p
     pool = np.arange(len(rows))
     if cfg.onset_quantile:
         strength = onset_strength(sampler, rows)

@@ -18,9 +18,11 @@ def make_clip(
     audio_start: float = 0.0,
     channels: int = 1,
     codec: str = "aac",
+    soundtrack: np.ndarray | None = None,
 ) -> Path:
     """A clip whose frame `flash_frame` is white (others dark) and whose audio has a click at `click_t` seconds
-    (absolute time); the audio stream may start late (`audio_start`) or be left out (`audio_rate=None`)."""
+    (absolute time); the audio stream may start late (`audio_start`) or be left out (`audio_rate=None`). A given
+    `soundtrack` (mono, at `audio_rate`) replaces the noise and click."""
     import av
 
     w, h = size
@@ -38,6 +40,9 @@ def make_clip(
             if click_t is not None:
                 i = int(round((click_t - audio_start) * audio_rate))
                 sig[i : i + int(0.01 * audio_rate)] = 0.9
+            if soundtrack is not None:
+                sig = np.zeros(n, np.float32)
+                sig[: min(n, len(soundtrack))] = soundtrack[:n]
         for k in range(int(seconds * fps)):
             img = np.full((h, w, 3), 255 if k == flash_frame else 20, np.uint8)
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")

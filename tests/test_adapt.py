@@ -1,0 +1,86 @@
+"""`edgeav adapt` on footage made in the test: a soundtrack that plays two library files at known times. It finds
+them (label-free), trains towards them, falls back to the soundtrack match when the library is not in the footage
+and says so, resumes when interrupted, and lists bad footage it skipped."""
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from conftest import ASSETS
+from media import make_clip
+
+LIB = ASSETS / "sounds" / "funnyboat"
+PLAYS = {"kraah.ogg": (1.0, 4.0), "pam.ogg": (2.5, 6.0)}  # library id → start times (s)
+
+
+@pytest.fixture(scope="module")
+def footage(tmp_path_factory):
+    from edgeav.io.audio import read_audio
+
+    d = tmp_path_factory.mktemp("footage")
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        x = 0.003 * rng.standard_normal(8 * 16000).astype(np.float32)
+        for sound, starts in PLAYS.items():
+            wave = read_audio(LIB / sound, 16000).astype(np.float32)
+            for t in starts:
+                i = int(t * 16000)
+                x[i : i + len(wave)] += 0.5 * wave[: len(x) - i]
+        make_clip(d / f"clip{k}.mp4", seconds=8.0, flash_frame=None, soundtrack=x)
+    (d / "broken.mp4").write_bytes(b"\x00" * 200)
+    make_clip(d / "silent.mp4", seconds=2.0, audio_rate=None)
+    return d
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from edgeav.models import create_model, save_model
+
+    return str(save_model(create_model("tiny"), tmp_path_factory.mktemp("m") / "tiny"))
+
+
+def _adapt(footage, tiny, out, sounds=LIB, **kw):
+    from edgeav_train.adapt import AdaptConfig, adapt
+
+    said = []
+    rep = adapt(
+        AdaptConfig(footage=str(footage), sounds=str(sounds), model=tiny, out=str(out), steps=6, **kw), echo=said.append
+    )
+    return rep, said
+
+
+def test_adapt_finds_the_library_in_the_footage_and_trains_towards_it(footage, tiny, tmp_path):
+    import json
+
+    rep, said = _adapt(footage, tiny, tmp_path / "a")
+    assert rep["targets"] == "mixed" and rep["trained"] == "visual"
+    assert rep["library"]["playing"] == {s: 2 * rep["clips"] for s in PLAYS}  # every start, nothing else
+    assert any("your footage plays 2 of your 4 sounds; 12 starts found" in x for x in said)
+    found = {}
+    for p in (tmp_path / "a" / "cache").glob("fingerprints-*/*.json"):
+        d = json.loads(p.read_text())
+        for t, j, _ in d["detections"]:
+            found.setdefault(d["ids"][j], []).append(t)
+    for sound, starts in PLAYS.items():
+        assert all(min(abs(t - s) for s in starts) < 0.02 for t in found[sound]), found[sound]
+    # bad footage is skipped and listed; the model is one `edgeav run` takes by path
+    assert {"broken.mp4", "silent.mp4"} <= {p.split("/")[-1] for p in rep["skipped"]}
+    assert any("skipped" in x and "broken.mp4" in x for x in said)
+    from edgeav.models import load_model
+
+    assert load_model(rep["model"]).card.provenance["bank_distill"]["targets"] == "mixed"
+
+
+def test_a_library_the_footage_does_not_play_falls_back_and_says_so(footage, tiny, tmp_path):
+    rep, said = _adapt(footage, tiny, tmp_path / "b", sounds=ASSETS / "sounds" / "monsterz")
+    assert rep["targets"] == "soundtrack" and rep["library"]["starts"] == 0
+    assert any("no library file was found" in x for x in said)
+
+
+def test_interrupted_adapt_resumes_to_the_same_model(footage, tiny, tmp_path):
+    whole, _ = _adapt(footage, tiny, tmp_path / "whole")
+    part, _ = _adapt(footage, tiny, tmp_path / "part", stop_after=3)
+    assert part["model"].endswith("checkpoint.pt")
+    resumed, _ = _adapt(footage, tiny, tmp_path / "part")
+    a, b = load_file(whole["model"]), load_file(resumed["model"])
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
