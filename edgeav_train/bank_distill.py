@@ -354,18 +354,7 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
         return (feats, targets[pick], A[pick] if A is not None else None), len(pick)
 
     task = Stage2Task(model, learner, B, cfg)
-    loop = LoopConfig(
-        steps=cfg.steps,
-        lr=cfg.lr,
-        seed=cfg.seed,
-        warmup=1,
-        weight_decay=1e-4,
-        max_grad_norm=None,
-        log_every=cfg.log_every,
-        ckpt_every=cfg.ckpt_every,
-        progress=cfg.progress,
-        stop_after=cfg.stop_after,
-    )
+    loop = LoopConfig.of(cfg, warmup=1, weight_decay=1e-4, max_grad_norm=None)
     done = fit(task, params, next_batch, out, loop)
     path = out / "checkpoint.pt"
     if rank == 0 and done:

@@ -12,7 +12,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +155,12 @@ class LoopConfig:
     ckpt_every: int = 200
     progress: bool = True
     stop_after: int = 0  # stop this invocation after N steps (time-boxed jobs); 0 = run to the end
+
+    @classmethod
+    def of(cls, cfg: object, **fixed: object) -> LoopConfig:
+        """The loop settings a stage's config holds (its fields of these names), and those the stage `fixed`."""
+        names = {f.name for f in fields(cls)} - set(fixed)
+        return cls(**{n: getattr(cfg, n) for n in names if hasattr(cfg, n)}, **fixed)
 
 
 Batch = Callable[[np.random.Generator], tuple[tuple, int]]  # rng → (the task's inputs, samples in them)

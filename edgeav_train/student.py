@@ -248,17 +248,7 @@ def distill(cfg: DistillConfig) -> Path:
     def validation():
         return {"val_align_v": round(val_alignment(student, val_s, z["val_rows"], z["val_v"]), 4)}
 
-    loop = LoopConfig(
-        steps=cfg.steps,
-        lr=cfg.lr,
-        seed=cfg.seed,
-        warmup=100,
-        weight_decay=cfg.weight_decay,
-        log_every=cfg.log_every,
-        ckpt_every=cfg.ckpt_every,
-        progress=cfg.progress,
-        stop_after=cfg.stop_after,
-    )
+    loop = LoopConfig.of(cfg, warmup=100)
     done = fit(task, params, next_batch, out, loop, validation if val_s is not None else None)
     if rank == 0 and done:
         save_model(

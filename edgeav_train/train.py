@@ -118,17 +118,7 @@ def train(cfg: TrainConfig) -> Path:
         mixes = [torch.from_numpy(x) for x in mixer.sample(rng, b.mel, cfg.mix_batch)] if mixer else []
         return (visual, torch.from_numpy(b.mel), torch.from_numpy(b.neg_index), *mixes), len(b.mel)
 
-    loop = LoopConfig(
-        steps=cfg.steps,
-        lr=cfg.lr,
-        seed=cfg.seed,
-        warmup=50,
-        weight_decay=cfg.weight_decay,
-        log_every=cfg.log_every,
-        ckpt_every=cfg.ckpt_every,
-        progress=cfg.progress,
-        stop_after=cfg.stop_after,
-    )
+    loop = LoopConfig.of(cfg, warmup=50)
     done = fit(task, params, next_batch, out, loop)
     if rank == 0 and done:
         trained = {
