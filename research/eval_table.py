@@ -1,4 +1,4 @@
-"""One results table from several `edgeav eval --out` JSON files: test-split metrics per row, and the val-split
+"""One results table from several `edgeav train eval --out` JSON files: test-split metrics per row, and the val-split
 numbers a centred model's JSON records for its chosen λ (what the choice between rows was made on).
 
     python -m research.eval_table --name stage2_visual --title "..." \
