@@ -27,6 +27,7 @@ from edgeav.configcli import config_command
 from edgeav.defaults import DEFAULT_MODEL
 from edgeav.errors import EdgeavError
 from edgeav.pipeline import RunConfig
+from edgeav.review import ReviewConfig
 
 app = typer.Typer(
     add_completion=False,
@@ -263,25 +264,26 @@ def score(
     )
 
 
-@app.command()
-@friendly
-def review(
-    source: str = typer.Argument(..., help="The video to review."),
-    bank: str | None = typer.Option(None, help="Sound bank (.npz from `edgeav index`). Default: the bundled sounds."),
-    model: str = typer.Option(DEFAULT_MODEL, help="Registry name, .safetensors path or an export."),
-    feedback: str = typer.Option("verdicts.jsonl", help="Verdicts store accepts and rejects are appended to."),
-    host: str = typer.Option("127.0.0.1", help="Address to serve on (127.0.0.1: this machine only)."),
-    port: int = typer.Option(8765, help="Port (0: any free one)."),
-) -> None:
-    """Review the suggestions over the video in your browser: play, swap, nudge, accept or reject, export."""
+def _review(cfg: ReviewConfig) -> None:
     import importlib.util
 
-    from edgeav.review import ReviewConfig, serve
+    from edgeav.review import serve
 
     if not all(importlib.util.find_spec(m) for m in ("fastapi", "uvicorn")):
         raise EdgeavError("the review page needs FastAPI and uvicorn", "pip install 'edgeav[edit]'")
-    cfg = ReviewConfig(source, bank, model, feedback, host, port)
-    serve(cfg, ready=lambda url: typer.echo(f"edgeav: reviewing {source} at {url} (Ctrl-C stops)", err=True))
+    serve(cfg, ready=lambda url: typer.echo(f"edgeav: reviewing {cfg.source} at {url} (Ctrl-C stops)", err=True))
+
+
+app.command("review")(
+    friendly(
+        config_command(
+            ReviewConfig,
+            _review,
+            doc="Review the suggestions over the video in your browser: play, swap, nudge, accept or reject, export.",
+            arguments=("source",),
+        )
+    )
+)
 
 
 @app.command("models")

@@ -59,12 +59,13 @@ def test_every_shipped_model_has_a_valid_card_naming_its_recipe():
 def _configs():
     from edgeav.adapt import AdaptConfig
     from edgeav.pipeline import RunConfig
+    from edgeav.review import ReviewConfig
     from edgeav_train.bank_distill import BankDistillConfig
     from edgeav_train.builder import CacheJob
     from edgeav_train.student import DistillConfig
     from edgeav_train.train import TrainConfig
 
-    return [RunConfig, AdaptConfig, CacheJob, TrainConfig, DistillConfig, BankDistillConfig]
+    return [RunConfig, AdaptConfig, ReviewConfig, CacheJob, TrainConfig, DistillConfig, BankDistillConfig]
 
 
 @pytest.mark.parametrize("cls", _configs(), ids=lambda c: c.__name__)
