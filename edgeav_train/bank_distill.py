@@ -323,15 +323,7 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
     audio_src = cfg.audio_model or model.card.teacher or ""
     hearing = load_model(audio_src).eval() if audio_src else model
     ids, bank = library_embeddings(hearing, cfg.sounds)
-    frozen = getattr(model.visual.backbone, "frozen", False)
-    sampler = WindowSampler(
-        cfg.cache,
-        cfg.splits,
-        model.cfg.frame_offsets,
-        features=model.cfg.visual_backbone if frozen else None,
-        frame_size=model.cfg.frame_size,
-        games=cfg.games,
-    )
+    sampler = WindowSampler.for_model(cfg.cache, model, cfg.splits, cfg.games)
     B = torch.from_numpy(bank)
     if rank == 0:  # fingerprints and soundtrack embeddings are found once and kept in the cache
         targets_ = training_targets(cfg, model, hearing, sampler, ids, B)

@@ -43,15 +43,7 @@ def uncentred(model):
 @torch.no_grad()
 def footage_center(model, cache: str | Path, n: int = 4096, seed: int = 0, splits=("train",), games=()) -> np.ndarray:
     """Mean visual embedding of an uncentred `model` over n random windows of the cached footage."""
-    frozen = getattr(model.visual.backbone, "frozen", False)
-    sampler = WindowSampler(
-        cache,
-        splits,
-        model.cfg.frame_offsets,
-        frame_size=model.cfg.frame_size,
-        games=games,
-        features=model.cfg.visual_backbone if frozen else None,
-    )
+    sampler = WindowSampler.for_model(cache, model, splits, games)
     rows = sampler.all_rows()
     if not len(rows):
         raise EdgeavError(

@@ -28,6 +28,15 @@ class Batch:
 
 
 class WindowSampler:
+    @classmethod
+    def for_model(cls, cache: str | Path, model, splits=("train",), games: tuple[str, ...] = ()) -> WindowSampler:  # noqa: ANN001
+        """The windows `model` takes: its frame offsets and size, and a frozen trunk's cached maps for the pixels."""
+        frozen = getattr(model.visual.backbone, "frozen", False)
+        features = model.cfg.visual_backbone if frozen else None
+        return cls(
+            cache, splits, model.cfg.frame_offsets, features=features, frame_size=model.cfg.frame_size, games=games
+        )
+
     def __init__(
         self,
         cache: str | Path,

@@ -114,17 +114,10 @@ def teacher_targets(
         return path
     t0 = time.perf_counter()
     model = load_model(teacher).eval()
-    frozen = getattr(model.visual.backbone, "frozen", False)
     arrays, samplers = {}, {}
     for split in splits:
         try:
-            s = samplers[split] = WindowSampler(
-                cache,
-                (split,),
-                model.cfg.frame_offsets,
-                frame_size=model.cfg.frame_size,
-                features=model.cfg.visual_backbone if frozen else None,
-            )
+            s = samplers[split] = WindowSampler.for_model(cache, model, (split,))
         except ValueError:
             continue  # a cache without this split (a small folder of footage may have no val clips)
         rows = s.all_rows()

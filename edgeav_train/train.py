@@ -99,15 +99,7 @@ def train(cfg: TrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
 
     model = create_model(cfg.model, **cfg.overrides)
-    frozen_trunk = getattr(model.visual.backbone, "frozen", False)
-    sampler = WindowSampler(
-        cfg.cache,
-        cfg.splits,
-        model.cfg.frame_offsets,
-        features=model.cfg.visual_backbone if frozen_trunk else None,
-        frame_size=model.cfg.frame_size,
-        games=cfg.games,
-    )
+    sampler = WindowSampler.for_model(cfg.cache, model, cfg.splits, cfg.games)
     mixer = BankMixer(cfg.mix_sounds) if cfg.w_mix else None
     task = TeacherTask(model, cfg)
     params = [p for p in task.parameters() if p.requires_grad]

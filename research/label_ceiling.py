@@ -52,14 +52,7 @@ def train_on_labels(model, what: str, steps: int, batch: int, lr: float, tau: fl
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     bank = search_bank(model, root)
-    frozen = getattr(model.visual.backbone, "frozen", False)
-    sampler = WindowSampler(
-        cache,
-        ("train",),
-        model.cfg.frame_offsets,
-        frame_size=model.cfg.frame_size,
-        features=model.cfg.visual_backbone if frozen else None,
-    )
+    sampler = WindowSampler.for_model(cache, model)
     rows, y = event_rows(sampler, bank.ids, root)
     model.requires_grad_(False)
     part = model.visual.head if what == "head" else model.visual
