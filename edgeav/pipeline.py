@@ -1,14 +1,14 @@
-"""The run loop: every hop, the latest visual window → embedding → top-k sounds, with per-stage latency.
+"""The run loop: every frame through the event head (a model that has one: an event line at each detected onset),
+and every hop the latest visual window → embedding → top-k sounds, with per-stage latency.
 
 A window starting at s recommends a sound that starts at s + pre_roll; its visual input is the frames on screen
-at s + frame_offsets. Frames arrive from any FrameSource; a small ring buffer assembles the stacks.
+at s + frame_offsets. An event recommends a sound that starts on its own frame. Frames arrive from any
+FrameSource; a small ring buffer assembles the window stacks (edgeav.steps does the rest).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
 import math
 import time
 from collections import deque
@@ -20,18 +20,16 @@ import numpy as np
 
 from edgeav.defaults import DEFAULT_MODEL
 from edgeav.errors import EdgeavError
-from edgeav.frontends import WindowSpec
+from edgeav.steps import EventStep, WindowStep
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import TextIO
 
     from edgeav.backends.base import Backend
     from edgeav.bank import SoundBank
-    from edgeav.feedback import FeedbackReranker, FeedbackStore
+    from edgeav.events import EventDetector
     from edgeav.foley import ChangeGate
     from edgeav.models.card import ModelCard
-    from edgeav.rules import Rules
 
 STAGES = ("decode", "preprocess", "encode", "search", "total")
 
@@ -57,9 +55,13 @@ class RunConfig:
     search: str = "auto"
     """Bank search, exact: auto (= numpy, fastest measured on CPU) | numpy | faiss."""
     jsonl: str | None = None
-    """Write one JSON object per window here."""
+    """Write one JSON object per window ("type": "window") and per detected event ("type": "event") here."""
+    events_only: bool = False
+    """Only events: no window is embedded, no window line written (needs a model with an event head)."""
+    onset_threshold: float | None = None
+    """Event head: the onset logit an event needs (default: the model's, calibrated on val; lower finds more)."""
     save: str | None = None
-    """Write the video with the recommended effects mixed in."""
+    """Write the video with the recommended effects mixed in (at the detected events, with an event head)."""
     cues: str | None = None
     """Write the placed effects as a cue sheet for your editor; the format follows the extension: .otio, .edl,
     .xml (Final Cut 7 / Premiere / Resolve), .fcpxml, .aaf, .csv, .txt (Audacity labels), .rpp (Reaper)."""
@@ -99,7 +101,11 @@ class RunConfig:
 @dataclass
 class RunResult:
     windows: int = 0
+    events: int = 0
+    frames: int = 0
     seconds: float = 0.0
+    event_ms: list = field(default_factory=list)  # event head time per frame
+    event_delay_ms: list = field(default_factory=list)  # from an event's frame arriving to its line
     latency_ms: dict = field(default_factory=lambda: {s: [] for s in STAGES})
     source_stats: dict = field(default_factory=dict)
     placements: list = field(default_factory=list)  # (t, sound, score) mixed by --save
@@ -115,6 +121,10 @@ class RunResult:
             "windows": self.windows,
             "windows_per_s": self.windows / self.seconds if self.seconds else 0.0,
             "latency_ms": lat,
+            "frames": self.frames,
+            "events": self.events,
+            "event_ms_per_frame": {"p50": _pct(self.event_ms, 50), "p95": _pct(self.event_ms, 95)},
+            "event_delay_ms": {"p50": _pct(self.event_delay_ms, 50), "max": max(self.event_delay_ms, default=0.0)},
             "source": self.source_stats,
             "ended_by": self.ended_by,
             "foley_placements": len(self.placements),
@@ -155,49 +165,12 @@ class WindowAssembler:
         return best
 
 
-def record_verdict(
-    store: FeedbackStore, cfg: RunConfig, backend: Backend, t: float, sound: str, verdict: str, v: np.ndarray
-) -> None:
-    """A live verdict (the viewer's a / r keys) on the top suggestion, appended to the feedback store."""
-    from edgeav.feedback import Verdict
-
-    if store is None:  # a key pressed in a live session must not end it: say how to keep verdicts, go on
-        print("edgeav: verdicts are kept only with --feedback FILE.jsonl; this one was not stored", flush=True)
-        return
-    store.append([Verdict(cfg.source, round(t, 3), sound, verdict, v.tolist(), backend.model_id)])
-
-
 def _grid_fps(hop: float, offsets: tuple[float, ...]) -> float | None:
     """The coarsest frame grid (fps) that holds every window's frame times exactly; None = native rate."""
     for fps in (5, 10, 20, 25, 50):
         if all(abs(x * fps - round(x * fps)) < 1e-6 for x in (hop, *offsets)):
             return float(fps)
     return None
-
-
-def rank_window(
-    v: np.ndarray,
-    bank: SoundBank,
-    k: int,
-    search: str,
-    rules: Rules | None = None,
-    reranker: FeedbackReranker | None = None,
-    t: float = 0.0,
-) -> list[tuple[int, float]]:
-    """[(bank index, score)] best first for one window's embedding `v` (1, D): cosine search, then the users'
-    feedback (contextual score moves), then the house rules (filter, boost, no repeats)."""
-    if rules is None and reranker is None:
-        scores, idx = bank.search(v, k, backend=search)
-        return [(int(j), float(sc)) for j, sc in zip(idx[0], scores[0])]
-    # feedback and rules may reorder or drop many candidates: rank the whole bank (the top 2000 of huge ones)
-    scores, idx = bank.search(v, len(bank) if len(bank) < 100_000 else 2000, backend=search)
-    scores, idx = scores[0], idx[0]
-    if reranker is not None:
-        scores = scores + reranker.adjust(v[0])[idx]
-    if rules is not None:
-        return rules.rank(scores, idx, bank, t, k)
-    order = np.argsort(-scores)[:k]
-    return [(int(idx[j]), float(scores[j])) for j in order]
 
 
 def foley_gates(cfg: RunConfig, card: ModelCard) -> tuple[float | None, ChangeGate | None]:
@@ -217,14 +190,6 @@ def foley_gates(cfg: RunConfig, card: ModelCard) -> tuple[float | None, ChangeGa
     return score, (ChangeGate(rate) if rate is not None else None)
 
 
-def places_effect(score: float, stack: np.ndarray, threshold: float | None, gate: ChangeGate | None) -> bool:
-    """Whether this window's top sound is placed: it passes every gate that is on (none on: never)."""
-    if threshold is None and gate is None:
-        return False
-    changed = gate(stack) if gate is not None else True  # the gate sees every window, to keep its history
-    return changed and (threshold is None or score >= threshold)
-
-
 @dataclass
 class RunParts:
     """Everything a run opened before its first frame: the model, the bank and what re-ranks, gates and shows."""
@@ -238,6 +203,7 @@ class RunParts:
     change_gate: object = None
     viewer: object = None
     explainer: object = None
+    detector: EventDetector | None = None  # the event head's onset picker; None: windows only
 
     def close(self) -> None:
         for part in (self.viewer, self.explainer):
@@ -282,8 +248,33 @@ def open_parts(cfg: RunConfig) -> RunParts:
                 f"model and are not used (re-embed them: edgeav adapt ... --feedback {cfg.feedback})",
                 flush=True,
             )
-    parts.threshold, parts.change_gate = foley_gates(cfg, backend.card)
+    parts.detector = event_detector(cfg, backend)
+    if parts.detector is None:  # with an event head, effects are placed at the events
+        parts.threshold, parts.change_gate = foley_gates(cfg, backend.card)
     return parts
+
+
+ONSET_GAP = 2  # frames: an onset is the highest score within ±2 frames (80 ms at 25 fps, the scoring tolerance)
+
+
+def event_detector(cfg: RunConfig, backend: Backend) -> EventDetector | None:
+    """The onset picker over the backend's event head, or None for a model without one (an error if asked for)."""
+    from edgeav.events import EventDetector
+
+    spec = backend.event_spec
+    if spec is None:
+        if cfg.events_only or cfg.onset_threshold is not None:
+            raise EdgeavError(
+                f"model {cfg.model} ({backend.name}) has no event head",
+                "use the default model with the torch backend, or train one: edgeav train events",
+            )
+        return None
+    threshold = cfg.onset_threshold if cfg.onset_threshold is not None else backend.card.onset_threshold
+    if threshold is None:
+        raise EdgeavError(
+            f"model {cfg.model} has an event head but no calibrated onset threshold", "pass --onset-threshold"
+        )
+    return EventDetector(spec, threshold, ONSET_GAP, backend.encode_event_frame, backend.score_event)
 
 
 def open_display(cfg: RunConfig, parts: RunParts) -> None:
@@ -298,90 +289,9 @@ def open_display(cfg: RunConfig, parts: RunParts) -> None:
         parts.explainer = Explainer(cfg.explain, parts.backend, parts.bank)
 
 
-class WindowStep:
-    """One window through the model, search, feedback and rules: its output record, latency, and what it places."""
-
-    def __init__(self, cfg: RunConfig, parts: RunParts, res: RunResult, out: TextIO | None = None) -> None:
-        self.cfg, self.parts, self.res, self.out = cfg, parts, res, out
-        self.spec = WindowSpec()
-        self.last_placed: dict[str, float] = {}
-
-    def __call__(self, s: float, stack: np.ndarray, decode_s: float) -> dict:
-        cfg, parts, bank = self.cfg, self.parts, self.parts.bank
-        p0 = time.perf_counter()
-        x = parts.backend.preprocess(stack[None])
-        p1 = time.perf_counter()
-        v = parts.backend.encode_preprocessed(x)
-        p2 = time.perf_counter()
-        ranked = rank_window(v, bank, cfg.top_k, cfg.search, parts.rules, parts.reranker, s)
-        p3 = time.perf_counter()
-        recs = [
-            {"sound": bank.ids[j], "category": bank.categories[j], "score": round(float(sc), 4)} for j, sc in ranked
-        ]
-        lat = {
-            "decode": decode_s * 1e3,
-            "preprocess": (p1 - p0) * 1e3,
-            "encode": (p2 - p1) * 1e3,
-            "search": (p3 - p2) * 1e3,
-        }
-        lat["total"] = sum(lat.values())
-        for k, val in lat.items():
-            self.res.latency_ms[k].append(val)
-        rec = {
-            "t": round(s, 3),
-            "t_end": round(s + self.spec.length_s, 3),
-            "recommendations": recs,
-            "latency_ms": {k: round(val, 2) for k, val in lat.items()},
-        }
-        if recs and places_effect(recs[0]["score"], stack, parts.threshold, parts.change_gate):
-            placed = self.place(s + self.spec.pre_roll_s, recs)
-            if placed is not None:
-                rec["placed"] = placed
-        if self.out:
-            self.out.write(json.dumps(rec) + "\n")
-        if parts.explainer is not None:
-            parts.explainer.explain(s, stack, recs)
-        if parts.viewer is not None:
-            action = parts.viewer.show(stack[-1], recs, s)
-            if action == "quit":
-                raise KeyboardInterrupt  # q pressed: end like Ctrl-C, outputs flushed
-            if action in ("accept", "reject") and recs:
-                record_verdict(parts.store, cfg, parts.backend, s, recs[0]["sound"], action, v[0])
-        self.res.windows += 1
-        return rec
-
-    def place(self, t_event: float, recs: list[dict]) -> dict | None:
-        """Place the top sound at `t_event` unless it would play over itself; the placement, as the JSONL shows it."""
-        from edgeav.cues import Cue
-
-        top = recs[0]
-        if t_event - self.last_placed.get(top["sound"], -1e9) < max(self.cfg.hop, 1.0):
-            return None
-        self.res.placements.append((t_event, top["sound"], top["score"]))
-        self.last_placed[top["sound"]] = t_event
-        file, duration = self.sound_file(top["sound"])
-        alts = tuple(r["sound"] for r in recs[1:5])
-        self.res.cues.append(Cue(round(t_event, 3), top["sound"], file, top["category"], top["score"], duration, alts))
-        return {
-            "t": round(t_event, 3),
-            "sound": top["sound"],
-            "file": file,
-            "category": top["category"],
-            "score": top["score"],
-            "duration": round(duration, 3),
-        }
-
-    @functools.cache  # noqa: B019  (one WindowStep per run; a bank's files are few)
-    def sound_file(self, sound: str) -> tuple[str, float]:
-        """(path, seconds) of a bank sound; ("", 0.5) when its file is not on disk."""
-        from edgeav.cues import sound_duration
-        from edgeav.foley import _sound_path
-
-        try:
-            path = _sound_path(self.parts.bank, sound)
-        except EdgeavError:
-            return "", 0.5
-        return str(path), sound_duration(path)
+def _say(rec: dict) -> str:
+    head = f"[{rec['t']:8.2f}s] " + (f"event {rec['confidence']:.2f}  " if rec.get("type") == "event" else "")
+    return head + "  ".join(f"{r['sound']} ({r['category']}) {r['score']:.2f}" for r in rec["recommendations"][:3])
 
 
 def run(
@@ -389,8 +299,8 @@ def run(
     on_window: Callable[[dict], None] | None = None,
     on_ready: Callable[[Backend, SoundBank], None] | None = None,
 ) -> RunResult:
-    """Run the loop over cfg.source (None: the bundled clip). `on_ready(backend, bank)` is called once everything
-    opened without error."""
+    """Run the loop over cfg.source (None: the bundled clip). `on_window(record)` is called with every window and
+    event record; `on_ready(backend, bank)` once everything opened without error."""
     from edgeav.defaults import DEFAULT_CLIP
     from edgeav.io import open_source
 
@@ -399,7 +309,9 @@ def run(
 
     parts = open_parts(cfg)
     offsets = parts.backend.cfg.frame_offsets
-    src = open_source(cfg.source, _grid_fps(cfg.hop, offsets) or 25.0, parts.backend.cfg.frame_size, cfg.realtime)
+    detector = parts.detector
+    fps = detector.spec.fps if detector is not None else _grid_fps(cfg.hop, offsets) or 25.0
+    src = open_source(cfg.source, fps, parts.backend.cfg.frame_size, cfg.realtime)
     if (cfg.save or cfg.cues) and src.live:
         src.close()
         what = "--save" if cfg.save else "--cues"
@@ -410,12 +322,19 @@ def run(
         src.close()  # a camera or stream opened above is released when the viewer cannot open
         parts.close()
         raise
-    asm = WindowAssembler(offsets, cfg.hop)
+    asm = None if cfg.events_only else WindowAssembler(offsets, cfg.hop)
     if on_ready:
         on_ready(parts.backend, parts.bank)
     res = RunResult()
     out = open(cfg.jsonl, "w", buffering=1) if cfg.jsonl else None
-    step = WindowStep(cfg, parts, res, out)
+    step, event_step = WindowStep(cfg, parts, res, out), EventStep(cfg, parts, res, out)
+
+    def emit(rec: dict) -> None:
+        if on_window:
+            on_window(rec)
+        elif not cfg.quiet:
+            print(_say(rec), flush=True)
+
     t_start = time.perf_counter()
     decode_acc = 0.0
     try:
@@ -426,23 +345,22 @@ def run(
                 t, frame = next(it)
             except StopIteration:
                 break
-            decode_acc += time.perf_counter() - t0
-            for s, stack in asm.push(t, frame):
-                rec = step(s, stack, decode_acc)
+            arrived = time.perf_counter()
+            decode_acc += arrived - t0
+            res.frames += 1
+            if detector is not None:
+                found = detector.push(t, frame, arrived)
+                res.event_ms.append((time.perf_counter() - arrived) * 1e3)
+                for ev in found:
+                    emit(event_step(ev))
+            for s, stack in asm.push(t, frame) if asm is not None else ():
+                emit(step(s, stack, decode_acc))
                 decode_acc = 0.0
-                if on_window:
-                    on_window(rec)
-                elif not cfg.quiet:
-                    print(
-                        f"[{s:8.2f}s] "
-                        + "  ".join(
-                            f"{r['sound']} ({r['category']}) {r['score']:.2f}" for r in rec["recommendations"][:3]
-                        ),
-                        flush=True,
-                    )
             if cfg.max_seconds is not None and t >= cfg.max_seconds:
                 res.ended_by = "max_seconds"
                 break
+        for ev in detector.flush() if detector is not None else ():
+            emit(event_step(ev))
     except KeyboardInterrupt:
         res.ended_by = "interrupted"  # Ctrl-C: every output below is still flushed and closed
     finally:

@@ -33,21 +33,27 @@ class Match:
         return bool(self.truth.category) and self.predicted.category == self.truth.category
 
 
-def match(predicted: list[Cue], truth: list[Cue], tolerance_s: float) -> list[Match]:
-    """One-to-one matches within ±tolerance, closest pairs first."""
+def match_times(predicted: list[float], truth: list[float], tolerance_s: float) -> list[tuple[int, int]]:
+    """(predicted index, true index) of the one-to-one matches within ±tolerance, closest pairs first."""
     pairs = sorted(
-        (abs(p.t - q.t), i, j)
+        (abs(p - q), i, j)
         for i, p in enumerate(predicted)
         for j, q in enumerate(truth)
-        if abs(p.t - q.t) <= tolerance_s + 1e-9
+        if abs(p - q) <= tolerance_s + 1e-9
     )
     used_p, used_t, out = set(), set(), []
     for _, i, j in pairs:
         if i not in used_p and j not in used_t:
             used_p.add(i)
             used_t.add(j)
-            out.append(Match(predicted[i], truth[j]))
-    return sorted(out, key=lambda m: m.truth.t)
+            out.append((i, j))
+    return out
+
+
+def match(predicted: list[Cue], truth: list[Cue], tolerance_s: float) -> list[Match]:
+    """One-to-one matches within ±tolerance, closest pairs first."""
+    pairs = match_times([p.t for p in predicted], [q.t for q in truth], tolerance_s)
+    return sorted((Match(predicted[i], truth[j]) for i, j in pairs), key=lambda m: m.truth.t)
 
 
 def _ratio(a: int, b: int) -> float:

@@ -13,6 +13,7 @@ import typer
 from edgeav.configcli import config_command
 from edgeav_train.bank_distill import BankDistillConfig, bank_distill
 from edgeav_train.builder import CacheJob
+from edgeav_train.events import EventTrainConfig, train_events
 from edgeav_train.student import DistillConfig, distill
 from edgeav_train.train import TrainConfig, train
 
@@ -158,6 +159,13 @@ def register(app: typer.Typer, friendly: Callable[[Callable[..., Any]], Callable
             BankDistillConfig,
             lambda c: _saved(bank_distill(c)),
             "Stage 2 (label-free): the soundtrack matched against the library teaches the visual side (resumes).",
+        )
+    )
+    app.command("events")(
+        generated(
+            EventTrainConfig,
+            lambda c: _saved(train_events(c)),
+            "Train the event head (label-free: fingerprinted starts teach onset frame and sound; resumes).",
         )
     )
     app.command("soup")(friendly(soup))

@@ -12,7 +12,8 @@ from edgeav.backends.torch_backend import TorchBackend
 from edgeav.bank import SoundBank
 from edgeav.display import key_action
 from edgeav.feedback import FeedbackReranker, FeedbackStore, Verdict, record_run_verdicts
-from edgeav.pipeline import RunConfig, rank_window, run
+from edgeav.pipeline import RunConfig, run
+from edgeav.steps import rank_window
 
 from conftest import ASSETS, tiny_model_and_bank
 

@@ -264,7 +264,8 @@ def test_foley_gates_on_picture_change():
     """Auto-foley places an effect where the window's picture changes more than in most recent windows; a model
     calibrated with a foley rate has no score gate unless one is asked for; no calibration at all refuses --save."""
     from edgeav.foley import ChangeGate, frame_change
-    from edgeav.pipeline import foley_gates, places_effect
+    from edgeav.pipeline import foley_gates
+    from edgeav.steps import places_effect
 
     still = np.zeros((2, 48, 64, 3), np.uint8)
     flash = still.copy()

@@ -12,6 +12,7 @@ from edgeav.frontends import preprocess_frames
 if TYPE_CHECKING:
     from edgeav.models.av import AVConfig
     from edgeav.models.card import ModelCard
+    from edgeav.models.events import EventSpec
 
 
 @runtime_checkable
@@ -40,7 +41,19 @@ class Backend(Protocol):
 
 class EncoderBackend:
     """Base of the backends: subclasses set `name`, `cfg`, `card`, `model_id`, `precision` and implement
-    `encode_preprocessed`, `encode_audio`."""
+    `encode_preprocessed`, `encode_audio`; those that run an event head set `event_spec` and implement
+    `encode_event_frame` and `score_event`."""
+
+    event_spec: EventSpec | None = None
+    """The event head's geometry; None: this model (or this form of it) has no event head."""
+
+    def encode_event_frame(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Two consecutive uint8 frames (H, W, 3) → the current frame's event code (D,) and attention map (h, w)."""
+        raise NotImplementedError
+
+    def score_event(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Codes (1, length, D) → onset logit (1,) and embedding (1, E) of the frame `event_spec.before` into them."""
+        raise NotImplementedError
 
     @staticmethod
     def preprocess(stacks: np.ndarray) -> np.ndarray:

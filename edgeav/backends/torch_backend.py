@@ -12,6 +12,7 @@ from edgeav.atomic import sha1_file
 from edgeav.backends.base import EncoderBackend
 from edgeav.errors import EdgeavError
 from edgeav.models import load_model
+from edgeav.models.events import to_tensor
 from edgeav.models.rep import deploy_form
 from edgeav.models.store import audio_sha1, resolve_model_path
 
@@ -35,6 +36,8 @@ class TorchBackend(EncoderBackend):
         self.weights_sha1 = sha1_file(path)
         self.model_id = self.weights_sha1[:16]  # same as an export's source_weights_sha1: banks are shared
         self.model_path = path  # for size reports
+        self.events = getattr(self.model, "events", None)
+        self.event_spec = self.events.spec if self.events is not None else None
 
     @functools.cached_property
     def audio_sha1(self) -> str:
@@ -52,3 +55,13 @@ class TorchBackend(EncoderBackend):
     @torch.no_grad()
     def encode_audio(self, mels: np.ndarray) -> np.ndarray:
         return self.model.encode_audio(torch.from_numpy(np.ascontiguousarray(mels, np.float32))).numpy()
+
+    @torch.no_grad()
+    def encode_event_frame(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        code, attn = self.events.encode_frames(to_tensor(np.stack([prev, cur])[None]))
+        return code[0, 0].numpy(), attn[0, 0].numpy()
+
+    @torch.no_grad()
+    def score_event(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        logit, emb = self.events.from_codes(torch.from_numpy(np.ascontiguousarray(codes, np.float32)))
+        return logit.numpy(), emb.numpy()

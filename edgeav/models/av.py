@@ -53,6 +53,11 @@ class AVConfig:
     center_weight: float = 0.0  # visual embeddings are re-normalized after subtracting this × the mean
     # embedding of training footage (buffer visual_center): hubness reduction,
     # so sounds that sit near every frame stop topping every list (0 = off)
+    event_widths: tuple[int, ...] = ()  # the event head's conv widths (edgeav.models.events); () = no event head
+    event_dim: int = 64  # its per-frame code and temporal width
+    event_context: tuple[int, int] = (4, 2)  # frames read before and after the candidate onset frame
+    event_pool: int = 1  # the frame is average-pooled by this before the event head's convs
+    event_fps: float = 25.0  # the event head's frame rate
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -72,6 +77,8 @@ class AVConfig:
             "audio_convs",
             "audio_pools",
             "audio_taps",
+            "event_widths",
+            "event_context",
         ):
             if k in d:
                 d[k] = tuple(tuple(x) if isinstance(x, list) else x for x in d[k])
@@ -222,6 +229,13 @@ class AVModel(nn.Module):
         if cfg.center_weight:  # only centered models carry the buffer, so older weight files load unchanged
             self.register_buffer("visual_center", torch.zeros(cfg.embed_dim))
         self.projector_folded = False  # deploy form: the heads already apply the projector
+        if cfg.event_widths:  # its tensors are named events.*: banks (audio.*, projector.*) stay valid
+            from edgeav.models.events import EventHead
+
+            before, after = cfg.event_context
+            self.events = EventHead(
+                cfg.event_widths, cfg.event_dim, cfg.embed_dim, before, after, cfg.event_pool, cfg.event_fps
+            )
 
     def project(self, z: torch.Tensor) -> torch.Tensor:
         return l2_normalize(z if self.projector_folded else self.projector(z))

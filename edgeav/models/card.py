@@ -32,6 +32,8 @@ class ModelCard:
     """Auto-foley: fraction of windows that get an effect where the picture changes most (calibrated on val)."""
     foley_threshold: float | None = None
     """Auto-foley: minimum top score, for models without a calibrated rate (calibrated on val)."""
+    onset_threshold: float | None = None
+    """Event head: onset logit a frame's score must reach to be an event (calibrated on val for the best F1)."""
     trained_by: str = ""
     """The command that reproduces this model (see docs/training.md)."""
     test_metrics: dict[str, Any] = field(default_factory=dict)
@@ -63,6 +65,9 @@ class ModelCard:
         thr = self.foley_threshold
         if thr is not None and not (isinstance(thr, (int, float)) and not isinstance(thr, bool) and -1 <= thr <= 1):
             raise bad("foley_threshold", "a cosine score in [-1, 1]")
+        ot = self.onset_threshold
+        if ot is not None and not (isinstance(ot, (int, float)) and not isinstance(ot, bool)):
+            raise bad("onset_threshold", "a number (an onset logit)")
         if not isinstance(self.trained_by, str):
             raise bad("trained_by", "a command line")
         for name in ("test_metrics", "provenance"):

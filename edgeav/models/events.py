@@ -1,0 +1,111 @@
+"""The event head: at frame rate, does an effect start on this frame, and which sound is it?
+
+Each frame enters with its change from the frame before ([f_t, f_t − f_{t−1}]: motion is what starts an effect)
+through a small conv stack at the model's frame size; an attention map over the last conv level (its map drives
+`--explain`) and a max over it pool the frame to one vector. A temporal layer (two 1-D convs over the frames from
+`before` frames ahead of the candidate frame to `after` frames past it) reads the moment; two heads share that
+trunk: the **onset** logit of the candidate frame and an **embedding** in the sound bank's space (the same space
+the model's audio encoder indexes sounds into), so the event's sound is a bank search like a window's.
+
+Frames are encoded once each (`encode_frames`), so a stream costs one frame pass plus the small temporal head per
+frame (`from_codes`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """The event head's geometry, as the runtime needs it."""
+
+    fps: float
+    before: int
+    after: int
+
+    @property
+    def length(self) -> int:
+        """Frames the temporal layer reads: `before` + the candidate + `after`."""
+        return self.before + 1 + self.after
+
+
+def to_tensor(stacks: np.ndarray) -> torch.Tensor:
+    """uint8 frames (B, T, H, W, 3) → float (B, T, 3, H, W) in [0, 1], the event head's input."""
+    return torch.from_numpy(np.ascontiguousarray(stacks)).permute(0, 1, 4, 2, 3).float().div_(255.0)
+
+
+def _conv_bn(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class FrameEncoder(nn.Module):
+    """[f_t, f_t − f_{t−1}] (6 channels, [0, 1] scale) → (code (D,), attention map (h, w)) per frame."""
+
+    def __init__(self, widths: tuple[int, ...], dim: int) -> None:
+        super().__init__()
+        layers, cin = [], 6
+        for w in widths:
+            layers.append(_conv_bn(cin, w, 2))
+            cin = w
+        layers.append(_conv_bn(cin, cin, 1))
+        self.convs = nn.Sequential(*layers)
+        self.score = nn.Conv2d(cin, 1, 1)
+        self.out = nn.Linear(2 * cin, dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m = self.convs(x)
+        attn = torch.softmax(self.score(m).flatten(1), dim=1)  # (N, h·w)
+        flat = m.flatten(2)
+        pooled = torch.cat([(flat * attn[:, None]).sum(-1), flat.amax(-1)], dim=1)
+        return torch.relu(self.out(pooled)), attn.view(-1, *m.shape[2:])
+
+
+class EventHead(nn.Module):
+    def __init__(
+        self,
+        widths: tuple[int, ...],
+        dim: int,
+        embed_dim: int,
+        before: int,
+        after: int,
+        pool: int = 1,
+        fps: float = 25.0,
+    ) -> None:
+        super().__init__()
+        self.spec = EventSpec(fps, before, after)
+        self.pool = nn.AvgPool2d(pool) if pool > 1 else nn.Identity()  # before the change: 1/pool² of the work
+        self.encoder = FrameEncoder(widths, dim)
+        self.temporal = nn.Sequential(
+            nn.Conv1d(dim, dim, 3, padding=1), nn.ReLU(inplace=True), nn.Conv1d(dim, dim, 3, padding=1)
+        )
+        self.trunk = nn.Sequential(nn.Linear(dim * self.spec.length, 2 * dim), nn.ReLU(inplace=True))
+        self.onset = nn.Linear(2 * dim, 1)
+        self.embed = nn.Linear(2 * dim, embed_dim)
+
+    def encode_frames(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """frames (B, T + 1, 3, H, W) in [0, 1] → codes (B, T, D) and attention (B, T, h, w) of frames 1 … T."""
+        b, n = frames.shape[:2]
+        pooled = self.pool(frames.flatten(0, 1))
+        frames = pooled.view(b, n, *pooled.shape[1:])
+        x = torch.cat([frames[:, 1:], frames[:, 1:] - frames[:, :-1]], dim=2).flatten(0, 1)
+        codes, attn = self.encoder(x)
+        return codes.view(b, n - 1, -1), attn.view(b, n - 1, *attn.shape[1:])
+
+    def from_codes(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """codes (B, length, D) → onset logit (B,) of the frame `before` into them and its L2-normalized
+        embedding (B, E)."""
+        h = codes + self.temporal(codes.transpose(1, 2)).transpose(1, 2)
+        h = self.trunk(h.flatten(1))
+        e = self.embed(h)
+        return self.onset(h)[:, 0], e / e.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """frames (B, length + 1, 3, H, W) → (onset logit, embedding, attention (B, length, h, w))."""
+        codes, attn = self.encode_frames(frames)
+        logit, emb = self.from_codes(codes)
+        return logit, emb, attn

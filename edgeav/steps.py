@@ -1,0 +1,202 @@
+"""What the run loop does with each window and each detected event: the model's embedding through the bank
+search, the users' feedback and the house rules, into an output record, and the effects auto-foley places."""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edgeav.errors import EdgeavError
+from edgeav.frontends import WindowSpec
+
+if TYPE_CHECKING:
+    from typing import TextIO
+
+    from edgeav.backends.base import Backend
+    from edgeav.bank import SoundBank
+    from edgeav.events import Event
+    from edgeav.feedback import FeedbackReranker, FeedbackStore
+    from edgeav.foley import ChangeGate
+    from edgeav.pipeline import RunConfig, RunParts, RunResult
+    from edgeav.rules import Rules
+
+
+def record_verdict(
+    store: FeedbackStore, cfg: RunConfig, backend: Backend, t: float, sound: str, verdict: str, v: np.ndarray
+) -> None:
+    """A live verdict (the viewer's a / r keys) on the top suggestion, appended to the feedback store."""
+    from edgeav.feedback import Verdict
+
+    if store is None:  # a key pressed in a live session must not end it: say how to keep verdicts, go on
+        print("edgeav: verdicts are kept only with --feedback FILE.jsonl; this one was not stored", flush=True)
+        return
+    store.append([Verdict(cfg.source, round(t, 3), sound, verdict, v.tolist(), backend.model_id)])
+
+
+def rank_window(
+    v: np.ndarray,
+    bank: SoundBank,
+    k: int,
+    search: str,
+    rules: Rules | None = None,
+    reranker: FeedbackReranker | None = None,
+    t: float = 0.0,
+) -> list[tuple[int, float]]:
+    """[(bank index, score)] best first for one window's embedding `v` (1, D): cosine search, then the users'
+    feedback (contextual score moves), then the house rules (filter, boost, no repeats)."""
+    if rules is None and reranker is None:
+        scores, idx = bank.search(v, k, backend=search)
+        return [(int(j), float(sc)) for j, sc in zip(idx[0], scores[0])]
+    # feedback and rules may reorder or drop many candidates: rank the whole bank (the top 2000 of huge ones)
+    scores, idx = bank.search(v, len(bank) if len(bank) < 100_000 else 2000, backend=search)
+    scores, idx = scores[0], idx[0]
+    if reranker is not None:
+        scores = scores + reranker.adjust(v[0])[idx]
+    if rules is not None:
+        return rules.rank(scores, idx, bank, t, k)
+    order = np.argsort(-scores)[:k]
+    return [(int(idx[j]), float(scores[j])) for j in order]
+
+
+def recommendations(ranked: list[tuple[int, float]], bank: SoundBank) -> list[dict]:
+    return [{"sound": bank.ids[j], "category": bank.categories[j], "score": round(float(sc), 4)} for j, sc in ranked]
+
+
+def places_effect(score: float, stack: np.ndarray, threshold: float | None, gate: ChangeGate | None) -> bool:
+    """Whether this window's top sound is placed: it passes every gate that is on (none on: never)."""
+    if threshold is None and gate is None:
+        return False
+    changed = gate(stack) if gate is not None else True  # the gate sees every window, to keep its history
+    return changed and (threshold is None or score >= threshold)
+
+
+class Placer:
+    """Auto-foley placements (for --save and --cues): the top sound at a moment, unless the same sound was placed
+    less than `min_gap_s` before (or, with min_gap_s None, is still playing there): no sound stacks on itself."""
+
+    def __init__(self, bank: SoundBank, res: RunResult, min_gap_s: float | None) -> None:
+        self.bank, self.res, self.min_gap_s = bank, res, min_gap_s
+        self.last_placed: dict[str, float] = {}
+
+    def place(self, t_event: float, recs: list[dict]) -> dict | None:
+        """The placement as the JSONL shows it, or None when it would stack on itself."""
+        from edgeav.cues import Cue
+
+        top = recs[0]
+        file, duration = self.sound_file(top["sound"])
+        gap = self.min_gap_s if self.min_gap_s is not None else duration
+        if t_event - self.last_placed.get(top["sound"], -1e9) < gap:
+            return None
+        self.res.placements.append((t_event, top["sound"], top["score"]))
+        self.last_placed[top["sound"]] = t_event
+        alts = tuple(r["sound"] for r in recs[1:5])
+        self.res.cues.append(Cue(round(t_event, 3), top["sound"], file, top["category"], top["score"], duration, alts))
+        return {
+            "t": round(t_event, 3),
+            "sound": top["sound"],
+            "file": file,
+            "category": top["category"],
+            "score": top["score"],
+            "duration": round(duration, 3),
+        }
+
+    @functools.cache  # noqa: B019  (one Placer per run; a bank's files are few)
+    def sound_file(self, sound: str) -> tuple[str, float]:
+        """(path, seconds) of a bank sound; ("", 0.5) when its file is not on disk."""
+        from edgeav.cues import sound_duration
+        from edgeav.foley import _sound_path
+
+        try:
+            path = _sound_path(self.bank, sound)
+        except EdgeavError:
+            return "", 0.5
+        return str(path), sound_duration(path)
+
+
+class WindowStep:
+    """One window through the model, search, feedback and rules: its output record, latency, and what it places."""
+
+    def __init__(self, cfg: RunConfig, parts: RunParts, res: RunResult, out: TextIO | None = None) -> None:
+        self.cfg, self.parts, self.res, self.out = cfg, parts, res, out
+        self.spec = WindowSpec()
+        self.placer = Placer(parts.bank, res, min_gap_s=max(cfg.hop, 1.0))
+
+    def __call__(self, s: float, stack: np.ndarray, decode_s: float) -> dict:
+        cfg, parts, bank = self.cfg, self.parts, self.parts.bank
+        p0 = time.perf_counter()
+        x = parts.backend.preprocess(stack[None])
+        p1 = time.perf_counter()
+        v = parts.backend.encode_preprocessed(x)
+        p2 = time.perf_counter()
+        ranked = rank_window(v, bank, cfg.top_k, cfg.search, parts.rules, parts.reranker, s)
+        p3 = time.perf_counter()
+        recs = recommendations(ranked, bank)
+        lat = {
+            "decode": decode_s * 1e3,
+            "preprocess": (p1 - p0) * 1e3,
+            "encode": (p2 - p1) * 1e3,
+            "search": (p3 - p2) * 1e3,
+        }
+        lat["total"] = sum(lat.values())
+        for k, val in lat.items():
+            self.res.latency_ms[k].append(val)
+        rec = {
+            "type": "window",
+            "t": round(s, 3),
+            "t_end": round(s + self.spec.length_s, 3),
+            "recommendations": recs,
+            "latency_ms": {k: round(val, 2) for k, val in lat.items()},
+        }
+        if recs and places_effect(recs[0]["score"], stack, parts.threshold, parts.change_gate):
+            placed = self.placer.place(s + self.spec.pre_roll_s, recs)
+            if placed is not None:
+                rec["placed"] = placed
+        if self.out:
+            self.out.write(json.dumps(rec) + "\n")
+        if parts.explainer is not None:
+            parts.explainer.explain(s, stack, recs)
+        if parts.viewer is not None:
+            action = parts.viewer.show(stack[-1], recs, s)
+            if action == "quit":
+                raise KeyboardInterrupt  # q pressed: end like Ctrl-C, outputs flushed
+            if action in ("accept", "reject") and recs:
+                record_verdict(parts.store, cfg, parts.backend, s, recs[0]["sound"], action, v[0])
+        self.res.windows += 1
+        return rec
+
+
+class EventStep:
+    """One detected event through search, feedback and rules: its output record, and the effect auto-foley places
+    there (every detected event is confident: it cleared the calibrated onset threshold)."""
+
+    def __init__(self, cfg: RunConfig, parts: RunParts, res: RunResult, out: TextIO | None = None) -> None:
+        self.cfg, self.parts, self.res, self.out = cfg, parts, res, out
+        self.placer = Placer(parts.bank, res, min_gap_s=None)
+
+    def __call__(self, ev: Event) -> dict:
+        cfg, parts = self.cfg, self.parts
+        p0 = time.perf_counter()
+        ranked = rank_window(ev.embedding, parts.bank, cfg.top_k, cfg.search, parts.rules, parts.reranker, ev.t)
+        recs = recommendations(ranked, parts.bank)
+        rec = {
+            "type": "event",
+            "t": round(ev.t, 3),
+            "confidence": round(ev.confidence, 4),
+            "recommendations": recs,
+            "latency_ms": {"search": round((time.perf_counter() - p0) * 1e3, 2)},
+        }
+        if ev.arrived is not None:  # from the frame's arrival to this line: what a live viewer waits
+            rec["delay_ms"] = round((time.perf_counter() - ev.arrived) * 1e3, 1)
+            self.res.event_delay_ms.append(rec["delay_ms"])
+        if recs:
+            placed = self.placer.place(ev.t, recs)
+            if placed is not None:
+                rec["placed"] = placed
+        if self.out:
+            self.out.write(json.dumps(rec) + "\n")
+        self.res.events += 1
+        return rec

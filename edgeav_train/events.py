@@ -1,0 +1,225 @@
+"""The event head, label-free: the library's own files found in the soundtrack (edgeav_train.fingerprint) say on
+which frame an effect starts and which file it is; the head learns both from the frames around it.
+
+Onset: binary cross-entropy per frame, the fingerprinted start frames positive, their ±1 neighbours left out (a
+start found one frame off is not a negative), every other frame negative; half of each batch is start frames.
+Sound: the embedding's cosine to the library's bank embeddings (the audio encoder that indexes this model's banks),
+cross-entropy towards the fingerprinted file with the log of each file's fingerprinted frequency added to the
+logits in training (logit adjustment, Menon et al. 2021), so rare effects are not drowned by frequent ones. The
+rest of the model (its window encoder, audio encoder, projector) is fixed: banks stay valid. No event log is read.
+
+    edgeav train events --model student --sounds ../shared/data/gameplay/sounds \\
+        --fingerprints .cache/gameplay/fingerprints-9566773310b4 -o runs/events/student
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from edgeav.atomic import write_json
+from edgeav.errors import EdgeavError
+from edgeav.models import load_model, save_model
+from edgeav.models.av import AVModel
+from edgeav.models.events import to_tensor
+from edgeav_train.corpus import CORPUS_ENV
+from edgeav_train.loop import LoopConfig, fit
+
+
+@dataclass
+class EventTrainConfig:
+    model: str
+    """Model that gains the event head (registry name or .safetensors); its other parts stay fixed."""
+    sounds: str
+    """The sound library whose files are found in the footage."""
+    out: str = "runs/events"
+    """Folder for checkpoints, metrics.jsonl and the model."""
+    cache: str = ".cache/gameplay-25"
+    """Frame-rate training cache (edgeav train cache --fps 25)."""
+    fingerprints: str = ""
+    """Folder of fingerprint detections (python -m edgeav_train.fingerprint); empty = found now, into the cache."""
+    splits: tuple[str, ...] = ("train",)
+    """Cache splits trained on."""
+    widths: tuple[int, ...] = (16, 32, 64)
+    """Event head conv widths."""
+    dim: int = 64
+    """Event head per-frame code width."""
+    context: tuple[int, int] = (4, 2)
+    """Frames read before and after the candidate frame."""
+    pool: int = 2
+    """Frames are average-pooled by this first (2: 128×96 → 64×48)."""
+    steps: int = 2500
+    """Optimizer steps."""
+    batch: int = 96
+    """Frames per step (half of them fingerprinted starts)."""
+    lr: float = 2e-3
+    """Peak learning rate (cosine decay to 0)."""
+    tau: float = 0.07
+    """Temperature of the sound logits cos/τ."""
+    adjust: float = 1.0
+    """Logit adjustment strength: τ_adj · log(file frequency) added to the training logits (0 = plain CE)."""
+    w_sound: float = 1.0
+    """Weight of the sound loss beside the onset loss."""
+    seed: int = 0
+    """Seed of initialization and batches."""
+    threads: int = 2
+    """CPU threads."""
+    stop_after: int = 0
+    """Stop after this many steps of this invocation (resume later); 0 = run to the end."""
+    corpus: str = ""
+    """Corpus whose val event logs calibrate the onset threshold (model selection only); empty: $EDGEAV_CORPUS, and
+    without one the model is saved uncalibrated (run then needs --onset-threshold)."""
+
+
+class FrameClips:
+    """The frame-rate cache's clips (memory-mapped) and, per clip, the fingerprinted start frame → library file."""
+
+    def __init__(self, cache: str | Path, splits: tuple[str, ...] = ("train",)) -> None:
+        cache = Path(cache)
+        man_path = cache / "manifest.json"
+        if not man_path.exists():
+            raise EdgeavError(f"no frame cache at {cache}", "build it: edgeav train cache FOOTAGE --fps 25 -o CACHE")
+        man = json.loads(man_path.read_text())
+        self.fps = float(man["config"]["fps"])
+        self.keys = sorted(k for k, e in man["clips"].items() if e["split"] in splits)
+        self.frames = [np.load(cache / "shards" / f"{k}.frames.npy", mmap_mode="r") for k in self.keys]
+
+    def starts(self, folder: Path, bank_ids: list[str]) -> list[dict[int, int]]:
+        """Per clip, {frame: bank index} of the fingerprinted starts (the strongest where two share a frame)."""
+        from edgeav_train.fingerprint import load_detections
+
+        ids, found = load_detections(folder, self.keys)
+        where = {s: j for j, s in enumerate(bank_ids)}
+        out = []
+        for k in self.keys:
+            best: dict[int, tuple[float, int]] = {}
+            for t, j, margin in found.get(k, []):
+                f = int(round(t * self.fps))
+                if ids[j] in where and (f not in best or margin > best[f][0]):
+                    best[f] = (margin, where[ids[j]])
+            out.append({f: b for f, (_, b) in best.items()})
+        return out
+
+
+def stack(frames: np.ndarray, f: int, before: int, after: int) -> np.ndarray:
+    """Frames f − before − 1 … f + after (the one before the first gives its change), clamped at the clip's ends."""
+    idx = np.clip(np.arange(f - before - 1, f + after + 1), 0, len(frames) - 1)
+    return frames[idx]
+
+
+class EventTask(nn.Module):
+    """Onset BCE over all drawn frames + logit-adjusted sound CE over the start frames."""
+
+    def __init__(self, head: nn.Module, bank: torch.Tensor, log_prior: torch.Tensor, cfg: EventTrainConfig) -> None:
+        super().__init__()
+        self.head, self.cfg = head, cfg
+        self.register_buffer("bank", bank)
+        self.register_buffer("log_prior", log_prior)
+
+    def forward(self, x: torch.Tensor, onset: torch.Tensor, sound: torch.Tensor) -> dict[str, torch.Tensor]:
+        logit, emb, _ = self.head(x)
+        out = {"onset": nn.functional.binary_cross_entropy_with_logits(logit, onset)}
+        pos = sound >= 0
+        if pos.any():
+            z = emb[pos] @ self.bank.t() / self.cfg.tau + self.cfg.adjust * self.log_prior
+            out["sound"] = nn.functional.cross_entropy(z, sound[pos])
+        else:
+            out["sound"] = logit.sum() * 0.0
+        out["loss"] = out["onset"] + self.cfg.w_sound * out["sound"]
+        return out
+
+
+def with_event_head(model: AVModel, cfg: EventTrainConfig) -> AVModel:
+    """A copy of `model` with a fresh event head; every other tensor is the model's own."""
+    arch = dataclasses.replace(
+        model.cfg, event_widths=cfg.widths, event_dim=cfg.dim, event_context=cfg.context, event_pool=cfg.pool
+    )
+    out = AVModel(arch, model.card)
+    missing, unexpected = out.load_state_dict(model.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("events.") for k in missing), (missing, unexpected)
+    return out.eval()  # fixed parts keep their BatchNorm statistics; only the event head trains
+
+
+class BatchDraw:
+    """Batches of frame stacks: half fingerprinted start frames, half any frame; onset targets with the starts'
+    ±1 neighbours weighted out (they are drawn as negatives only when not next to a start)."""
+
+    def __init__(self, clips: FrameClips, starts: list[dict[int, int]], cfg: EventTrainConfig) -> None:
+        self.clips, self.cfg = clips, cfg
+        self.before, self.after = cfg.context
+        self.pos = np.array([(c, f, b) for c, s in enumerate(starts) for f, b in s.items()], dtype=np.int64)
+        self.near = [set(s) | {f + d for f in s for d in (-1, 1)} for s in starts]
+        if not len(self.pos):
+            raise EdgeavError("no library sound was found in the footage", "check --sounds and --fingerprints")
+
+    def __call__(self, rng: np.random.Generator):
+        n_pos = self.cfg.batch // 2
+        rows = [tuple(r) for r in self.pos[rng.integers(0, len(self.pos), n_pos)]]
+        while len(rows) < self.cfg.batch:
+            c = int(rng.integers(len(self.clips.frames)))
+            f = int(rng.integers(0, len(self.clips.frames[c])))
+            if f not in self.near[c]:
+                rows.append((c, f, -1))
+        x = to_tensor(np.stack([stack(self.clips.frames[c], f, self.before, self.after) for c, f, _ in rows]))
+        onset = torch.tensor([float(b >= 0) for _, _, b in rows])
+        sound = torch.tensor([b for _, _, b in rows], dtype=torch.long)
+        return (x, onset, sound), len(rows)
+
+
+def train_events(cfg: EventTrainConfig) -> Path:
+    """Train the event head (resuming from OUT/checkpoint.pt); returns the saved model, or the checkpoint when
+    stopped early."""
+    from edgeav_train.bank_distill import library_embeddings
+    from edgeav_train.fingerprint import detect_footage
+
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    base = load_model(cfg.model)
+    model = with_event_head(base, cfg)
+    model.requires_grad_(False)
+    model.events.requires_grad_(True)
+    hearing = load_model(model.card.teacher).eval() if model.card.teacher else model
+    ids, bank = library_embeddings(hearing, cfg.sounds)
+    folder = Path(cfg.fingerprints) if cfg.fingerprints else detect_footage(cfg.cache, cfg.sounds, splits=cfg.splits)
+    if cfg.fingerprints and not folder.is_dir():
+        raise EdgeavError(f"no fingerprint folder {folder}", "run python -m edgeav_train.fingerprint or drop it")
+    clips = FrameClips(cfg.cache, cfg.splits)
+    starts = clips.starts(folder, ids)
+    draw = BatchDraw(clips, starts, cfg)
+    counts = np.bincount(draw.pos[:, 2], minlength=len(ids)) + 1.0
+    log_prior = torch.from_numpy(np.log(counts / counts.sum())).float()
+    print(
+        f"events: {len(clips.keys)} clips, {len(draw.pos)} fingerprinted starts of {int((counts > 1).sum())} of "
+        f"{len(ids)} library files ({time.perf_counter() - t0:.0f} s)",
+        flush=True,
+    )
+    task = EventTask(model.events, torch.from_numpy(bank), log_prior, cfg)
+    loop = LoopConfig.of(cfg, warmup=100)
+    done = fit(task, list(model.events.parameters()), draw, out, loop)
+    if not done:
+        return out / "checkpoint.pt"
+    card = model.card.replace(provenance={**model.card.provenance, "events": asdict(cfg)})
+    done_info = {"seconds": round(time.perf_counter() - t0, 1), "starts": int(len(draw.pos))}
+    if cfg.corpus or os.environ.get(CORPUS_ENV):
+        from edgeav_train.event_eval import calibrate_onsets
+
+        threshold, val = calibrate_onsets(model, cfg.cache, cfg.corpus or None)
+        card = card.replace(onset_threshold=round(threshold, 3))
+        done_info["val_detection"] = val
+        print(f"events: onset threshold {threshold:.2f} (val F1 {val['f1']:.3f})", flush=True)
+    else:
+        print("events: no corpus to calibrate the onset threshold; pass --onset-threshold to edgeav run", flush=True)
+    path = save_model(model, out / "model", card)
+    write_json(out / "done.json", done_info)
+    return path

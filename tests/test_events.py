@@ -1,0 +1,176 @@
+"""Events: the frame-rate cache and its label-free onset targets on a clip made in the test (a flash and a library
+sound at known frames), the onset picker online and offline, `edgeav run` event lines, --events-only, --save at
+the events, the detector's lookahead, and `edgeav train events` end to end."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ASSETS
+from media import make_clip
+
+LIB = ASSETS / "sounds" / "funnyboat"
+FPS = 25
+FLASH, SOUND_FRAME = 37, 62  # the flash's frame, and the frame on which kraah.ogg starts
+
+
+@pytest.fixture(scope="module")
+def footage(tmp_path_factory):
+    from edgeav.io.audio import read_audio
+
+    d = tmp_path_factory.mktemp("footage")
+    x = 0.002 * np.random.default_rng(0).standard_normal(4 * 16000).astype(np.float32)
+    wave = read_audio(LIB / "kraah.ogg", 16000).astype(np.float32)
+    i = SOUND_FRAME * 16000 // FPS
+    x[i : i + len(wave)] += 0.5 * wave[: len(x) - i]
+    make_clip(d / "clip.mp4", seconds=4.0, fps=FPS, flash_frame=FLASH, soundtrack=x)
+    return d
+
+
+@pytest.fixture(scope="module")
+def cache(footage, tmp_path_factory):
+    from edgeav_train.builder import CacheConfig, build_cache
+
+    out = tmp_path_factory.mktemp("cache")
+    build_cache(footage, out, CacheConfig(fps=FPS, width=64, height=48), layout="folder", workers=1, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    from edgeav.models import create_model, save_model
+    from edgeav.models.card import ModelCard
+
+    torch.manual_seed(0)
+    m = create_model("tiny", event_widths=(4, 8), event_dim=8)
+    return str(save_model(m, tmp_path_factory.mktemp("m") / "tiny_events", ModelCard(onset_threshold=-1e9)))
+
+
+def test_frame_cache_keeps_every_frame_and_the_onset_target_lands_on_the_sounds_frame(cache):
+    from edgeav_train.events import FrameClips
+    from edgeav_train.fingerprint import Templates, detect_footage
+
+    clips = FrameClips(cache, ("train", "val"))
+    frames = clips.frames[0]
+    assert clips.fps == FPS and frames.shape == (100, 48, 64, 3)
+    brightness = frames.reshape(100, -1).mean(1)
+    assert int(np.argmax(brightness)) == FLASH and brightness[FLASH] > 200 > 50 > brightness[FLASH + 1]
+    folder = detect_footage(cache, LIB, splits=("train", "val"))
+    ids = Templates(LIB).ids
+    assert clips.starts(folder, ids) == [{SOUND_FRAME: ids.index("kraah.ogg")}]
+
+
+def test_pick_onsets_rule():
+    from edgeav.events import pick_onsets
+
+    s = np.array([np.nan, 0.0, 3.0, 1.0, 3.0, 0.0, 0.0, 0.0, 2.0, 2.0, 0.0, 5.0])
+    # 2 beats the tie at 4 (earlier wins), 8 beats its tie at 9, 11 is the last frame; -inf threshold: every peak
+    assert pick_onsets(s, 1.5, 2).tolist() == [2, 8, 11]
+    assert pick_onsets(s, 4.0, 2).tolist() == [11]
+    assert pick_onsets(s, 1.5, 0).tolist() == [2, 4, 8, 9, 11]
+
+
+def test_streaming_detector_finds_what_the_offline_scores_give_and_reports_after_its_lookahead(model_path):
+    from edgeav.backends.torch_backend import TorchBackend
+    from edgeav.events import EventDetector, pick_onsets
+    from edgeav.models import load_model
+    from edgeav_train.event_eval import clip_scores
+
+    frames = np.random.default_rng(1).integers(0, 256, (60, 48, 64, 3), dtype=np.uint8)
+    logits, embs = clip_scores(load_model(model_path).events, frames)
+    threshold = float(np.nanquantile(logits, 0.6))
+    offline = pick_onsets(logits, threshold, 2)
+    assert len(offline) >= 3
+    be = TorchBackend(model_path)  # the deploy form: folded BatchNorms compute the same function
+    det = EventDetector(be.event_spec, threshold, 2, be.encode_event_frame, be.score_event)
+    found, lag = [], []
+    for k, f in enumerate(frames):
+        for ev in det.push(k / FPS, f):
+            found.append(ev)
+            lag.append(k - round(ev.t * FPS))
+    found += det.flush()
+    assert [round(ev.t * FPS) for ev in found] == offline.tolist()
+    assert set(lag[:-1]) == {be.event_spec.after + 2}  # known 4 frames (160 ms at 25 fps) after its own frame
+    for ev, f in zip(found, offline):
+        np.testing.assert_allclose(ev.embedding[0], embs[f], atol=1e-4)
+        assert abs(ev.confidence - 1 / (1 + np.exp(-logits[f]))) < 1e-4
+
+
+def _bank(model_path, tmp_path):
+    from edgeav.backends.torch_backend import TorchBackend
+    from edgeav.bank import index_sounds
+
+    be = TorchBackend(model_path)
+    out = tmp_path / "bank.npz"
+    index_sounds(be, [LIB], out, progress=False, model_id=be.model_id)
+    return str(out)
+
+
+def test_run_writes_event_lines_and_events_only_and_places_at_events(footage, model_path, tmp_path):
+    from edgeav.pipeline import RunConfig, run
+
+    bank = _bank(model_path, tmp_path)
+    jl = tmp_path / "run.jsonl"
+    save = tmp_path / "foley.mp4"
+    clip = str(footage / "clip.mp4")
+    res = run(RunConfig(clip, model=model_path, bank=bank, jsonl=str(jl), save=str(save), quiet=True))
+    lines = [json.loads(x) for x in jl.read_text().splitlines()]
+    kinds = {x["type"] for x in lines}
+    assert kinds == {"window", "event"}
+    events = [x for x in lines if x["type"] == "event"]
+    windows = [x for x in lines if x["type"] == "window"]
+    assert len(windows) == res.windows and len(events) == res.events > 0
+    for e in events:
+        assert set(e) >= {"t", "confidence", "recommendations", "delay_ms"} and 0 <= e["confidence"] <= 1
+        assert abs(e["t"] * FPS - round(e["t"] * FPS)) < 1e-6  # a frame's time
+        assert {"sound", "category", "score"} <= set(e["recommendations"][0])
+    placed = [e["placed"] for e in events if "placed" in e]
+    assert placed and all(e.get("placed") is None for e in windows)  # effects go at events, not windows
+    assert sorted(p for p, _, _ in res.placements) == sorted(x["t"] for x in placed)
+    for p in placed:  # no sound stacks on itself
+        same = sorted(x["t"] for x in placed if x["sound"] == p["sound"])
+        assert all(b - a >= p["duration"] - 1e-6 for a, b in zip(same, same[1:]))
+    assert save.exists() and save.stat().st_size > 0
+
+    only = tmp_path / "only.jsonl"
+    res2 = run(RunConfig(clip, model=model_path, bank=bank, jsonl=str(only), events_only=True, quiet=True))
+    lines2 = [json.loads(x) for x in only.read_text().splitlines()]
+    assert res2.windows == 0 and {x["type"] for x in lines2} == {"event"}
+    assert [x["t"] for x in lines2] == [x["t"] for x in events]  # the same events, windows or not
+
+
+def test_a_model_without_an_event_head_says_so_for_events_only(tmp_path):
+    from edgeav import EdgeavError
+    from edgeav.models import create_model, save_model
+    from edgeav.pipeline import RunConfig, run
+
+    plain = str(save_model(create_model("tiny"), tmp_path / "plain"))
+    with pytest.raises(EdgeavError, match="has no event head"):
+        run(RunConfig(str(ASSETS / "clips" / "solarwolf-s11_10-40.mp4"), model=plain, events_only=True))
+
+
+def test_train_events_end_to_end_on_the_made_footage(cache, tmp_path, monkeypatch):
+    from edgeav.models import create_model, load_model, save_model
+    from edgeav_train.events import EventTrainConfig, train_events
+
+    monkeypatch.delenv("EDGEAV_CORPUS", raising=False)
+    base = str(save_model(create_model("tiny"), tmp_path / "base"))
+    cfg = EventTrainConfig(
+        model=base,
+        sounds=str(LIB),
+        out=str(tmp_path / "run"),
+        cache=str(cache),
+        widths=(4, 8),
+        dim=8,
+        steps=3,
+        batch=8,
+        threads=1,
+        splits=("train", "val"),
+    )
+    path = train_events(cfg)
+    m = load_model(str(path))
+    assert m.events.spec.length == 7 and m.card.onset_threshold is None  # no corpus: uncalibrated, said so
+    base_sd = load_model(base).state_dict()
+    assert all(torch.equal(v, base_sd[k]) for k, v in m.state_dict().items() if not k.startswith("events."))
