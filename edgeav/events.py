@@ -14,7 +14,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgeav.models.events import EventSpec
+
+@dataclass(frozen=True)
+class EventSpec:
+    """The event head's geometry, as the runtime needs it."""
+
+    fps: float
+    before: int
+    after: int
+
+    @property
+    def length(self) -> int:
+        """Frames the temporal layer reads: `before` + the candidate + `after`."""
+        return self.before + 1 + self.after
+
+
+def frame_pair(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
+    """Two uint8 frames (H, W, 3) → the event head's per-frame input (1, 2, 3, H, W) in [0, 1]."""
+    return np.stack([prev, cur])[None].transpose(0, 1, 4, 2, 3).astype(np.float32) * np.float32(1 / 255)
 
 
 def pick_onsets(scores: np.ndarray, threshold: float, gap: int) -> np.ndarray:

@@ -174,3 +174,32 @@ def test_train_events_end_to_end_on_the_made_footage(cache, tmp_path, monkeypatc
     assert m.events.spec.length == 7 and m.card.onset_threshold is None  # no corpus: uncalibrated, said so
     base_sd = load_model(base).state_dict()
     assert all(torch.equal(v, base_sd[k]) for k, v in m.state_dict().items() if not k.startswith("events."))
+
+
+def test_exports_carry_the_event_head_and_run_finds_the_same_events(footage, model_path, tmp_path):
+    from edgeav.backends.onnx_backend import OnnxBackend
+    from edgeav.export.formats import export
+    from edgeav.pipeline import RunConfig, run
+
+    bank = _bank(model_path, tmp_path)
+    clip = str(footage / "clip.mp4")
+
+    def events(model):
+        out = tmp_path / "e.jsonl"
+        run(RunConfig(clip, model=model, bank=bank, jsonl=str(out), events_only=True, quiet=True))
+        return [json.loads(x) for x in out.read_text().splitlines()]
+
+    ref = events(model_path)
+    rep = export(model_path, "onnx", str(tmp_path / "fp32"))
+    assert max(rep["onnx_parity_max_abs_err"].values()) < 1e-4
+    assert set(rep["onnx_parity_max_abs_err"]) == {"visual", "audio", "events_frame", "events_score"}
+    got = events(rep["sidecar"])
+    assert [e["t"] for e in got] == [e["t"] for e in ref]
+    for a, b in zip(got, ref):
+        assert abs(a["confidence"] - b["confidence"]) < 1e-4
+    for fmt in ("int8", "int8-cpu"):  # int8: TensorRT's Q/DQ rules are checked on the event graph too
+        side = export(model_path, fmt, str(tmp_path / fmt))["sidecar"]
+        be = OnnxBackend(side)
+        assert be.precision == "int8" and be.event_spec == OnnxBackend(rep["sidecar"]).event_spec
+        assert json.loads(open(side).read())["float_graphs"] == ["events_score"]  # said, not silent
+        assert events(side)  # runs and detects

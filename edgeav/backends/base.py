@@ -10,9 +10,9 @@ import numpy as np
 from edgeav.frontends import preprocess_frames
 
 if TYPE_CHECKING:
+    from edgeav.events import EventSpec
     from edgeav.models.av import AVConfig
     from edgeav.models.card import ModelCard
-    from edgeav.models.events import EventSpec
 
 
 @runtime_checkable

@@ -102,17 +102,25 @@ class OnnxBackend(EncoderBackend):
         if exact_qdq is None:
             exact_qdq = side.get("quant_target") == "tensorrt" and providers == ["CPUExecutionProvider"]
         cpu_form = side.get("quant_target") == "cpu"
+        graphs = [g for g in ("visual", "audio", "events_frame", "events_score") if g in side["files"]]
         try:
-            self.visual, self.audio = (
-                ort_session(p.parent / side["files"][enc], threads, providers, bool(exact_qdq), cpu_form)
-                for enc in ("visual", "audio")
-            )
+            sessions = {
+                g: ort_session(p.parent / side["files"][g], threads, providers, bool(exact_qdq), cpu_form)
+                for g in graphs
+            }
         except Exception as e:
             raise EdgeavError(
                 f"cannot load the ONNX encoders of {p}: {' '.join(str(e).split())[:160]}", "re-export the model"
             ) from None
+        self.visual, self.audio = sessions["visual"], sessions["audio"]
+        self.events_frame, self.events_score = sessions.get("events_frame"), sessions.get("events_score")
         self.side, self.precision, self.providers, self.exact_qdq = side, have, providers, bool(exact_qdq)
         self.cfg = AVConfig.from_json(side["model"])
+        if self.events_frame is not None:
+            from edgeav.events import EventSpec
+
+            before, after = self.cfg.event_context
+            self.event_spec = EventSpec(self.cfg.event_fps, before, after)
         self.card = read_card(side["model"], p.name)
         self.model_id = side["source_weights_sha1"][:16]  # same weights → same embedding space as the torch model
 
@@ -122,3 +130,14 @@ class OnnxBackend(EncoderBackend):
 
     def encode_audio(self, mels: np.ndarray) -> np.ndarray:
         return self.audio.run(None, {"mel": np.ascontiguousarray(mels, np.float32)})[0]
+
+    def encode_event_frame(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from edgeav.events import frame_pair
+
+        pair = frame_pair(prev, cur)
+        code, attn = self.events_frame.run(None, {"frame_pair": pair})
+        return code[0], attn[0]
+
+    def score_event(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        onset, emb = self.events_score.run(None, {"codes": np.ascontiguousarray(codes, np.float32)})
+        return onset, emb

@@ -68,6 +68,13 @@ class TensorRTBackend(EncoderBackend):
         self.card = read_card(side["model"], p.name)
         self.model_id = side["source_weights_sha1"][:16]
         self.precision = side["precision"]
+        if "events_frame" in side["engines"]:
+            from edgeav.events import EventSpec
+
+            self.events_frame = _Engine(p.parent / side["engines"]["events_frame"])
+            self.events_score = _Engine(p.parent / side["engines"]["events_score"])
+            before, after = self.cfg.event_context
+            self.event_spec = EventSpec(self.cfg.event_fps, before, after)
 
     def encode_preprocessed(self, x: np.ndarray, return_attention: bool = False) -> Any:
         out = self.visual(x)
@@ -75,3 +82,14 @@ class TensorRTBackend(EncoderBackend):
 
     def encode_audio(self, mels: np.ndarray) -> np.ndarray:
         return self.audio(mels)[0]
+
+    def encode_event_frame(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from edgeav.events import frame_pair
+
+        pair = frame_pair(prev, cur)
+        code, attn = self.events_frame(pair)
+        return code[0], attn[0]
+
+    def score_event(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        onset, emb = self.events_score(codes)
+        return onset, emb

@@ -75,7 +75,8 @@ def export(
         target = "tensorrt" if graph == "int8" else "cpu"
         side = quantize_int8(side_path, stem, calib_videos or [str(DEFAULT_CLIP)], calib_windows, target, float_convs)
         side_path = stem.with_suffix(".onnx.json")
-        for enc in ("visual", "audio") if target == "tensorrt" else ():  # the CPU form is not meant for TensorRT
+        linted = [g for g in ("visual", "audio", "events_frame") if g in side["files"]]
+        for enc in linted if target == "tensorrt" else ():  # the CPU form is not meant for TensorRT
             problems, stats = lint_qdq(str(stem.parent / side["files"][enc]))
             report[f"{enc}_qdq_lint"] = {"problems": problems[:5], **stats}
             if problems:
@@ -95,10 +96,16 @@ def export(
         cfg = AVConfig.from_json(side["model"])
         w, h = cfg.frame_size
         engines = {}
-        for enc, name, shape in (
+        graphs = [
             ("visual", "frames", (1, cfg.visual_frames, 3, h, w)),
             ("audio", "mel", (1, cfg.audio_frames, cfg.n_mels)),
-        ):
+        ]
+        if "events_frame" in side["files"]:
+            graphs += [
+                ("events_frame", "frame_pair", (1, 2, 3, h, w)),
+                ("events_score", "codes", (1, sum(cfg.event_context) + 1, cfg.event_dim)),
+            ]
+        for enc, name, shape in graphs:
             eng = stem.with_suffix(f".{enc}.engine")
             report[f"{enc}_engine"] = build_engine(stem.parent / side["files"][enc], eng, name, shape)
             engines[enc] = eng.name

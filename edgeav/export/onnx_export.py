@@ -52,13 +52,47 @@ class _Audio(torch.nn.Module):
         return self.m.encode_audio(mel)
 
 
+class _EventFrame(torch.nn.Module):
+    """The event head's per-frame pass: two consecutive frames in [0, 1] → the current frame's code and map."""
+
+    def __init__(self, m: AVModel) -> None:
+        super().__init__()
+        self.events = m.events
+
+    def forward(self, frame_pair: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        code, attn = self.events.encode_frames(frame_pair)
+        return code[:, 0], attn[:, 0]
+
+
+class _EventScore(torch.nn.Module):
+    """The event head's temporal layer and heads: `length` codes → onset logit and embedding."""
+
+    def __init__(self, m: AVModel) -> None:
+        super().__init__()
+        self.events = m.events
+
+    def forward(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.events.from_codes(codes)
+
+
 def example_inputs(cfg: AVConfig, n: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     w, h = cfg.frame_size
-    return {
+    out = {
         "frames": rng.standard_normal((n, cfg.visual_frames, 3, h, w)).astype(np.float32),
         "mel": (rng.standard_normal((n, cfg.audio_frames, cfg.n_mels)) * 2 - 6).astype(np.float32),
     }
+    if cfg.event_widths:
+        length = sum(cfg.event_context) + 1
+        out["frame_pair"] = rng.random((n, 2, 3, h, w)).astype(np.float32)
+        out["codes"] = np.abs(rng.standard_normal((n, length, cfg.event_dim))).astype(np.float32)
+    return out
+
+
+EVENT_GRAPHS = (  # (file key, input, outputs, wrapper)
+    ("events_frame", "frame_pair", ["code", "attention"], _EventFrame),
+    ("events_score", "codes", ["onset", "embedding"], _EventScore),
+)
 
 
 def visual_outputs(cfg: AVConfig) -> list[str]:
@@ -112,6 +146,10 @@ def export_onnx(model: str, out: str | Path) -> dict:
         _Visual(deployed).eval(), torch.from_numpy(x["frames"]), stem.with_suffix(".visual.onnx"), "frames", vis_out
     )
     _export(_Audio(deployed).eval(), torch.from_numpy(x["mel"]), stem.with_suffix(".audio.onnx"), "mel", ["embedding"])
+    files = {"visual": stem.with_suffix(".visual.onnx").name, "audio": stem.with_suffix(".audio.onnx").name}
+    for key, inp, outs, wrap in EVENT_GRAPHS if cfg.event_widths else ():
+        _export(wrap(deployed).eval(), torch.from_numpy(x[inp]), stem.with_suffix(f".{key}.onnx"), inp, outs)
+        files[key] = stem.with_suffix(f".{key}.onnx").name
     m.eval()
     # parity against the model as trained (not its deploy form): the folding is checked with the export
     xp = example_inputs(cfg, n=3, seed=1)  # another batch size than the export's: the batch axis is dynamic
@@ -119,6 +157,9 @@ def export_onnx(model: str, out: str | Path) -> dict:
         "visual": parity(stem.with_suffix(".visual.onnx"), m.encode_visual, xp["frames"], "frames"),
         "audio": parity(stem.with_suffix(".audio.onnx"), m.encode_audio, xp["mel"], "mel"),
     }
+    for key, inp, _, wrap in EVENT_GRAPHS if cfg.event_widths else ():
+        first = wrap(m).eval()
+        err[key] = parity(stem.with_suffix(f".{key}.onnx"), lambda t, f=first: f(t)[0], xp[inp], inp)
     import onnx
     import onnxruntime
 
@@ -129,7 +170,7 @@ def export_onnx(model: str, out: str | Path) -> dict:
         "model": model_json(cfg, m.card),
         "precision": "fp32",
         "opset": OPSET,
-        "files": {"visual": stem.with_suffix(".visual.onnx").name, "audio": stem.with_suffix(".audio.onnx").name},
+        "files": files,
         "inputs": {
             "frames": {
                 "shape": ["batch", cfg.visual_frames, 3, h, w],
@@ -141,7 +182,7 @@ def export_onnx(model: str, out: str | Path) -> dict:
             },
             "mel": {"shape": ["batch", cfg.audio_frames, cfg.n_mels], "dtype": "float32", "spec": MelSpec().__dict__},
         },
-        "outputs": {"visual": vis_out, "audio": ["embedding"]},
+        "outputs": {"visual": vis_out, "audio": ["embedding"], **{k: o for k, _, o, _ in EVENT_GRAPHS if k in files}},
         "embedding_dim": cfg.embed_dim,
         "source_weights_sha1": sha1_file(src),
         "versions": {
@@ -152,5 +193,13 @@ def export_onnx(model: str, out: str | Path) -> dict:
         },
         "parity_max_abs_err": err,
     }
+    if cfg.event_widths:
+        length = sum(cfg.event_context) + 1
+        side["inputs"]["frame_pair"] = {
+            "shape": ["batch", 2, 3, h, w],
+            "dtype": "float32",
+            "layout": "N,2,C,H,W RGB /255",
+        }
+        side["inputs"]["codes"] = {"shape": ["batch", length, cfg.event_dim], "dtype": "float32"}
     write_json(stem.with_suffix(".onnx.json"), side)
     return side

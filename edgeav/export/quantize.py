@@ -7,6 +7,7 @@ Calibration runs the FP32 ONNX graph over real windows (frames and log-mels of f
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,8 +50,14 @@ def calibration_windows(video: str, cfg: AVConfig, n: int) -> dict[str, np.ndarr
         if v.info.has_audio
         else None
     )
+    out = {"frames": preprocess_frames(stacks), "mel": mels}
+    if cfg.event_widths:  # consecutive frames at the event head's rate, as it reads them ([0, 1] RGB)
+        k = np.clip((starts * cfg.event_fps).astype(int), 1, None)
+        step = v.info.fps / cfg.event_fps
+        idx = np.minimum((np.stack([k - 1, k], 1) * step + 1e-3).astype(int), len(frames) - 1)
+        out["frame_pair"] = frames[idx].transpose(0, 1, 4, 2, 3).astype(np.float32) / 255.0
     v.close()
-    return {"frames": preprocess_frames(stacks), "mel": mels}
+    return out
 
 
 def float_nodes(onnx_path: str | Path, float_convs: int = 1) -> list[str]:
@@ -168,8 +175,12 @@ def quantize_int8(
         "frames": np.concatenate([w["frames"] for w in wins]),
         "mel": np.concatenate([w["mel"] for w in wins if w["mel"] is not None]),
     }
+    quantized = [("visual", "frames"), ("audio", "mel")]
+    if "events_frame" in side["files"]:  # the event head's per-frame convs; its tiny temporal graph stays float
+        data["frame_pair"] = np.concatenate([w["frame_pair"] for w in wins])
+        quantized.append(("events_frame", "frame_pair"))
     kept = {}
-    for enc, inp in (("visual", "frames"), ("audio", "mel")):
+    for enc, inp in quantized:
         batches = [data[inp][i : i + 8] for i in range(0, len(data[inp]), 8)]
         # the audio encoder's first conv is its only sensitive one (measured); the visual count is the option
         kept[enc] = float_nodes(src_dir / side["files"][enc], float_convs if enc == "visual" else 1)
@@ -184,10 +195,16 @@ def quantize_int8(
             )
         finally:
             src.unlink(missing_ok=True)
+    floats = {}
+    for g in side["files"]:
+        if g not in dict(quantized):  # float graphs are copied beside the quantized ones: one folder per export
+            floats[g] = out_stem.with_suffix(f".{g}.onnx").name
+            shutil.copyfile(src_dir / side["files"][g], out_stem.with_suffix(f".{g}.onnx"))
     side = {
         **side,
         "precision": "int8",
-        "files": {e: out_stem.with_suffix(f".{e}.onnx").name for e in ("visual", "audio")},
+        "files": {**floats, **{e: out_stem.with_suffix(f".{e}.onnx").name for e, _ in quantized}},
+        "float_graphs": sorted(floats),
         "calibration": {"videos": [Path(v).name for v in calib_videos], "windows": int(len(data["frames"]))},
         "float_nodes": kept,
         "quant_target": target,
@@ -205,13 +222,13 @@ def convert_fp16(sidecar_path: str | Path, out_stem: str | Path) -> dict:
 
     side = json.loads(Path(sidecar_path).read_text())
     src_dir, out_stem = Path(sidecar_path).parent, Path(out_stem)
-    for enc in ("visual", "audio"):
+    for enc in side["files"]:  # every graph, the event head's too
         m = convert_float_to_float16(onnx.load(str(src_dir / side["files"][enc])), keep_io_types=True)
         onnx.save(m, str(out_stem.with_suffix(f".{enc}.onnx")))
     side = {
         **side,
         "precision": "fp16",
-        "files": {e: out_stem.with_suffix(f".{e}.onnx").name for e in ("visual", "audio")},
+        "files": {e: out_stem.with_suffix(f".{e}.onnx").name for e in side["files"]},
     }
     write_json(out_stem.with_suffix(".onnx.json"), side)
     return side

@@ -13,25 +13,11 @@ frame (`from_codes`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch import nn
 
-
-@dataclass(frozen=True)
-class EventSpec:
-    """The event head's geometry, as the runtime needs it."""
-
-    fps: float
-    before: int
-    after: int
-
-    @property
-    def length(self) -> int:
-        """Frames the temporal layer reads: `before` + the candidate + `after`."""
-        return self.before + 1 + self.after
+from edgeav.events import EventSpec
 
 
 def to_tensor(stacks: np.ndarray) -> torch.Tensor:
