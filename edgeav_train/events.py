@@ -18,6 +18,7 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -174,39 +175,45 @@ class BatchDraw:
         return (x, onset, sound), len(rows)
 
 
-def train_events(cfg: EventTrainConfig) -> Path:
-    """Train the event head (resuming from OUT/checkpoint.pt); returns the saved model, or the checkpoint when
-    stopped early."""
-    from edgeav_train.bank_distill import library_embeddings
+def fingerprinted_starts(cfg: EventTrainConfig, clips: FrameClips, ids: list[str]) -> list[dict[int, int]]:
+    """The training targets: per clip, the frames where the library's own files start in the soundtrack."""
     from edgeav_train.fingerprint import detect_footage
+
+    folder = Path(cfg.fingerprints) if cfg.fingerprints else detect_footage(cfg.cache, cfg.sounds, splits=cfg.splits)
+    if cfg.fingerprints and not folder.is_dir():
+        raise EdgeavError(f"no fingerprint folder {folder}", "run python -m edgeav_train.fingerprint or drop it")
+    return clips.starts(folder, ids)
+
+
+Targets = Callable[[EventTrainConfig, FrameClips, list[str]], list[dict[int, int]]]
+
+
+def train_events(cfg: EventTrainConfig, targets: Targets = fingerprinted_starts) -> Path:
+    """Train the event head (resuming from OUT/checkpoint.pt); returns the saved model, or the checkpoint when
+    stopped early. `targets` gives the start frames and files (research swaps in the event logs, as a ceiling)."""
+    from edgeav_train.bank_distill import library_embeddings
 
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    base = load_model(cfg.model)
-    model = with_event_head(base, cfg)
+    model = with_event_head(load_model(cfg.model), cfg)
     model.requires_grad_(False)
     model.events.requires_grad_(True)
     hearing = load_model(model.card.teacher).eval() if model.card.teacher else model
     ids, bank = library_embeddings(hearing, cfg.sounds)
-    folder = Path(cfg.fingerprints) if cfg.fingerprints else detect_footage(cfg.cache, cfg.sounds, splits=cfg.splits)
-    if cfg.fingerprints and not folder.is_dir():
-        raise EdgeavError(f"no fingerprint folder {folder}", "run python -m edgeav_train.fingerprint or drop it")
     clips = FrameClips(cfg.cache, cfg.splits)
-    starts = clips.starts(folder, ids)
-    draw = BatchDraw(clips, starts, cfg)
+    draw = BatchDraw(clips, targets(cfg, clips, ids), cfg)
     counts = np.bincount(draw.pos[:, 2], minlength=len(ids)) + 1.0
     log_prior = torch.from_numpy(np.log(counts / counts.sum())).float()
     print(
-        f"events: {len(clips.keys)} clips, {len(draw.pos)} fingerprinted starts of {int((counts > 1).sum())} of "
+        f"events: {len(clips.keys)} clips, {len(draw.pos)} starts of {int((counts > 1).sum())} of "
         f"{len(ids)} library files ({time.perf_counter() - t0:.0f} s)",
         flush=True,
     )
     task = EventTask(model.events, torch.from_numpy(bank), log_prior, cfg)
-    loop = LoopConfig.of(cfg, warmup=100)
-    done = fit(task, list(model.events.parameters()), draw, out, loop)
+    done = fit(task, list(model.events.parameters()), draw, out, LoopConfig.of(cfg, warmup=100))
     if not done:
         return out / "checkpoint.pt"
     card = model.card.replace(provenance={**model.card.provenance, "events": asdict(cfg)})

@@ -1,0 +1,171 @@
+"""The event head's cost: per frame (one frame pass + the temporal head, as `edgeav run` calls them) in every form
+this machine runs, and `edgeav run` on a file against decoding that file alone, timed side by side.
+
+Per frame: interleaved rounds over the forms (warm up, then time), p50 = median of the rounds' medians. File speed:
+rounds of (decode alone, run --events-only, run with windows) on the same clip; the speed ratio is decode time /
+run time per round, its median reported (≥ 1 would be faster than decoding, impossible; 0.8 = 80% of decode speed).
+
+    python -m benchmarks.event_latency --model student --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import RESULTS, call_times, command_line, int8_export, machine, write_result
+
+
+def forms(model: str, exports: str, corpus: str | None, calib_windows: int, threads: int) -> dict:
+    """name → a function giving the backend (exports made on first use)."""
+    from edgeav.backends import load_backend
+
+    def int8(kind: str, which: int = 1):
+        def make():
+            return load_backend(int8_export(model, exports, corpus, calib_windows, kind)[which], threads=threads)
+
+        return make
+
+    return {
+        "torch fp32": lambda: load_backend(model, "torch", threads=threads),
+        "onnxruntime fp32": int8("int8-cpu", 0),
+        "onnxruntime int8-cpu": int8("int8-cpu"),
+        "onnxruntime int8 (TensorRT's Q/DQ form, exact)": int8("int8"),
+    }
+
+
+def per_frame(backends: dict, frames: np.ndarray, rounds: int, calls: int) -> dict:
+    per_round: dict[str, list[float]] = {k: [] for k in backends}
+    for _ in range(rounds):
+        for name, be in backends.items():
+            spec = be.event_spec
+            codes = np.zeros((1, spec.length, be.cfg.event_dim), np.float32)
+            k = [1]
+
+            def step(be=be, codes=codes, k=k):
+                i = k[0] % len(frames)
+                code, _ = be.encode_event_frame(frames[i - 1], frames[i])
+                codes[0, :-1] = codes[0, 1:]
+                codes[0, -1] = code
+                be.score_event(codes)
+                k[0] += 1
+
+            per_round[name].append(float(np.median(call_times(step, 50, calls, 0.2))))
+    return {k: {"p50_ms": float(np.median(v)), "rounds_p50_ms": v} for k, v in per_round.items()}
+
+
+def file_speed(model: str, clip: str, bank: str, rounds: int, threads: int) -> dict:
+    from edgeav.io import open_source
+    from edgeav.models import load_model
+    from edgeav.pipeline import RunConfig, run
+
+    cfg = load_model(model).cfg
+
+    def decode():
+        for _ in open_source(clip, cfg.event_fps, cfg.frame_size):
+            pass
+
+    def run_events():
+        run(RunConfig(clip, model=model, bank=bank, events_only=True, quiet=True, threads=threads))
+
+    def run_all():
+        run(RunConfig(clip, model=model, bank=bank, quiet=True, threads=threads))
+
+    times = {"decode alone": [], "run --events-only": [], "run (events + windows)": []}
+    for _ in range(rounds):
+        for name, fn in zip(times, (decode, run_events, run_all)):
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    base = np.array(times["decode alone"])
+    return {
+        k: {"median_s": float(np.median(v)), "speed_vs_decode": float(np.median(base / np.array(v)))}
+        for k, v in times.items()
+    }
+
+
+def markdown(res: dict, cmd: str) -> str:
+    lines = [
+        f"Event head cost ({res['model']}, {res['threads']} threads, batch 1, one frame pass + the temporal head per "
+        f"frame; {res['rounds']} interleaved rounds of {res['calls']} calls after warm-up). Machine: "
+        f"{res['machine']['cpu']}.",
+        "",
+        "| form | ms per frame (p50) | frames/s |",
+        "|---|---|---|",
+    ]
+    for name, r in res["per_frame"].items():
+        if "error" in r:
+            lines.append(f"| {name} | unavailable: {r['error']} | |")
+        else:
+            lines.append(f"| {name} | {r['p50_ms']:.3f} | {1e3 / r['p50_ms']:.0f} |")
+    lines += [
+        "",
+        f"`edgeav run` on {res['clip']} ({res['clip_s']:.0f} s at 25 fps), whole-call wall time, median of "
+        f"{res['file_rounds']} interleaved rounds; speed = decode time / run time in the same round:",
+        "",
+        "| what | median s | speed vs decoding alone |",
+        "|---|---|---|",
+    ]
+    for name, r in res["file"].items():
+        lines.append(f"| {name} | {r['median_s']:.2f} | {r['speed_vs_decode']:.2f} |")
+    lines += ["", f"Reproduce: `{cmd}`"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    import torch
+
+    from benchmarks.value import corpus_bank
+    from edgeav.errors import EdgeavError
+    from edgeav.io import VideoFile
+    from edgeav.models import load_model
+    from edgeav_train.corpus import corpus_root, load_clips
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="student")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--calls", type=int, default=300)
+    ap.add_argument("--file-rounds", type=int, default=3)
+    ap.add_argument("--exports", default="exports")
+    ap.add_argument("--calib-windows", type=int, default=256)
+    ap.add_argument("--corpus", default=None)
+    ap.add_argument("--out", default=str(RESULTS))
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    root = corpus_root(a.corpus)
+    clip = str(load_clips(root, "test")[0].video)
+    cfg = load_model(a.model).cfg
+    v = VideoFile(clip, fps=cfg.event_fps, size=cfg.frame_size)
+    frames = np.stack([f for _, f in v.frames(0, 20)])
+    clip_s = v.duration
+    v.close()
+    backends, per = {}, {}
+    for name, make in forms(a.model, a.exports, str(root), a.calib_windows, a.threads).items():
+        try:
+            backends[name] = make()
+        except EdgeavError as e:
+            per[name] = {"error": str(e)}
+    per = {**per_frame(backends, frames, a.rounds, a.calls), **per}
+    bank = corpus_bank(a.model, root, Path(".cache/value"))
+    res = {
+        "model": a.model,
+        "threads": a.threads,
+        "rounds": a.rounds,
+        "calls": a.calls,
+        "machine": machine(),
+        "per_frame": per,
+        "clip": Path(clip).name,
+        "clip_s": clip_s,
+        "file_rounds": a.file_rounds,
+        "file": file_speed(a.model, clip, bank, a.file_rounds, a.threads),
+    }
+    write_result("event_latency", res, markdown(res, command_line("event_latency", argv)), a.out)
+    return res
+
+
+if __name__ == "__main__":
+    main()
