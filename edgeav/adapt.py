@@ -20,6 +20,8 @@ class AdaptConfig:
     """Folder for the footage cache, checkpoints and the adapted model."""
     steps: int = 300
     """Adaptation steps (batch 256)."""
+    event_steps: int = 150
+    """Event head fine-tuning steps on the starts found in the footage (models with an event head; 0 = keep it)."""
     feedback: str = ""
     """Your verdicts file: re-embedded for the adapted model."""
     seed: int = 0

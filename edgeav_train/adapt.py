@@ -49,7 +49,8 @@ def reembed_feedback(src: str, dst: Path, model_path: str) -> dict:
 
 def library_in_footage(cache: Path, sounds: str, keys: list[str]) -> dict:
     """Which of the library's files the footage plays, found by matching their waveforms in its soundtrack (label-
-    free; resumable, kept in the cache): {"files": M, "playing": {sound id: starts}, "starts": total}."""
+    free; resumable, kept in the cache): {"files": M, "playing": {sound id: starts}, "starts": total, "folder": the
+    detections}."""
     from collections import Counter
 
     from edgeav_train.fingerprint import FingerprintConfig, detect_footage, load_detections
@@ -58,7 +59,12 @@ def library_in_footage(cache: Path, sounds: str, keys: list[str]) -> dict:
     ids, found = load_detections(folder, keys)
     counts = Counter(ids[j] for dets in found.values() for _, j, _ in dets)
     n_files = len(ids) if ids else len(audio_files(sounds))
-    return {"files": n_files, "playing": dict(counts.most_common()), "starts": sum(counts.values())}
+    return {
+        "files": n_files,
+        "playing": dict(counts.most_common()),
+        "starts": sum(counts.values()),
+        "folder": str(folder),
+    }
 
 
 def say_library(found: dict, echo=print) -> None:
@@ -71,6 +77,33 @@ def say_library(found: dict, echo=print) -> None:
         echo(f"  {n:6d}  {sound}")
     if len(found["playing"]) > 10:
         echo(f"  ... and {len(found['playing']) - 10} more")
+
+
+def adapt_event_head(
+    cfg: AdaptConfig, model: str, out: Path, fingerprints: str, fps: float, size: tuple[int, int]
+) -> tuple[Path, dict]:
+    """Fine-tune the model's event head on the footage's fingerprinted starts (a frame-rate cache of the footage;
+    the same library detections): (the model, what it trained on). Its calibrated onset threshold is kept."""
+    from edgeav_train.builder import CacheConfig, build_cache
+    from edgeav_train.events import EventTrainConfig, train_events
+
+    cache = out / "cache-events"
+    build_cache(cfg.footage, cache, CacheConfig(fps=fps, width=size[0], height=size[1]), progress=False)
+    ev_out = out / "events"
+    path = train_events(
+        EventTrainConfig(
+            model=model,
+            sounds=cfg.sounds,
+            out=str(ev_out),
+            cache=str(cache),
+            splits=("train", "val"),
+            steps=cfg.event_steps,
+            seed=cfg.seed,
+            fingerprints=fingerprints,
+            calibrate=False,  # the user's footage has no event log: the shipped threshold stays
+        )
+    )
+    return path, json.loads((ev_out / "done.json").read_text()) if (ev_out / "done.json").exists() else {}
 
 
 def adapt(cfg: AdaptConfig, echo=print) -> dict:
@@ -136,6 +169,11 @@ def adapt(cfg: AdaptConfig, echo=print) -> dict:
         )
     )
     times["stage2_s"] = time.perf_counter() - t0
+    events = None
+    if m.cfg.event_widths and cfg.event_steps and found["starts"] and path.name != "checkpoint.pt":
+        t0 = time.perf_counter()
+        path, events = adapt_event_head(cfg, str(path), out, found["folder"], m.cfg.event_fps, m.cfg.frame_size)
+        times["events_s"] = time.perf_counter() - t0
     report = {
         "model": str(path),
         "clips": len(man["clips"]),
@@ -144,6 +182,7 @@ def adapt(cfg: AdaptConfig, echo=print) -> dict:
         "library": found,
         "targets": targets,
         "trained": learner,
+        "event_head": events,
         "seconds": {k: round(v, 1) for k, v in times.items()},
         "config": asdict(cfg),
     }

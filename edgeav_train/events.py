@@ -38,7 +38,8 @@ from edgeav_train.loop import LoopConfig, fit
 @dataclass
 class EventTrainConfig:
     model: str
-    """Model that gains the event head (registry name or .safetensors); its other parts stay fixed."""
+    """Model that gains the event head (registry name or .safetensors); its other parts stay fixed. A model that
+    has one already fine-tunes it (its own widths, dim, context and pool; those below then do not apply)."""
     sounds: str
     """The sound library whose files are found in the footage."""
     out: str = "runs/events"
@@ -75,9 +76,11 @@ class EventTrainConfig:
     """CPU threads."""
     stop_after: int = 0
     """Stop after this many steps of this invocation (resume later); 0 = run to the end."""
+    calibrate: bool = True
+    """Calibrate the onset threshold on the corpus's val event logs (model selection only); off, or with no corpus,
+    the model keeps the threshold it has (none: run then needs --onset-threshold)."""
     corpus: str = ""
-    """Corpus whose val event logs calibrate the onset threshold (model selection only); empty: $EDGEAV_CORPUS, and
-    without one the model is saved uncalibrated (run then needs --onset-threshold)."""
+    """The corpus whose val clips calibrate; empty: $EDGEAV_CORPUS."""
 
 
 class FrameClips:
@@ -139,7 +142,10 @@ class EventTask(nn.Module):
 
 
 def with_event_head(model: AVModel, cfg: EventTrainConfig) -> AVModel:
-    """A copy of `model` with a fresh event head; every other tensor is the model's own."""
+    """`model` with an event head to train: its own (fine-tuned), else a fresh one of `cfg`'s geometry in a copy
+    whose every other tensor is the model's own."""
+    if model.cfg.event_widths:
+        return model.eval()
     arch = dataclasses.replace(
         model.cfg, event_widths=cfg.widths, event_dim=cfg.dim, event_context=cfg.context, event_pool=cfg.pool
     )
@@ -218,14 +224,14 @@ def train_events(cfg: EventTrainConfig, targets: Targets = fingerprinted_starts)
         return out / "checkpoint.pt"
     card = model.card.replace(provenance={**model.card.provenance, "events": asdict(cfg)})
     done_info = {"seconds": round(time.perf_counter() - t0, 1), "starts": int(len(draw.pos))}
-    if cfg.corpus or os.environ.get(CORPUS_ENV):
+    if cfg.calibrate and (cfg.corpus or os.environ.get(CORPUS_ENV)):
         from edgeav_train.event_eval import calibrate_onsets
 
         threshold, val = calibrate_onsets(model, cfg.cache, cfg.corpus or None)
         card = card.replace(onset_threshold=round(threshold, 3))
         done_info["val_detection"] = val
         print(f"events: onset threshold {threshold:.2f} (val F1 {val['f1']:.3f})", flush=True)
-    else:
+    elif card.onset_threshold is None:
         print("events: no corpus to calibrate the onset threshold; pass --onset-threshold to edgeav run", flush=True)
     path = save_model(model, out / "model", card)
     write_json(out / "done.json", done_info)

@@ -84,3 +84,21 @@ def test_interrupted_adapt_resumes_to_the_same_model(footage, tiny, tmp_path):
     resumed, _ = _adapt(footage, tiny, tmp_path / "part")
     a, b = load_file(whole["model"]), load_file(resumed["model"])
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+
+
+def test_adapt_teaches_the_event_head_from_the_same_starts(footage, tmp_path):
+    import torch
+
+    from edgeav.models import create_model, load_model, save_model
+    from edgeav.models.card import ModelCard
+
+    torch.manual_seed(0)
+    m = create_model("tiny", event_widths=(4, 8), event_dim=8)
+    src = str(save_model(m, tmp_path / "tiny_events", ModelCard(onset_threshold=0.5)))
+    rep, said = _adapt(footage, src, tmp_path / "a", event_steps=3)
+    assert rep["event_head"]["starts"] == 2 * len(PLAYS) * rep["clips"]  # every fingerprinted start, frame-exact
+    adapted = load_model(rep["model"])
+    assert adapted.card.onset_threshold == 0.5  # kept: the user's footage has no event log to calibrate on
+    before = load_model(src).state_dict()
+    moved = [k for k, v in adapted.state_dict().items() if k.startswith("events.") and not torch.equal(v, before[k])]
+    assert moved  # the head learned on the footage
