@@ -54,6 +54,7 @@ class Event:
     embedding: np.ndarray
     attention: np.ndarray | None = None
     arrived: float | None = None  # perf_counter when its frame arrived (live delay)
+    frame: np.ndarray | None = None  # the event's frame (for --explain)
 
 
 Encode = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -71,18 +72,18 @@ class EventDetector:
         self.spec, self.threshold, self.gap = spec, threshold, gap
         self.encode, self.score = encode, score
         self.prev: np.ndarray | None = None
-        self.codes: deque = deque(maxlen=spec.length)  # (t, code, attention, arrived)
-        self.scored: deque = deque(maxlen=2 * gap + 1)  # (t, logit, embedding, attention, arrived) of candidates
+        self.codes: deque = deque(maxlen=spec.length)  # (t, code, attention, arrived, frame)
+        self.scored: deque = deque(maxlen=2 * gap + 1)  # (t, logit, embedding, attention, arrived, frame)
 
     def push(self, t: float, frame: np.ndarray, arrived: float | None = None) -> list[Event]:
         code, attn = self.encode(self.prev if self.prev is not None else frame, frame)
         self.prev = frame
-        self.codes.append((t, code, attn, arrived))
+        self.codes.append((t, code, attn, arrived, frame))
         if len(self.codes) < self.spec.length:
             return []
         logit, emb = self.score(np.stack([c[1] for c in self.codes])[None])
-        t_c, _, attn_c, arrived_c = self.codes[self.spec.before]
-        self.scored.append((t_c, float(logit[0]), emb, attn_c, arrived_c))
+        t_c, _, attn_c, arrived_c, frame_c = self.codes[self.spec.before]
+        self.scored.append((t_c, float(logit[0]), emb, attn_c, arrived_c, frame_c))
         return self._decide()
 
     def _decide(self) -> list[Event]:
@@ -90,19 +91,19 @@ class EventDetector:
         if len(self.scored) <= self.gap:
             return []
         i = len(self.scored) - 1 - self.gap
-        t, s, emb, attn, arrived = self.scored[i]
+        t, s, emb, attn, arrived, frame = self.scored[i]
         if s < self.threshold:
             return []
         before = [x[1] for x in list(self.scored)[:i]]
         after = [x[1] for x in list(self.scored)[i + 1 :]]
         if any(b >= s for b in before) or any(a > s for a in after):
             return []
-        return [Event(t, float(1 / (1 + np.exp(-s))), emb, attn, arrived)]
+        return [Event(t, float(1 / (1 + np.exp(-s))), emb, attn, arrived, frame)]
 
     def flush(self) -> list[Event]:
         """At the end of the source: the last `gap` candidates, judged against the frames there are."""
         out = []
         for _ in range(self.gap):
-            self.scored.append((float("inf"), -np.inf, None, None, None))
+            self.scored.append((float("inf"), -np.inf, None, None, None, None))
             out += self._decide()
         return out

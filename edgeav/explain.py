@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from edgeav.backends.base import Backend
     from edgeav.bank import SoundBank
+    from edgeav.events import Event
 
 import json
 from pathlib import Path
@@ -54,7 +55,6 @@ def explanation_image(
 ) -> np.ndarray:
     """A BGR image: the frame at the window's moment beside the model's heatmap over it, with the top suggestion.
     `method`: attention (the model's own maps) or occlusion (for models without attention); None = what it has."""
-    import cv2
 
     method = method or ("attention" if backend.cfg.attention else "occlusion")
     if method == "attention":
@@ -62,16 +62,22 @@ def explanation_image(
         heat = attention_heatmap(attn, (stack.shape[2], stack.shape[1]))
     else:
         heat = occlusion_heatmap(backend, stack, bank.embeddings[bank.ids.index(top["sound"])])
-    frame = stack[0]  # the frame at the moment the sound starts
+    label = f"t={t + 0.2:.2f}s  {top['sound']}  [{top['category']}]  score {top['score']:.2f}"
+    return overlay_image(stack[0], heat, label, f"where the model looked ({method})")  # frame 0: the sound's moment
+
+
+def overlay_image(frame: np.ndarray, heat: np.ndarray, label: str, caption: str) -> np.ndarray:
+    """A BGR image: the RGB frame beside the heatmap over it, under a bar with the label and caption."""
+    import cv2
+
     scale = 4
     big = cv2.resize(frame, (frame.shape[1] * scale, frame.shape[0] * scale), interpolation=cv2.INTER_NEAREST)
     hm = cv2.applyColorMap((cv2.resize(heat, big.shape[1::-1]) * 255).astype(np.uint8), cv2.COLORMAP_JET)
     over = cv2.addWeighted(cv2.cvtColor(big, cv2.COLOR_RGB2BGR), 0.55, hm, 0.45, 0)
     panel = np.concatenate([cv2.cvtColor(big, cv2.COLOR_RGB2BGR), over], axis=1)
     bar = np.full((56, panel.shape[1], 3), 30, np.uint8)
-    label = f"t={t + 0.2:.2f}s  {top['sound']}  [{top['category']}]  score {top['score']:.2f}"
     cv2.putText(bar, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
-    cv2.putText(bar, f"where the model looked ({method})", (8, 46), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (180, 180, 180), 1)
+    cv2.putText(bar, caption, (8, 46), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (180, 180, 180), 1)
     return np.concatenate([bar, panel], axis=0)
 
 
@@ -91,6 +97,22 @@ class Explainer:
         path = self.folder / f"t{t:08.2f}.png"
         cv2.imwrite(str(path), explanation_image(self.backend, self.bank, stack, t, recs[0], self.method))
         self.index.write(json.dumps({"t": t, "image": path.name, "method": self.method, **recs[0]}) + "\n")
+        return path
+
+    def explain_event(self, ev: Event, recs: list[dict]) -> Path | None:
+        """The event's frame beside the event head's attention on it (its last conv level), with the top sound."""
+        import cv2
+
+        if not recs or ev.frame is None or ev.attention is None:
+            return None
+        frame = ev.frame
+        heat = attention_heatmap([ev.attention[None]], (frame.shape[1], frame.shape[0]))
+        top = recs[0]
+        label = f"event t={ev.t:.2f}s ({ev.confidence:.2f})  {top['sound']}  [{top['category']}]  {top['score']:.2f}"
+        path = self.folder / f"e{ev.t:08.2f}.png"
+        cv2.imwrite(str(path), overlay_image(frame, heat, label, "where the event head looked (attention)"))
+        self.index.write(json.dumps({"type": "event", "t": ev.t, "image": path.name, "method": "attention", **top}))
+        self.index.write("\n")
         return path
 
     def close(self) -> None:

@@ -198,5 +198,7 @@ class EventStep:
                 rec["placed"] = placed
         if self.out:
             self.out.write(json.dumps(rec) + "\n")
+        if parts.explainer is not None:
+            parts.explainer.explain_event(ev, recs)
         self.res.events += 1
         return rec

@@ -115,7 +115,11 @@ def test_run_writes_event_lines_and_events_only_and_places_at_events(footage, mo
     jl = tmp_path / "run.jsonl"
     save = tmp_path / "foley.mp4"
     clip = str(footage / "clip.mp4")
-    res = run(RunConfig(clip, model=model_path, bank=bank, jsonl=str(jl), save=str(save), quiet=True))
+    res = run(
+        RunConfig(
+            clip, model=model_path, bank=bank, jsonl=str(jl), save=str(save), explain=str(tmp_path / "x"), quiet=True
+        )
+    )
     lines = [json.loads(x) for x in jl.read_text().splitlines()]
     kinds = {x["type"] for x in lines}
     assert kinds == {"window", "event"}
@@ -133,6 +137,9 @@ def test_run_writes_event_lines_and_events_only_and_places_at_events(footage, mo
         same = sorted(x["t"] for x in placed if x["sound"] == p["sound"])
         assert all(b - a >= p["duration"] - 1e-6 for a, b in zip(same, same[1:]))
     assert save.exists() and save.stat().st_size > 0
+    shown = [json.loads(x) for x in (tmp_path / "x" / "explanations.jsonl").read_text().splitlines()]
+    assert [x["t"] for x in shown if x.get("type") == "event"] == [e["t"] for e in events]  # one image per event
+    assert all((tmp_path / "x" / x["image"]).exists() for x in shown)
 
     only = tmp_path / "only.jsonl"
     res2 = run(RunConfig(clip, model=model_path, bank=bank, jsonl=str(only), events_only=True, quiet=True))
