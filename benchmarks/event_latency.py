@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--exports", default="exports")
     ap.add_argument("--calib-windows", type=int, default=256)
     ap.add_argument("--corpus", default=None)
+    ap.add_argument("--bank-cache", default=".cache/value")
     ap.add_argument("--out", default=str(RESULTS))
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
         except EdgeavError as e:
             per[name] = {"error": str(e)}
     per = {**per_frame(backends, frames, a.rounds, a.calls), **per}
-    bank = corpus_bank(a.model, root, Path(".cache/value"))
+    bank = corpus_bank(a.model, root, Path(a.bank_cache))
     res = {
         "model": a.model,
         "threads": a.threads,

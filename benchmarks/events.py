@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> dict:
     from benchmarks.value import corpus_bank
     from edgeav.bank import SoundBank
     from edgeav.models import load_model
+    from edgeav_train.builder import CacheConfig, build_cache
     from edgeav_train.corpus import corpus_root, event_counts, load_clips
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -197,6 +198,10 @@ def main(argv: list[str] | None = None) -> dict:
     a = ap.parse_args(argv)
     root = corpus_root(a.corpus)
     model = load_model(a.model)
+    if model.card.onset_threshold is None:
+        raise SystemExit(f"{a.model} has no calibrated event head (edgeav train events)")
+    w, h = model.cfg.frame_size  # the frame-rate cache, built (or completed) where missing: resumable
+    build_cache(root, a.cache, CacheConfig(fps=model.cfg.event_fps, width=w, height=h), progress=False)
     bank_path = corpus_bank(a.model, root, Path(a.bank_cache))
     bank = SoundBank.load(bank_path)
     clips = load_clips(root, "test")

@@ -1,5 +1,5 @@
-"""Regenerate every benchmark result, table and plot in one go (also `edgeav bench`):
-latency → accuracy → peak → bank scale → training → value → report. Adaptation (leave one game out: hours of
+"""Regenerate every benchmark result, table and plot in one go (also `edgeav bench`): latency → accuracy → peak →
+bank scale → training → value → events → event latency → report. Adaptation (leave one game out: hours of
 training) is its own script, `python -m benchmarks.adapt`.
 
     python -m benchmarks.run_all                      # the README's numbers (about 40 min on 2 cores)
@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from benchmarks import accuracy, bank_scale, latency, peak, report, training, value
+from benchmarks import accuracy, bank_scale, event_latency, events, latency, peak, report, training, value
 from benchmarks.common import RESULTS
 
-STEPS = ("latency", "accuracy", "peak", "bank_scale", "training", "value", "report")
+STEPS = ("latency", "accuracy", "peak", "bank_scale", "training", "value", "events", "event_latency", "report")
 
 
 def main(argv=None):
@@ -33,6 +33,7 @@ def main(argv=None):
         default=[],
         help="extra arguments for benchmarks.training (must come last)",
     )
+    ap.add_argument("--events-cache", default=".cache/gameplay-25", help="frame-rate cache (built if missing)")
     ap.add_argument("--exports", default="exports")
     ap.add_argument("--eval-cache", default=".cache/eval")
     ap.add_argument("--calib-windows", type=int, default=256)
@@ -92,6 +93,17 @@ def main(argv=None):
             ]
         ),
         "value": lambda: value.main(["--model", a.value_model, *corpus, "--cache", a.eval_cache, *common]),
+        "events": lambda: events.main(
+            ["--model", a.value_model, "--cache", a.events_cache, "--bank-cache", a.eval_cache, *corpus, *common]
+        ),
+        "event_latency": lambda: event_latency.main(
+            [
+                *("--model", a.value_model, "--threads", str(a.threads), "--exports", a.exports),
+                *("--calls", str(3 * a.runs), "--calib-windows", str(a.calib_windows), "--bank-cache", a.eval_cache),
+                *corpus,
+                *common,
+            ]
+        ),
         "report": lambda: report.main(common),
     }
     for name in STEPS:

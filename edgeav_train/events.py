@@ -47,7 +47,9 @@ class EventTrainConfig:
     cache: str = ".cache/gameplay-25"
     """Frame-rate training cache (edgeav train cache --fps 25)."""
     fingerprints: str = ""
-    """Folder of fingerprint detections (python -m edgeav_train.fingerprint); empty = found now, into the cache."""
+    """Where the library's starts in the footage are: a folder of detections (python -m edgeav_train.fingerprint),
+    or a cache of the same footage whose detections of this library are reused or found (the 5 fps training
+    cache has them from stage 2); empty = found into this cache."""
     splits: tuple[str, ...] = ("train",)
     """Cache splits trained on."""
     widths: tuple[int, ...] = (16, 32, 64)
@@ -185,9 +187,11 @@ def fingerprinted_starts(cfg: EventTrainConfig, clips: FrameClips, ids: list[str
     """The training targets: per clip, the frames where the library's own files start in the soundtrack."""
     from edgeav_train.fingerprint import detect_footage
 
-    folder = Path(cfg.fingerprints) if cfg.fingerprints else detect_footage(cfg.cache, cfg.sounds, splits=cfg.splits)
-    if cfg.fingerprints and not folder.is_dir():
+    folder = Path(cfg.fingerprints or cfg.cache)
+    if not folder.is_dir():
         raise EdgeavError(f"no fingerprint folder {folder}", "run python -m edgeav_train.fingerprint or drop it")
+    if (folder / "manifest.json").exists():  # a cache: its detections of this library, found where missing
+        folder = detect_footage(folder, cfg.sounds, splits=cfg.splits)
     return clips.starts(folder, ids)
 
 

@@ -42,11 +42,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("-o", "--out", default="runs/events/ceiling")
     ap.add_argument("--steps", type=int, default=EventTrainConfig.steps)
     ap.add_argument("--corpus", default="")
+    ap.add_argument("--cache", default=EventTrainConfig.cache, help="frame-rate cache (edgeav train cache --fps 25)")
+    ap.add_argument("--results", default=str(RESULTS))
+    ap.add_argument("--bank-cache", default=".cache/value")
     a = ap.parse_args(argv)
-    cfg = EventTrainConfig(model=a.model, sounds=a.sounds, out=a.out, steps=a.steps, corpus=a.corpus)
+    cfg = EventTrainConfig(
+        model=a.model, sounds=a.sounds, out=a.out, steps=a.steps, corpus=a.corpus, cache=a.cache, calibrate=True
+    )
     path = train_events(cfg, targets=logged_starts)
     if path.name != "checkpoint.pt":
-        bench.main(["--model", str(path), "--name", "event_ceiling", "--out", str(RESULTS), "--offline-only"])
+        corpus = ["--corpus", a.corpus] if a.corpus else []
+        bench.main(
+            [*("--model", str(path), "--name", "event_ceiling", "--cache", a.cache, "--out", a.results)]
+            + ["--offline-only", "--bank-cache", a.bank_cache, *corpus]
+        )
 
 
 if __name__ == "__main__":

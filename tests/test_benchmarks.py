@@ -49,6 +49,8 @@ def test_run_all_benchmarks_tiny(tmp_path, mini_corpus):
         str(tmp_path / "eval"),
         "--calib-windows",
         "8",
+        "--events-cache",
+        str(tmp_path / "cache-25"),
         "--out",
         str(out),
         "--train-args",
@@ -87,6 +89,12 @@ def test_run_all_benchmarks_tiny(tmp_path, mini_corpus):
     train = json.loads((out / "training.json").read_text())["rows"]
     assert [r["model"] for r in train] == ["tiny", "student_small"]
     assert all(x["samples_per_s"] > 0 for r in train for x in r["runs"])
+    ev = json.loads((out / "events.json").read_text())
+    found = ev["offline"]["all"]["model"]
+    assert found["true_events"] > 0 and 0 <= found["f1"] <= 1 and ev["offline"]["all"]["tick"]["predicted"] > 0
+    assert ev["end_to_end"]["all"]["true_events"] == found["true_events"]  # the same events, through edgeav run
+    speed = json.loads((out / "event_latency.json").read_text())
+    assert speed["per_frame"]["torch fp32"]["p50_ms"] > 0 and speed["file"]["decode alone"]["speed_vs_decode"] == 1
     for f in ("summary.md", "models.md", "accuracy_vs_latency.png", "bank_scale.png"):
         assert (out / f).stat().st_size > 0, f
     assert "| ONNX INT8 (Q/DQ, TensorRT form) | ✅ |" in (out / "summary.md").read_text().replace(f"| {model} ", "| ")
@@ -393,3 +401,24 @@ def test_noise_sensitivity_benchmark(tmp_path):
     assert row["windows"] == "96 windows of the bundled clip"
     assert row["noise"]["0.01"]["mean"] > 0.99 and row["noise"]["0.1"]["mean"] < row["noise"]["0.01"]["mean"]
     assert "| student |" in (tmp_path / "noise_sensitivity.md").read_text()
+
+
+def test_event_ceiling_tiny(tmp_path, mini_corpus):
+    torch.manual_seed(0)
+    model = str(save_model(create_model("tiny"), tmp_path / "tiny"))
+    cache = tmp_path / "cache-25"
+    build_cache(
+        mini_corpus, cache, CacheConfig(fps=25, width=64, height=48), layout="gameplay", workers=1, progress=False
+    )
+    from research.event_ceiling import main
+
+    main(
+        [
+            *("--model", model, "--sounds", str(mini_corpus / "sounds"), "-o", str(tmp_path / "run")),
+            *("--steps", "2", "--corpus", str(mini_corpus), "--cache", str(cache), "--results", str(tmp_path)),
+            *("--bank-cache", str(tmp_path / "banks")),
+        ]
+    )
+    res = json.loads((tmp_path / "event_ceiling.json").read_text())
+    assert res["end_to_end"] == {} and res["offline"]["all"]["model"]["true_events"] > 0
+    assert res["threshold"] is not None  # calibrated on the val clips' logs
