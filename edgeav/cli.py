@@ -93,8 +93,14 @@ def _run(cfg: RunConfig) -> None:
     s = res.summary()
     lat = "  ".join(f"{k} {v['p50']:.1f}/{v['p95']:.1f}/{v['max']:.1f}" for k, v in s["latency_ms"].items())
     src = s["source"]
+    events = (
+        f"{s['events']} events over {s['frames']} frames (event head {s['event_ms_per_frame']['p50']:.2f} ms/frame, "
+        f"lines {s['event_delay_ms']['p50']:.0f} ms after their frame); "
+        if s["events"] or cfg.events_only
+        else ""
+    )
     typer.echo(
-        f"edgeav: {s['windows']} windows in {res.seconds:.1f} s ({s['windows_per_s']:.1f} windows/s); "
+        f"edgeav: {events}{s['windows']} windows in {res.seconds:.1f} s ({s['windows_per_s']:.1f} windows/s); "
         f"latency ms p50/p95/max: {lat}; frames captured {src.get('captured', 0)}, dropped {src.get('dropped', 0)}, "
         f"reconnects {src.get('reconnects', 0)}; ended: {s['ended_by']}"
         + (f"; auto-foley: {len(res.placements)} effects → {cfg.save}" if cfg.save else ""),
