@@ -247,8 +247,8 @@ def summary(res: dict, cmd: str) -> str:
     """The README's lines: all games, the model against both baselines, end to end."""
     o, e = res["offline"]["all"], res["end_to_end"]["all"]
     return (
-        f"Events on the corpus's test split ({o['model']['true_events']} effects in {res['clips']} clips; `{res['model']}`"
-        ", the product's own detections, no event log; found = within ±80 ms):\n\n"
+        f"Events on the corpus's test split ({o['model']['true_events']} effects in {res['clips']} clips; "
+        f"`{res['model']}`, the product's own detections, no event log; found = within ±80 ms):\n\n"
         "| detector | precision | recall | F1 | sound right at found events (top-1 / macro / top-5) |\n"
         "|---|---|---|---|---|\n"
         f"| event head | {o['model']['precision']:.2f} | {o['model']['recall']:.2f} | **{o['model']['f1']:.2f}** | "
