@@ -11,6 +11,7 @@ import csv
 import json
 import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 from edgeav.atomic import atomic_path
@@ -228,7 +229,43 @@ def _otio():  # noqa: ANN202
         raise EdgeavError(
             "timeline cue sheets need OpenTimelineIO", "pip install 'edgeav[edit]' (or use .csv, .txt, .rpp)"
         ) from None
+    _round_fcpx_times()
     return otio
+
+
+def _seconds(value: str) -> Fraction:
+    """An FCP X time ("207/25s", "3s") as an exact fraction of seconds."""
+    num, _, den = value.replace("s", "").partition("/")
+    return Fraction(num) / Fraction(den or 1)
+
+
+def _round_fcpx_times() -> None:
+    """The FCP X adapter turns "207/25s" into frames with int(207 / 25 * 25) = int(206.99999999999997) = 206: a
+    cue on such a frame would be written and read one frame early. Its two time parsers (the writer's and the
+    reader's) are replaced by ones that compute in fractions and round."""
+    import opentimelineio as otio
+
+    try:  # the module OpenTimelineIO loads the adapter as (its own copy, not otio_fcpx_xml_adapter.fcpx_xml)
+        fcpx_xml = otio.adapters.from_name("fcpx_xml").module()
+    except Exception:
+        return  # no FCP X adapter: nothing to mend
+    if getattr(fcpx_xml.to_rational_time, "edgeav_rounds", False):
+        return
+
+    def to_rational_time(rational_number, fps):  # noqa: ANN001, ANN202 (the adapter's signatures)
+        if rational_number == "0s" or rational_number is None:
+            return otio.opentime.RationalTime(0, int(fps))
+        return otio.opentime.RationalTime(round(_seconds(rational_number) * Fraction(fps)), int(fps))
+
+    def number_of_frames(self, time_value, format_id):  # noqa: ANN001, ANN202
+        if time_value == "0s" or time_value is None:
+            return 0
+        fd_total, fd_rate = self._format_frame_duration(format_id)
+        return round(_seconds(time_value) * Fraction(fd_rate) / Fraction(fd_total))
+
+    to_rational_time.edgeav_rounds = True
+    fcpx_xml.to_rational_time = to_rational_time
+    fcpx_xml.FcpxXml._number_of_frames = number_of_frames
 
 
 def _write_otio(cues: list[Cue], tmp: Path, footage: Footage, ext: str) -> None:

@@ -76,7 +76,8 @@ def _check_schema(lines, top_k):
     assert lines
     prev = -1
     for rec in map(json.loads, lines):
-        assert set(rec) - {"placed"} == {"t", "t_end", "recommendations", "latency_ms"}
+        assert set(rec) - {"placed"} == {"type", "t", "t_end", "recommendations", "latency_ms"}
+        assert rec["type"] == "window"
         if "placed" in rec:  # the window's top sound placed by auto-foley, 0.2 s into the window
             p = rec["placed"]
             assert set(p) == {"t", "sound", "file", "category", "score", "duration"}
