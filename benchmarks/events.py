@@ -155,11 +155,16 @@ def markdown(res: dict, cmd: str) -> str:
         f"Events on the test split ({res['model']}; onset threshold {res['threshold']:.2f}, calibrated on val). "
         "Found = a detection within ±80 ms. Detection F1 of the model, of picture-change peaks at the model's rate, "
         "of a 0.5 s tick; the sound at found events (bank top-1 / macro top-1 / top-5) beside the blind prior on the "
-        "same events; end to end: `edgeav run --events-only` event lines, found and right at top-1 over all events.",
+        "same events"
+        + (
+            "; end to end: `edgeav run --events-only` event lines, found and right at top-1 over all events."
+            if e2e
+            else "."
+        ),
         "",
         "| game | events | P / R / F1 | change peaks F1 | 0.5 s tick F1 | top-1 / macro / top-5 at found "
-        "| prior top-1 / macro | end to end F1 | found & right |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| prior top-1 / macro |" + (" end to end F1 | found & right |" if e2e else ""),
+        "|---|---|---|---|---|---|---|" + ("---|---|" if e2e else ""),
     ]
     for g in games:
         o, e = off[g], e2e.get(g, {})
@@ -168,7 +173,8 @@ def markdown(res: dict, cmd: str) -> str:
             f"| {g} | {m['true_events']} | {m['precision']:.2f} / {m['recall']:.2f} / **{m['f1']:.2f}** | "
             f"{o['change_peaks']['f1']:.2f} | {o['tick']['f1']:.2f} | {o['top1_at_found']:.3f} / "
             f"{o['macro_top1_at_found']:.3f} / {o['top5_at_found']:.3f} | {o['prior_top1_at_found']:.3f} / "
-            f"{o['prior_macro_top1_at_found']:.3f} | {e.get('f1', 0):.2f} | {e.get('found_and_right', 0):.3f} |"
+            f"{o['prior_macro_top1_at_found']:.3f} |"
+            + (f" {e['f1']:.2f} | {e['found_and_right']:.3f} |" if e2e else "")
         )
     a = e2e.get("all")
     if a is not None:

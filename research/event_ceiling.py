@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from benchmarks.common import command_line, write_result
 from research import RESULTS
 
 
@@ -52,10 +53,12 @@ def main(argv: list[str] | None = None) -> None:
     path = train_events(cfg, targets=logged_starts)
     if path.name != "checkpoint.pt":
         corpus = ["--corpus", a.corpus] if a.corpus else []
-        bench.main(
+        res = bench.main(
             [*("--model", str(path), "--name", "event_ceiling", "--cache", a.cache, "--out", a.results)]
             + ["--offline-only", "--bank-cache", a.bank_cache, *corpus]
         )
+        cmd = command_line("research.event_ceiling", argv)  # this script's command, not the benchmark's inside it
+        write_result("event_ceiling", res, bench.markdown(res, cmd), a.results)
 
 
 if __name__ == "__main__":
