@@ -422,3 +422,19 @@ def test_event_ceiling_tiny(tmp_path, mini_corpus):
     res = json.loads((tmp_path / "event_ceiling.json").read_text())
     assert res["end_to_end"] == {} and res["offline"]["all"]["model"]["true_events"] > 0
     assert res["threshold"] is not None  # calibrated on the val clips' logs
+
+
+def test_onset_targets_tiny(tmp_path, mini_corpus):
+    from edgeav_train.fingerprint import detect_footage
+    from research.onset_targets import main
+
+    cache = tmp_path / "cache-25"
+    build_cache(
+        mini_corpus, cache, CacheConfig(fps=25, width=64, height=48), layout="gameplay", workers=1, progress=False
+    )
+    folder = detect_footage(cache, mini_corpus / "sounds")
+    res = main(
+        ["--fingerprints", str(folder), "--cache", str(cache), "--corpus", str(mini_corpus), "--out", str(tmp_path)]
+    )
+    assert res["targets"]["logged"] > 0 and 0 <= res["targets"]["precision"] <= 1
+    assert set(res["change_auc_by_frame_shift"]) == {"-2", "-1", "0", "1", "2"}
