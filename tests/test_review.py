@@ -40,6 +40,8 @@ def server(tmp_path_factory):
     session = ReviewSession.open(ReviewConfig(str(CLIP), feedback=str(d / "verdicts.jsonl"), port=0))
     session.start().join(timeout=300)
     assert session.done and not session.error and len(session.suggestions) >= 3
+    # each suggestion's window is the one whose sound starts at it (an event's too): what "why?" and verdicts use
+    assert all(abs(s.window_t + 0.2 - s.t) < 1e-6 for s in session.suggestions if s.t >= 0.2)
     srv = uvicorn.Server(uvicorn.Config(create_app(session), host="127.0.0.1", port=0, log_level="warning"))
     threading.Thread(target=srv.run, daemon=True).start()
     for _ in range(200):
