@@ -29,9 +29,15 @@ class EventSpec:
         return self.before + 1 + self.after
 
 
-def frame_pair(prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
-    """Two uint8 frames (H, W, 3) → the event head's per-frame input (1, 2, 3, H, W) in [0, 1]."""
-    return np.stack([prev, cur])[None].transpose(0, 1, 4, 2, 3).astype(np.float32) * np.float32(1 / 255)
+def frame_pairs(frames: np.ndarray) -> np.ndarray:
+    """N + 1 consecutive uint8 frames (N + 1, H, W, 3) → the event head's per-frame inputs (N, 2, 3, H, W) in
+    [0, 1]: each frame with the one before it."""
+    out = np.empty((len(frames) - 1, 2, 3, *frames.shape[1:3]), np.float32)
+    x = frames.transpose(0, 3, 1, 2)
+    # scaled straight into the output: one pass over the pixels, no float copy of the frames first
+    np.multiply(x[:-1], np.float32(1 / 255), out=out[:, 0], casting="unsafe")
+    np.multiply(x[1:], np.float32(1 / 255), out=out[:, 1], casting="unsafe")
+    return out
 
 
 def pick_onsets(scores: np.ndarray, threshold: float, gap: int) -> np.ndarray:
@@ -57,15 +63,17 @@ class Event:
     frame: np.ndarray | None = None  # the event's frame (for --explain)
 
 
-Encode = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+Encode = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 Score = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 class EventDetector:
     """Feed it every frame (uint8 H×W×3 at the head's rate) with its time; it returns the onsets it is sure of.
 
-    `encode(prev, cur)` maps two consecutive frames to the current frame's code and attention; `score(codes)` maps
-    `spec.length` codes to (logit, embedding) of the frame `spec.before` into them (the backend's event calls).
+    `encode(frames)` maps N + 1 consecutive frames to the codes and attention maps of the last N; `score(codes)`
+    maps (B, `spec.length`, D) codes to (logit, embedding) of the frame `spec.before` into each (the backend's
+    event calls). `push` takes one frame (live: the lowest delay); `push_many` a run of frames in batched calls
+    (files: the same events, fewer and larger calls).
     """
 
     def __init__(self, spec: EventSpec, threshold: float, gap: int, encode: Encode, score: Score) -> None:
@@ -76,15 +84,29 @@ class EventDetector:
         self.scored: deque = deque(maxlen=2 * gap + 1)  # (t, logit, embedding, attention, arrived, frame)
 
     def push(self, t: float, frame: np.ndarray, arrived: float | None = None) -> list[Event]:
-        code, attn = self.encode(self.prev if self.prev is not None else frame, frame)
-        self.prev = frame
-        self.codes.append((t, code, attn, arrived, frame))
-        if len(self.codes) < self.spec.length:
+        return self.push_many([(t, frame, arrived)])
+
+    def push_many(self, items: list[tuple[float, np.ndarray, float | None]]) -> list[Event]:
+        """Frames (t, frame, arrived) in order → the onsets they make sure of, in order."""
+        if not items:
             return []
-        logit, emb = self.score(np.stack([c[1] for c in self.codes])[None])
-        t_c, _, attn_c, arrived_c, frame_c = self.codes[self.spec.before]
-        self.scored.append((t_c, float(logit[0]), emb, attn_c, arrived_c, frame_c))
-        return self._decide()
+        frames = [f for _, f, _ in items]
+        codes, attn = self.encode(np.stack([self.prev if self.prev is not None else frames[0], *frames]))
+        self.prev = frames[-1]
+        windows, centres = [], []
+        for (t, frame, arrived), code, a in zip(items, codes, attn):
+            self.codes.append((t, code, a, arrived, frame))
+            if len(self.codes) == self.spec.length:
+                windows.append(np.stack([c[1] for c in self.codes]))
+                centres.append(self.codes[self.spec.before])
+        if not windows:
+            return []
+        logits, embs = self.score(np.stack(windows))
+        out = []
+        for (t_c, _, attn_c, arrived_c, frame_c), logit, emb in zip(centres, logits, embs):
+            self.scored.append((t_c, float(logit), emb[None], attn_c, arrived_c, frame_c))
+            out += self._decide()
+        return out
 
     def _decide(self) -> list[Event]:
         """The candidate `gap` frames back is an onset if it clears the threshold and its neighbourhood."""

@@ -84,7 +84,7 @@ def test_streaming_detector_finds_what_the_offline_scores_give_and_reports_after
     offline = pick_onsets(logits, threshold, 2)
     assert len(offline) >= 3
     be = TorchBackend(model_path)  # the deploy form: folded BatchNorms compute the same function
-    det = EventDetector(be.event_spec, threshold, 2, be.encode_event_frame, be.score_event)
+    det = EventDetector(be.event_spec, threshold, 2, be.encode_event_frames, be.score_events)
     found, lag = [], []
     for k, f in enumerate(frames):
         for ev in det.push(k / FPS, f):
@@ -96,6 +96,16 @@ def test_streaming_detector_finds_what_the_offline_scores_give_and_reports_after
     for ev, f in zip(found, offline):
         np.testing.assert_allclose(ev.embedding[0], embs[f], atol=1e-4)
         assert abs(ev.confidence - 1 / (1 + np.exp(-logits[f]))) < 1e-4
+    # a file's run of frames in batched calls (uneven runs, as a file's end leaves): the same events
+    det = EventDetector(be.event_spec, threshold, 2, be.encode_event_frames, be.score_events)
+    batched = []
+    for lo, hi in ((0, 1), (1, 17), (17, 33), (33, 40), (40, 60)):
+        batched += det.push_many([(k / FPS, frames[k], None) for k in range(lo, hi)])
+    batched += det.flush()
+    assert [ev.t for ev in batched] == [ev.t for ev in found]
+    for a, b in zip(batched, found):
+        np.testing.assert_allclose(a.embedding, b.embedding, atol=1e-5)
+        assert abs(a.confidence - b.confidence) < 1e-5
 
 
 def _bank(model_path, tmp_path):

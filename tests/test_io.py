@@ -134,3 +134,28 @@ def test_sources_accept_the_uri_forms(tmp_path):
     with pytest.raises(EdgeavError) as e:
         open_source("/dev/video99", fps=5)
     assert "/dev/video99" in str(e.value)
+
+
+def test_a_file_read_ahead_gives_the_decoded_frames_and_stops_with_its_reader(tmp_path):
+    import threading
+
+    from edgeav.io.sources import _decoded_ahead
+
+    p = make_clip(tmp_path / "a.mp4", seconds=2.0)
+    direct = list(VideoFile(p, fps=25, size=(32, 24)).frames())
+    ahead = list(open_source(str(p), fps=25, size=(32, 24)))
+    assert [t for t, _ in ahead] == [t for t, _ in direct] and len(ahead) == 50
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(ahead, direct))
+    for _ in open_source(str(p), fps=25, size=(32, 24)):
+        break  # a reader that leaves early (--max-seconds, Ctrl-C) leaves no decoder thread behind
+    assert not any(t.name == "edgeav-decode" for t in threading.enumerate())
+
+    def broken():
+        yield 1
+        raise EdgeavError("frame 2 is damaged", "re-encode the file")
+
+    got = []
+    with pytest.raises(EdgeavError, match="frame 2"):
+        for x in _decoded_ahead(broken(), 4):
+            got.append(x)
+    assert got == [1]

@@ -42,17 +42,19 @@ class Backend(Protocol):
 class EncoderBackend:
     """Base of the backends: subclasses set `name`, `cfg`, `card`, `model_id`, `precision` and implement
     `encode_preprocessed`, `encode_audio`; those that run an event head set `event_spec` and implement
-    `encode_event_frame` and `score_event`."""
+    `encode_event_frames` and `score_events`."""
 
     event_spec: EventSpec | None = None
     """The event head's geometry; None: this model (or this form of it) has no event head."""
 
-    def encode_event_frame(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Two consecutive uint8 frames (H, W, 3) → the current frame's event code (D,) and attention map (h, w)."""
+    def encode_event_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """N + 1 consecutive uint8 frames (N + 1, H, W, 3) → event codes (N, D) and attention maps (N, h, w) of the
+        last N (each read with the frame before it)."""
         raise NotImplementedError
 
-    def score_event(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Codes (1, length, D) → onset logit (1,) and embedding (1, E) of the frame `event_spec.before` into them."""
+    def score_events(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Codes (B, length, D) → onset logits (B,) and embeddings (B, E) of the frame `event_spec.before` into
+        each."""
         raise NotImplementedError
 
     @staticmethod

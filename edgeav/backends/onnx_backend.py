@@ -131,13 +131,12 @@ class OnnxBackend(EncoderBackend):
     def encode_audio(self, mels: np.ndarray) -> np.ndarray:
         return self.audio.run(None, {"mel": np.ascontiguousarray(mels, np.float32)})[0]
 
-    def encode_event_frame(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from edgeav.events import frame_pair
+    def encode_event_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from edgeav.events import frame_pairs
 
-        pair = frame_pair(prev, cur)
-        code, attn = self.events_frame.run(None, {"frame_pair": pair})
-        return code[0], attn[0]
+        codes, attn = self.events_frame.run(None, {"frame_pair": frame_pairs(frames)})
+        return codes, attn
 
-    def score_event(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def score_events(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         onset, emb = self.events_score.run(None, {"codes": np.ascontiguousarray(codes, np.float32)})
         return onset, emb

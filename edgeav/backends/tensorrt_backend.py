@@ -27,8 +27,16 @@ class _Engine:
 
         self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        self.max_batch = int(self.meta["input"]["max_batch"])  # the optimization profile's bound
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
+        """Outputs for a batch of any size: run in slices the engine's profile admits."""
+        if len(x) <= self.max_batch:
+            return self._run(x)
+        parts = [self._run(x[i : i + self.max_batch]) for i in range(0, len(x), self.max_batch)]
+        return [np.concatenate(outs) for outs in zip(*parts)]
+
+    def _run(self, x: np.ndarray) -> list[np.ndarray]:
         torch = self.torch
         inp = torch.from_numpy(np.ascontiguousarray(x, np.float32)).cuda()
         self.ctx.set_input_shape(self.inputs[0], tuple(inp.shape))
@@ -83,13 +91,12 @@ class TensorRTBackend(EncoderBackend):
     def encode_audio(self, mels: np.ndarray) -> np.ndarray:
         return self.audio(mels)[0]
 
-    def encode_event_frame(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from edgeav.events import frame_pair
+    def encode_event_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from edgeav.events import frame_pairs
 
-        pair = frame_pair(prev, cur)
-        code, attn = self.events_frame(pair)
-        return code[0], attn[0]
+        codes, attn = self.events_frame(frame_pairs(frames))
+        return codes, attn
 
-    def score_event(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def score_events(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         onset, emb = self.events_score(codes)
         return onset, emb

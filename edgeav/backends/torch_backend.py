@@ -57,11 +57,11 @@ class TorchBackend(EncoderBackend):
         return self.model.encode_audio(torch.from_numpy(np.ascontiguousarray(mels, np.float32))).numpy()
 
     @torch.no_grad()
-    def encode_event_frame(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        code, attn = self.events.encode_frames(to_tensor(np.stack([prev, cur])[None]))
-        return code[0, 0].numpy(), attn[0, 0].numpy()
+    def encode_event_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        codes, attn = self.events.encode_frames(to_tensor(frames[None]))
+        return codes[0].numpy(), attn[0].numpy()
 
     @torch.no_grad()
-    def score_event(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def score_events(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         logit, emb = self.events.from_codes(torch.from_numpy(np.ascontiguousarray(codes, np.float32)))
         return logit.numpy(), emb.numpy()

@@ -6,6 +6,7 @@ every frame that was overwritten before being read is counted as dropped — a s
 
 from __future__ import annotations
 
+import queue
 import re
 import threading
 import time
@@ -35,7 +36,13 @@ class FrameSource:
 
 
 class FileSource(FrameSource):
-    """A video file at a fixed fps; as fast as possible, or paced to the wall clock with `realtime`."""
+    """A video file at a fixed fps; as fast as possible, or paced to the wall clock with `realtime`.
+
+    As fast as possible, frames are decoded on a thread ahead of the consumer (PyAV decodes and scales without the
+    GIL), so decoding one frame overlaps the model's work on the one before; paced, a frame is decoded when due.
+    """
+
+    AHEAD = 64  # frames decoded ahead of the consumer: ~2.6 s at 25 fps, 2.4 MB at 128×96
 
     def __init__(self, path: str, fps: float, size: tuple[int, int] | None, realtime: bool = False) -> None:
         super().__init__()
@@ -43,15 +50,67 @@ class FileSource(FrameSource):
         self.realtime = realtime
 
     def __iter__(self):
-        t_start = time.perf_counter()
-        for t, img in self.video.frames():
+        frames = self._paced() if self.realtime else _decoded_ahead(self.video.frames(), self.AHEAD)
+        for t, img in frames:
             self.stats["captured"] += 1
-            if self.realtime:
-                wait = t - (time.perf_counter() - t_start)
-                if wait > 0:
-                    time.sleep(wait)
             self.stats["delivered"] += 1
             yield t, img
+
+    def _paced(self):
+        t_start = time.perf_counter()
+        for t, img in self.video.frames():
+            wait = t - (time.perf_counter() - t_start)
+            if wait > 0:
+                time.sleep(wait)
+            yield t, img
+
+
+_END = object()
+
+
+def _decoded_ahead(frames: Iterator, ahead: int) -> Iterator:
+    """`frames`, produced on a thread up to `ahead` items before they are read; its errors re-raised here. Leaving
+    the loop early stops the thread."""
+    q: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in frames:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            item = _END
+        except BaseException as e:  # handed to the consumer, which raises it
+            item = e
+        finally:
+            if stop.is_set():
+                frames.close()
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    worker = threading.Thread(target=produce, name="edgeav-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
 
 
 class LiveSource(FrameSource):
