@@ -74,29 +74,25 @@ def _decoded_ahead(frames: Iterator, ahead: int) -> Iterator:
     q: queue.Queue = queue.Queue(maxsize=ahead)
     stop = threading.Event()
 
-    def produce() -> None:
-        try:
-            for item in frames:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            item = _END
-        except BaseException as e:  # handed to the consumer, which raises it
-            item = e
-        finally:
-            if stop.is_set():
-                frames.close()
+    def put(item) -> bool:
+        """Hand `item` over, waiting while the queue is full; False when the reader left."""
         while not stop.is_set():
             try:
                 q.put(item, timeout=0.1)
-                return
+                return True
             except queue.Full:
                 continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in frames:
+                if not put(item):
+                    frames.close()
+                    return
+            put(_END)
+        except BaseException as e:  # handed to the reader, which raises it
+            put(e)
 
     worker = threading.Thread(target=produce, name="edgeav-decode", daemon=True)
     worker.start()
