@@ -23,7 +23,8 @@ class AdaptConfig:
     event_steps: int = 150
     """Event head fine-tuning steps on the starts found in the footage (models with an event head; 0 = keep it)."""
     feedback: str = ""
-    """Your verdicts file: re-embedded for the adapted model."""
+    """Your verdicts file: those on this footage teach the event head (accepted: that sound there; rejected: pushed
+    away there), and all are re-embedded for the adapted model's re-ranking."""
     seed: int = 0
     """Seed of the windows drawn."""
     stop_after: int = 0

@@ -5,7 +5,9 @@ library and their feedback — quickly, on a CPU.
 2. label-free stage 2 on that footage (edgeav_train.bank_distill): the frozen audio encoder matches each moment's
    soundtrack against the user's library, and the visual attention head learns to point there. Only the visual
    head moves: the audio side and projector stay fixed, so the user's existing bank stays valid;
-3. the user's verdicts (edgeav feedback / the live view) are re-embedded with the adapted model (their source videos
+3. with an event head, it is fine-tuned on the same starts at frame rate, and on the user's verdicts on this
+   footage (accepted: that sound at that moment; rejected: pushed away there);
+4. the user's verdicts (edgeav feedback / the live view) are re-embedded with the adapted model (their source videos
    must still exist) into OUT/feedback.jsonl, which `edgeav run --feedback` uses to re-rank.
 
     edgeav adapt MY_FOOTAGE --sounds MY_SOUNDS --model teacher -o runs/adapted [--feedback verdicts.jsonl]
@@ -83,7 +85,8 @@ def adapt_event_head(
     cfg: AdaptConfig, model: str, out: Path, fingerprints: str, fps: float, size: tuple[int, int]
 ) -> tuple[Path, dict]:
     """Fine-tune the model's event head on the footage's fingerprinted starts (a frame-rate cache of the footage;
-    the same library detections): (the model, what it trained on). Its calibrated onset threshold is kept."""
+    the same library detections) and the user's verdicts on it: (the model, what it trained on). Its calibrated
+    onset threshold is kept."""
     from edgeav_train.builder import CacheConfig, build_cache
     from edgeav_train.events import EventTrainConfig, train_events
 
@@ -100,6 +103,7 @@ def adapt_event_head(
             steps=cfg.event_steps,
             seed=cfg.seed,
             fingerprints=fingerprints,
+            feedback=cfg.feedback,  # verdicts on this footage teach the head where and which, beside re-ranking
             calibrate=False,  # the user's footage has no event log: the shipped threshold stays
         )
     )

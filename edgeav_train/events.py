@@ -83,6 +83,13 @@ class EventTrainConfig:
     the model keeps the threshold it has (none: run then needs --onset-threshold)."""
     corpus: str = ""
     """The corpus whose val clips calibrate; empty: $EDGEAV_CORPUS."""
+    feedback: str = ""
+    """Verdicts (edgeav feedback, the review page) on this footage: an accepted sound is a target at its moment, a
+    rejected one is pushed away there; empty = none."""
+    feedback_repeat: int = 8
+    """Each accepted verdict is drawn as often as this many fingerprinted starts (a user's word outweighs a match)."""
+    w_reject: float = 1.0
+    """Weight of the push-away loss of rejected sounds."""
 
 
 class FrameClips:
@@ -96,6 +103,7 @@ class FrameClips:
         man = json.loads(man_path.read_text())
         self.fps = float(man["config"]["fps"])
         self.keys = sorted(k for k, e in man["clips"].items() if e["split"] in splits)
+        self.sources = [str(Path(man["clips"][k]["source"]).resolve()) for k in self.keys]
         self.frames = [np.load(cache / "shards" / f"{k}.frames.npy", mmap_mode="r") for k in self.keys]
 
     def starts(self, folder: Path, bank_ids: list[str]) -> list[dict[int, int]]:
@@ -121,8 +129,44 @@ def stack(frames: np.ndarray, f: int, before: int, after: int) -> np.ndarray:
     return frames[idx]
 
 
+@dataclass
+class VerdictTargets:
+    """The user's verdicts placed on the cache's frames: rows (clip, frame, bank index)."""
+
+    accepted: np.ndarray
+    rejected: np.ndarray
+    unplaced: int = 0
+    """Verdicts on videos not in this footage, on sounds not in the library, or past a clip's end."""
+
+    @staticmethod
+    def empty() -> VerdictTargets:
+        return VerdictTargets(np.zeros((0, 3), np.int64), np.zeros((0, 3), np.int64))
+
+
+def verdict_targets(path: str, clips: FrameClips, ids: list[str]) -> VerdictTargets:
+    """Each verdict at the frame its sound starts (a verdict's t is its window's start, the sound starts a pre-roll
+    later): accepted and rejected rows on this cache's clips."""
+    from edgeav.feedback import FeedbackStore
+    from edgeav.frontends import WindowSpec
+
+    clip_of = {src: c for c, src in enumerate(clips.sources)}
+    where = {s: j for j, s in enumerate(ids)}
+    rows: dict[str, list[tuple[int, int, int]]] = {"accept": [], "reject": []}
+    unplaced = 0
+    for v in FeedbackStore(path).load():
+        c = clip_of.get(str(Path(v.source).resolve()))
+        f = int(round((v.t + WindowSpec().pre_roll_s) * clips.fps))
+        if c is None or v.sound not in where or not 0 <= f < len(clips.frames[c]) or v.verdict not in rows:
+            unplaced += 1
+            continue
+        rows[v.verdict].append((c, f, where[v.sound]))
+    as_rows = [np.array(rows[k], np.int64).reshape(-1, 3) for k in ("accept", "reject")]
+    return VerdictTargets(*as_rows, unplaced)
+
+
 class EventTask(nn.Module):
-    """Onset BCE over all drawn frames + logit-adjusted sound CE over the start frames."""
+    """Onset BCE over the drawn frames (weighted: a rejected verdict's frame says nothing about the onset) +
+    logit-adjusted sound CE over the start frames + a push-away term, −log(1 − p), of each rejected sound."""
 
     def __init__(self, head: nn.Module, bank: torch.Tensor, log_prior: torch.Tensor, cfg: EventTrainConfig) -> None:
         super().__init__()
@@ -130,16 +174,24 @@ class EventTask(nn.Module):
         self.register_buffer("bank", bank)
         self.register_buffer("log_prior", log_prior)
 
-    def forward(self, x: torch.Tensor, onset: torch.Tensor, sound: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, onset: torch.Tensor, sound: torch.Tensor, reject: torch.Tensor, onset_w: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         logit, emb, _ = self.head(x)
-        out = {"onset": nn.functional.binary_cross_entropy_with_logits(logit, onset)}
+        bce = nn.functional.binary_cross_entropy_with_logits(logit, onset, reduction="none")
+        out = {"onset": (bce * onset_w).sum() / onset_w.sum().clamp_min(1.0)}
+        zero = logit.sum() * 0.0
         pos = sound >= 0
+        out["sound"] = zero
         if pos.any():
             z = emb[pos] @ self.bank.t() / self.cfg.tau + self.cfg.adjust * self.log_prior
             out["sound"] = nn.functional.cross_entropy(z, sound[pos])
-        else:
-            out["sound"] = logit.sum() * 0.0
-        out["loss"] = out["onset"] + self.cfg.w_sound * out["sound"]
+        neg = reject >= 0
+        out["reject"] = zero
+        if neg.any():
+            p = torch.softmax(emb[neg] @ self.bank.t() / self.cfg.tau, dim=1).gather(1, reject[neg, None])[:, 0]
+            out["reject"] = -torch.log1p(-p.clamp_max(1 - 1e-6)).mean()
+        out["loss"] = out["onset"] + self.cfg.w_sound * out["sound"] + self.cfg.w_reject * out["reject"]
         return out
 
 
@@ -158,29 +210,46 @@ def with_event_head(model: AVModel, cfg: EventTrainConfig) -> AVModel:
 
 
 class BatchDraw:
-    """Batches of frame stacks: half fingerprinted start frames, half any frame; onset targets with the starts'
-    ±1 neighbours weighted out (they are drawn as negatives only when not next to a start)."""
+    """Batches of frame stacks: half start frames (fingerprinted, or accepted by the user), half any frame; onset
+    targets with the starts' ±1 neighbours weighted out (they are drawn as negatives only when not next to a start);
+    with rejected verdicts, an eighth of the batch is their frames, each pushing its sound away."""
 
-    def __init__(self, clips: FrameClips, starts: list[dict[int, int]], cfg: EventTrainConfig) -> None:
+    def __init__(
+        self,
+        clips: FrameClips,
+        starts: list[dict[int, int]],
+        cfg: EventTrainConfig,
+        verdicts: VerdictTargets | None = None,
+    ) -> None:
+        verdicts = verdicts or VerdictTargets.empty()
         self.clips, self.cfg = clips, cfg
         self.before, self.after = cfg.context
-        self.pos = np.array([(c, f, b) for c, s in enumerate(starts) for f, b in s.items()], dtype=np.int64)
+        self.found = np.array([(c, f, b) for c, s in enumerate(starts) for f, b in s.items()], dtype=np.int64)
+        self.found = self.found.reshape(-1, 3)
+        self.pos = np.concatenate([self.found, np.repeat(verdicts.accepted, cfg.feedback_repeat, axis=0)])
+        self.rejected = verdicts.rejected
         self.near = [set(s) | {f + d for f in s for d in (-1, 1)} for s in starts]
+        for c, f, _ in verdicts.accepted:
+            self.near[c] |= {f - 1, f, f + 1}
         if not len(self.pos):
             raise EdgeavError("no library sound was found in the footage", "check --sounds and --fingerprints")
 
     def __call__(self, rng: np.random.Generator):
+        n_rej = self.cfg.batch // 8 if len(self.rejected) else 0
         n_pos = self.cfg.batch // 2
-        rows = [tuple(r) for r in self.pos[rng.integers(0, len(self.pos), n_pos)]]
+        rows = [(*r, -1) for r in self.pos[rng.integers(0, len(self.pos), n_pos)]]
+        rows += [(c, f, -1, b) for c, f, b in self.rejected[rng.integers(0, len(self.rejected), n_rej)]]
         while len(rows) < self.cfg.batch:
             c = int(rng.integers(len(self.clips.frames)))
             f = int(rng.integers(0, len(self.clips.frames[c])))
             if f not in self.near[c]:
-                rows.append((c, f, -1))
-        x = to_tensor(np.stack([stack(self.clips.frames[c], f, self.before, self.after) for c, f, _ in rows]))
-        onset = torch.tensor([float(b >= 0) for _, _, b in rows])
-        sound = torch.tensor([b for _, _, b in rows], dtype=torch.long)
-        return (x, onset, sound), len(rows)
+                rows.append((c, f, -1, -1))
+        x = to_tensor(np.stack([stack(self.clips.frames[c], f, self.before, self.after) for c, f, _, _ in rows]))
+        onset = torch.tensor([float(b >= 0) for _, _, b, _ in rows])
+        sound = torch.tensor([b for _, _, b, _ in rows], dtype=torch.long)
+        reject = torch.tensor([r for _, _, _, r in rows], dtype=torch.long)
+        onset_w = (reject < 0).float()  # a rejected sound's frame: whether an effect starts there is not known
+        return (x, onset, sound, reject, onset_w), len(rows)
 
 
 def fingerprinted_starts(cfg: EventTrainConfig, clips: FrameClips, ids: list[str]) -> list[dict[int, int]]:
@@ -214,20 +283,31 @@ def train_events(cfg: EventTrainConfig, targets: Targets = fingerprinted_starts)
     hearing = load_model(model.card.teacher).eval() if model.card.teacher else model
     ids, bank = library_embeddings(hearing, cfg.sounds)
     clips = FrameClips(cfg.cache, cfg.splits)
-    draw = BatchDraw(clips, targets(cfg, clips, ids), cfg)
-    counts = np.bincount(draw.pos[:, 2], minlength=len(ids)) + 1.0
+    verdicts = verdict_targets(cfg.feedback, clips, ids) if cfg.feedback else VerdictTargets.empty()
+    draw = BatchDraw(clips, targets(cfg, clips, ids), cfg, verdicts)
+    counts = np.bincount(draw.found[:, 2], minlength=len(ids)) + 1.0  # the prior of what the footage plays
     log_prior = torch.from_numpy(np.log(counts / counts.sum())).float()
     print(
-        f"events: {len(clips.keys)} clips, {len(draw.pos)} starts of {int((counts > 1).sum())} of "
+        f"events: {len(clips.keys)} clips, {len(draw.found)} starts of {int((counts > 1).sum())} of "
         f"{len(ids)} library files ({time.perf_counter() - t0:.0f} s)",
         flush=True,
     )
+    if cfg.feedback:
+        print(
+            f"events: verdicts from {cfg.feedback}: {len(verdicts.accepted)} accepted, {len(verdicts.rejected)} "
+            f"rejected used; {verdicts.unplaced} not on this footage or library",
+            flush=True,
+        )
     task = EventTask(model.events, torch.from_numpy(bank), log_prior, cfg)
     done = fit(task, list(model.events.parameters()), draw, out, LoopConfig.of(cfg, warmup=100))
     if not done:
         return out / "checkpoint.pt"
     card = model.card.replace(provenance={**model.card.provenance, "events": asdict(cfg)})
-    done_info = {"seconds": round(time.perf_counter() - t0, 1), "starts": int(len(draw.pos))}
+    done_info = {
+        "seconds": round(time.perf_counter() - t0, 1),
+        "starts": int(len(draw.found)),
+        "verdicts": {"accepted": len(verdicts.accepted), "rejected": len(verdicts.rejected)},
+    }
     if cfg.calibrate and (cfg.corpus or os.environ.get(CORPUS_ENV)):
         from edgeav_train.event_eval import calibrate_onsets
 

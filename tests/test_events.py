@@ -244,3 +244,62 @@ def test_a_source_at_real_time_reports_each_event_within_the_200_ms_budget(model
     assert res.events == len(events) > 10
     assert min(delays) > 150  # the lookahead really was waited for at the source's pace
     assert float(np.median(delays)) <= 200 and max(delays) <= 300
+
+
+def test_verdicts_on_the_footage_become_event_targets_and_a_rejected_sound_is_pushed_away(
+    footage, cache, tmp_path, monkeypatch
+):
+    from edgeav.feedback import FeedbackStore, Verdict
+    from edgeav.models import create_model, load_model, save_model
+    from edgeav_train.bank_distill import library_embeddings
+    from edgeav_train.event_eval import clip_scores
+    from edgeav_train.events import EventTrainConfig, FrameClips, train_events, verdict_targets
+
+    monkeypatch.delenv("EDGEAV_CORPUS", raising=False)
+    clip, other, moment = str(footage / "clip.mp4"), str(tmp_path / "elsewhere.mp4"), 20
+    verdicts = tmp_path / "verdicts.jsonl"
+    FeedbackStore(verdicts).append(
+        [  # a verdict's t is its window's start: the sound starts 0.2 s (the pre-roll) later
+            Verdict(clip, SOUND_FRAME / FPS - 0.2, "kraah.ogg", "accept", [], ""),
+            Verdict(clip, moment / FPS - 0.2, "kraah.ogg", "reject", [], ""),
+            Verdict(other, 1.0, "kraah.ogg", "accept", [], ""),  # not this footage
+            Verdict(clip, 1.0, "not-in-the-library.wav", "reject", [], ""),
+        ]
+    )
+    base = save_model(create_model("tiny"), tmp_path / "base")
+    ids, _ = library_embeddings(load_model(str(base)), str(LIB))
+    # an untrained audio encoder hears every sound alike (cosines within 0.001): distinct sounds for the test
+    bank = np.random.default_rng(0).standard_normal((len(ids), load_model(str(base)).cfg.embed_dim))
+    bank = (bank / np.linalg.norm(bank, axis=1, keepdims=True)).astype(np.float32)
+    monkeypatch.setattr("edgeav_train.bank_distill.library_embeddings", lambda model, folder: (ids, bank))
+    clips = FrameClips(cache, ("train", "val"))
+    got = verdict_targets(str(verdicts), clips, ids)
+    k = ids.index("kraah.ogg")
+    assert got.accepted.tolist() == [[0, SOUND_FRAME, k]] and got.rejected.tolist() == [[0, moment, k]]
+    assert got.unplaced == 2
+
+    def trained(feedback: str, name: str):
+        cfg = EventTrainConfig(
+            model=str(base),
+            sounds=str(LIB),
+            out=str(tmp_path / name),
+            cache=str(cache),
+            widths=(4, 8),
+            dim=8,
+            steps=40,
+            batch=16,
+            threads=1,
+            splits=("train", "val"),
+            feedback=feedback,
+            w_reject=4.0,
+        )
+        return load_model(str(train_events(cfg)))
+
+    def kraah_lead_at_moment(m) -> float:
+        """How far kraah.ogg's cosine at the rejected moment leads the library's other sounds' best."""
+        _, embs = clip_scores(m.events, np.asarray(clips.frames[0]))
+        cos = embs[moment] @ bank.T
+        return float(cos[k] - np.delete(cos, k).max())
+
+    with_, without = trained(str(verdicts), "with"), trained("", "without")
+    assert kraah_lead_at_moment(with_) < kraah_lead_at_moment(without) - 0.1

@@ -74,7 +74,7 @@ def _decoded_ahead(frames: Iterator, ahead: int) -> Iterator:
     q: queue.Queue = queue.Queue(maxsize=ahead)
     stop = threading.Event()
 
-    def put(item) -> bool:
+    def put(item: object) -> bool:
         """Hand `item` over, waiting while the queue is full; False when the reader left."""
         while not stop.is_set():
             try:
