@@ -129,11 +129,19 @@ def parse_marks(marks: list[str], verdict: str) -> list[tuple[float, str | None,
     return out
 
 
+def window_start(rec: dict) -> float:
+    """The start of the window a run record judges: a window line's own t; an event's, the window whose sound
+    starts at the event (a pre-roll before it). A verdict's t is always this."""
+    from edgeav.frontends import WindowSpec
+
+    return rec["t"] if rec.get("type") != "event" else max(0.0, rec["t"] - WindowSpec().pre_roll_s)
+
+
 def verdicts_from_run(
     run_jsonl: str | Path, marks: list[tuple[float, str | None, str]]
 ) -> list[tuple[float, str, str]]:
-    """(window start, sound, verdict) for every judged window of a run's JSONL: records the user annotated with
-    "verdict" (and optionally "sound"), plus `marks` matched to the window nearest in time."""
+    """(window start, sound, verdict) for every judged window or event of a run's JSONL: records the user annotated
+    with "verdict" (and optionally "sound"), plus `marks` matched to the record nearest in time."""
     p = Path(run_jsonl)
     if not p.exists():
         raise EdgeavError(f"run output not found: {p}", "write one with edgeav run SOURCE --jsonl FILE")
@@ -152,14 +160,14 @@ def verdicts_from_run(
             sound = r.get("sound") or (r["recommendations"][0]["sound"] if r["recommendations"] else None)
             if r["verdict"] not in VERDICTS or sound is None:
                 raise EdgeavError(f"{p}: window at {r['t']} s has verdict {r['verdict']!r}", "use accept or reject")
-            out.append((r["t"], sound, r["verdict"]))
+            out.append((window_start(r), sound, r["verdict"]))
     for t, sound, verdict in marks:
         r = recs[int(np.argmin(np.abs(times - t)))]
         if abs(r["t"] - t) > 1.0:
             raise EdgeavError(f"no window of {p} near {t} s", f"the run covers {times[0]:.1f}–{times[-1]:.1f} s")
         if sound is None and not r["recommendations"]:
             raise EdgeavError(f"window at {r['t']} s of {p} has no suggestion to judge", "name the sound: T=SOUND")
-        out.append((r["t"], sound or r["recommendations"][0]["sound"], verdict))
+        out.append((window_start(r), sound or r["recommendations"][0]["sound"], verdict))
     return out
 
 

@@ -156,3 +156,22 @@ def test_live_view_keys_store_verdicts(tiny_run, tmp_path, monkeypatch):
     assert res.ended_by == "interrupted"  # q (here: keys ran out) ends cleanly
     vs = FeedbackStore(store).load()
     assert [(v.t, v.verdict) for v in vs] == [(0.0, "accept"), (2.0, "reject")] and len(vs[0].embedding) == 16
+
+
+def test_a_verdict_on_an_event_line_is_kept_at_the_window_whose_sound_starts_at_the_event(tmp_path):
+    from edgeav.feedback import verdicts_from_run
+
+    rec = {"recommendations": [{"sound": "boat/kraah.ogg", "category": "", "score": 0.5}]}
+    jl = tmp_path / "run.jsonl"
+    lines = [
+        {"type": "window", "t": 2.0, **rec, "verdict": "reject"},
+        {"type": "event", "t": 2.48, "confidence": 0.9, **rec, "verdict": "accept"},
+        {"type": "event", "t": 0.08, "confidence": 0.9, **rec},
+    ]
+    jl.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    got = verdicts_from_run(jl, [(0.1, None, "accept")])  # a mark nearest the event at 0.08 s
+    assert got == [
+        (2.0, "boat/kraah.ogg", "reject"),
+        (2.28, "boat/kraah.ogg", "accept"),
+        (0.0, "boat/kraah.ogg", "accept"),
+    ]

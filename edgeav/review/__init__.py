@@ -84,13 +84,13 @@ class ReviewSession:
         return thread
 
     def _run(self) -> None:
-        from edgeav.frontends import WindowSpec
+        from edgeav.feedback import window_start
         from edgeav.pipeline import RunConfig, run
 
         def on_window(rec: dict) -> None:
             placed = rec.get("placed")
             if placed:  # an event's window (for "why?") is the one whose sound starts at the event
-                start = rec["t"] if rec.get("type") == "window" else max(0.0, rec["t"] - WindowSpec().pre_roll_s)
+                start = window_start(rec)
                 with self.lock:
                     self.suggestions.append(Suggestion(placed["t"], start, rec["recommendations"]))
 
