@@ -26,12 +26,13 @@ class Viewer:
                 "pip install opencv-python (not -headless) on a desktop, or use --jsonl",
             ) from None
 
-    def show(self, frame_rgb: np.ndarray, recs: list[dict], t: float) -> str | None:
-        """Draw and show; the user's action: "quit" (q or window closed), "accept" / "reject" (a / r: a verdict on
-        the top suggestion, stored with --feedback), or None."""
+    def show(self, frame_rgb: np.ndarray, recs: list[dict], t: float, label: str = "") -> str | None:
+        """Draw and show (`label` beside the time: what is on screen, e.g. an event); the user's action: "quit" (q
+        or window closed), "accept" / "reject" (a / r: a verdict on the top suggestion, stored with --feedback), or
+        None."""
         cv2 = self.cv2
         img = cv2.cvtColor(cv2.resize(frame_rgb, (640, 480), interpolation=cv2.INTER_NEAREST), cv2.COLOR_RGB2BGR)
-        cv2.putText(img, f"{t:7.2f}s", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
+        cv2.putText(img, f"{t:7.2f}s {label}", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
         for i, r in enumerate(recs[:5]):
             cv2.putText(
                 img,

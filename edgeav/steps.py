@@ -200,5 +200,19 @@ class EventStep:
             self.out.write(json.dumps(rec) + "\n")
         if parts.explainer is not None:
             parts.explainer.explain_event(ev, recs)
+        if parts.viewer is not None and ev.frame is not None:
+            self.show(ev, recs)
         self.res.events += 1
         return rec
+
+    def show(self, ev: Event, recs: list[dict]) -> None:
+        """The event's frame and sounds in the viewer; a / r judge its top sound, kept (as every verdict) at the
+        window whose sound starts at the event, with the event's embedding (what its ranking queried)."""
+        from edgeav.feedback import window_start
+
+        action = self.parts.viewer.show(ev.frame, recs, ev.t, f"event {ev.confidence:.2f}")
+        if action == "quit":
+            raise KeyboardInterrupt  # q pressed: end like Ctrl-C, outputs flushed
+        if action in ("accept", "reject") and recs:
+            t = window_start({"type": "event", "t": ev.t})
+            record_verdict(self.parts.store, self.cfg, self.parts.backend, t, recs[0]["sound"], action, ev.embedding[0])

@@ -273,6 +273,7 @@ def test_verdicts_on_the_footage_become_event_targets_and_a_rejected_sound_is_pu
     bank = (bank / np.linalg.norm(bank, axis=1, keepdims=True)).astype(np.float32)
     monkeypatch.setattr("edgeav_train.bank_distill.library_embeddings", lambda model, folder: (ids, bank))
     clips = FrameClips(cache, ("train", "val"))
+    assert clips.keys == ["clip"] and FrameClips(cache, ("train", "val"), leave_out=("cl",)).keys == []
     got = verdict_targets(str(verdicts), clips, ids)
     k = ids.index("kraah.ogg")
     assert got.accepted.tolist() == [[0, SOUND_FRAME, k]] and got.rejected.tolist() == [[0, moment, k]]
@@ -303,3 +304,52 @@ def test_verdicts_on_the_footage_become_event_targets_and_a_rejected_sound_is_pu
 
     with_, without = trained(str(verdicts), "with"), trained("", "without")
     assert kraah_lead_at_moment(with_) < kraah_lead_at_moment(without) - 0.1
+
+
+def test_show_draws_each_event_and_its_keys_judge_the_events_top_sound(model_path, tmp_path, monkeypatch):
+    import edgeav.display
+    from edgeav.feedback import FeedbackStore
+    from edgeav.pipeline import RunConfig, run
+
+    shown, keys = [], iter(["accept", None, "reject"])
+
+    class FakeViewer:
+        def __init__(self, *a):
+            pass
+
+        def show(self, frame, recs, t, label=""):
+            shown.append((t, label, recs[0]["sound"], frame.shape))
+            return next(keys, None)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(edgeav.display, "Viewer", FakeViewer)
+    store, jl = tmp_path / "verdicts.jsonl", tmp_path / "run.jsonl"
+    cfg = RunConfig(
+        str(ASSETS / "clips" / "solarwolf-s11_10-40.mp4"),
+        model=model_path,
+        bank=_bank(model_path, tmp_path),
+        events_only=True,
+        show=True,
+        feedback=str(store),
+        jsonl=str(jl),
+        max_seconds=3.0,
+        quiet=True,
+    )
+    run(cfg)
+    events = [json.loads(x) for x in jl.read_text().splitlines()]
+    assert [t for t, *_ in shown] == [e["t"] for e in events] and all(lab.startswith("event ") for _, lab, *_ in shown)
+    assert shown[0][3][:2] == tuple(reversed(load_frame_size(model_path)))
+    got = [(v.t, v.sound, v.verdict) for v in FeedbackStore(store).load()]
+    want = [
+        (max(0.0, events[i]["t"] - 0.2), events[i]["recommendations"][0]["sound"], y)
+        for i, y in ((0, "accept"), (2, "reject"))
+    ]
+    assert [(round(t, 3), s, y) for t, s, y in got] == [(round(t, 3), s, y) for t, s, y in want]
+
+
+def load_frame_size(model_path):
+    from edgeav.models import load_model
+
+    return load_model(model_path).cfg.frame_size
