@@ -90,16 +90,18 @@ def top_peaks(scores: np.ndarray, count: int, gap: int) -> np.ndarray:
     return np.sort(peaks[np.argsort(-scores[peaks], kind="stable")[:count]])
 
 
-def calibrate_onsets(model, cache: str, corpus: str | None = None) -> tuple[float, dict]:  # noqa: ANN001
+def calibrate_onsets(  # noqa: ANN001
+    model, cache: str, corpus: str | None = None, leave_out: tuple[str, ...] = ()
+) -> tuple[float, dict]:
     """The onset threshold with the best detection F1 on the corpus's val clips (their event logs; model selection
-    only), and that F1's counts."""
+    only; clips named with a `leave_out` prefix not used), and that F1's counts."""
     import json
 
     from edgeav.pipeline import ONSET_GAP
     from edgeav_train.corpus import load_clips
     from edgeav_train.events import FrameClips
 
-    frames = FrameClips(cache, ("val",))
+    frames = FrameClips(cache, ("val",), leave_out)
     by_key = dict(zip(frames.keys, frames.frames))
     scores, truths = [], []
     for clip in load_clips(corpus, "val"):

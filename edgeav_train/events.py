@@ -52,6 +52,8 @@ class EventTrainConfig:
     cache has them from stage 2); empty = found into this cache."""
     splits: tuple[str, ...] = ("train",)
     """Cache splits trained on."""
+    leave_out: tuple[str, ...] = ()
+    """Clips whose name starts with one of these are not trained on (a game, to measure adapting to it)."""
     widths: tuple[int, ...] = (16, 32, 64)
     """Event head conv widths."""
     dim: int = 64
@@ -95,14 +97,18 @@ class EventTrainConfig:
 class FrameClips:
     """The frame-rate cache's clips (memory-mapped) and, per clip, the fingerprinted start frame → library file."""
 
-    def __init__(self, cache: str | Path, splits: tuple[str, ...] = ("train",)) -> None:
+    def __init__(
+        self, cache: str | Path, splits: tuple[str, ...] = ("train",), leave_out: tuple[str, ...] = ()
+    ) -> None:
         cache = Path(cache)
         man_path = cache / "manifest.json"
         if not man_path.exists():
             raise EdgeavError(f"no frame cache at {cache}", "build it: edgeav train cache FOOTAGE --fps 25 -o CACHE")
         man = json.loads(man_path.read_text())
         self.fps = float(man["config"]["fps"])
-        self.keys = sorted(k for k, e in man["clips"].items() if e["split"] in splits)
+        self.keys = sorted(
+            k for k, e in man["clips"].items() if e["split"] in splits and not any(map(k.startswith, leave_out))
+        )
         self.sources = [str(Path(man["clips"][k]["source"]).resolve()) for k in self.keys]
         self.frames = [np.load(cache / "shards" / f"{k}.frames.npy", mmap_mode="r") for k in self.keys]
 
@@ -282,7 +288,7 @@ def train_events(cfg: EventTrainConfig, targets: Targets = fingerprinted_starts)
     model.events.requires_grad_(True)
     hearing = load_model(model.card.teacher).eval() if model.card.teacher else model
     ids, bank = library_embeddings(hearing, cfg.sounds)
-    clips = FrameClips(cfg.cache, cfg.splits)
+    clips = FrameClips(cfg.cache, cfg.splits, cfg.leave_out)
     verdicts = verdict_targets(cfg.feedback, clips, ids) if cfg.feedback else VerdictTargets.empty()
     draw = BatchDraw(clips, targets(cfg, clips, ids), cfg, verdicts)
     counts = np.bincount(draw.found[:, 2], minlength=len(ids)) + 1.0  # the prior of what the footage plays

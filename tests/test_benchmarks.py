@@ -438,3 +438,37 @@ def test_onset_targets_tiny(tmp_path, mini_corpus):
     )
     assert res["targets"]["logged"] > 0 and 0 <= res["targets"]["precision"] <= 1
     assert set(res["change_auc_by_frame_shift"]) == {"-2", "-1", "0", "1", "2"}
+
+
+def test_event_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
+    from edgeav.models.card import ModelCard
+
+    torch.manual_seed(0)
+    m = create_model("tiny", event_widths=(4, 8), event_dim=8)
+    model = str(save_model(m, tmp_path / "tiny_events", ModelCard(onset_threshold=0.0)))
+    w, h = m.cfg.frame_size
+    cache25 = tmp_path / "cache-25"
+    build_cache(
+        mini_corpus, cache25, CacheConfig(fps=25, width=w, height=h), layout="gameplay", workers=1, progress=False
+    )
+    out = tmp_path / "results"
+    args = ["--game", "funnyboat", "--model", model, "--corpus", str(mini_corpus), "--cache25", str(cache25)]
+    args += ["--fingerprints", str(corpus_cache), "--head-steps", "2", "--adapt-steps", "2", "--event-steps", "2"]
+    args += ["--verdicts", "5", "--work", str(tmp_path / "logo"), "--bank-cache", str(tmp_path / "banks")]
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks.adapt_events", *args, "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert r.returncode == 0, r.stdout[-1500:] + r.stderr[-2500:]
+    res = json.loads((out / "adapt_events-funnyboat.json").read_text())
+    assert list(res["rows"]) == [
+        "without the game",
+        "adapted",
+        "adapted + verdicts",
+        "shipped (saw every game; reference)",
+    ]
+    assert res["test_events"] > 0 and all(0 <= r["f1"] <= 1 for r in res["rows"].values())
+    assert res["verdicts"] >= 5 and res["adapt_seconds"] > 0
