@@ -20,7 +20,6 @@ import dataclasses
 import json
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -211,9 +210,6 @@ def main(argv: list[str] | None = None) -> dict:
     ):
         rows[name] = scored(model, corpus_bank(model, root, Path(a.bank_cache)), test, prior)
         print(name, rows[name], flush=True)
-    events_n = defaultdict(int)
-    for c in test:
-        events_n["n"] += len(json.loads(c.events.read_text())["sound_events"])
     res = {
         "game": a.game,
         "head_steps": a.head_steps,
@@ -225,7 +221,7 @@ def main(argv: list[str] | None = None) -> dict:
         "adapt_breakdown_s": adapt_plain["report"]["seconds"],
         "verdicts": len(FeedbackStore(verdict_file).load()),
         "test_clips": len(test),
-        "test_events": events_n["n"],
+        "test_events": sum(len(json.loads(c.events.read_text())["sound_events"]) for c in test),
         "rows": rows,
     }
     write_result(f"adapt_events-{a.game}", res, markdown(res, command_line("adapt_events", argv)), a.out)
