@@ -168,25 +168,21 @@ def test_a_model_without_an_event_head_says_so_for_events_only(tmp_path):
         run(RunConfig(str(ASSETS / "clips" / "solarwolf-s11_10-40.mp4"), model=plain, events_only=True))
 
 
+def _tiny_events(model: str, cache, out, **kw):
+    """`edgeav train events` at the tiny head's size on the made footage's cache, both its splits, one thread."""
+    from edgeav_train.events import EventTrainConfig
+
+    common = dict(widths=(4, 8), dim=8, threads=1, splits=("train", "val"))
+    return EventTrainConfig(model=model, sounds=str(LIB), out=str(out), cache=str(cache), **common, **kw)
+
+
 def test_train_events_end_to_end_on_the_made_footage(cache, tmp_path, monkeypatch):
     from edgeav.models import create_model, load_model, save_model
-    from edgeav_train.events import EventTrainConfig, train_events
+    from edgeav_train.events import train_events
 
     monkeypatch.delenv("EDGEAV_CORPUS", raising=False)
     base = str(save_model(create_model("tiny"), tmp_path / "base"))
-    cfg = EventTrainConfig(
-        model=base,
-        sounds=str(LIB),
-        out=str(tmp_path / "run"),
-        cache=str(cache),
-        widths=(4, 8),
-        dim=8,
-        steps=3,
-        batch=8,
-        threads=1,
-        splits=("train", "val"),
-    )
-    path = train_events(cfg)
+    path = train_events(_tiny_events(base, cache, tmp_path / "run", steps=3, batch=8))
     m = load_model(str(path))
     assert m.events.spec.length == 7 and m.card.onset_threshold is None  # no corpus: uncalibrated, said so
     base_sd = load_model(base).state_dict()
@@ -253,7 +249,7 @@ def test_verdicts_on_the_footage_become_event_targets_and_a_rejected_sound_is_pu
     from edgeav.models import create_model, load_model, save_model
     from edgeav_train.bank_distill import library_embeddings
     from edgeav_train.event_eval import clip_scores
-    from edgeav_train.events import EventTrainConfig, FrameClips, train_events, verdict_targets
+    from edgeav_train.events import FrameClips, train_events, verdict_targets
 
     monkeypatch.delenv("EDGEAV_CORPUS", raising=False)
     clip, other, moment = str(footage / "clip.mp4"), str(tmp_path / "elsewhere.mp4"), 20
@@ -280,20 +276,7 @@ def test_verdicts_on_the_footage_become_event_targets_and_a_rejected_sound_is_pu
     assert got.unplaced == 2
 
     def trained(feedback: str, name: str):
-        cfg = EventTrainConfig(
-            model=str(base),
-            sounds=str(LIB),
-            out=str(tmp_path / name),
-            cache=str(cache),
-            widths=(4, 8),
-            dim=8,
-            steps=40,
-            batch=16,
-            threads=1,
-            splits=("train", "val"),
-            feedback=feedback,
-            w_reject=4.0,
-        )
+        cfg = _tiny_events(str(base), cache, tmp_path / name, steps=40, batch=16, feedback=feedback, w_reject=4.0)
         return load_model(str(train_events(cfg)))
 
     def kraah_lead_at_moment(m) -> float:
