@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -82,11 +83,11 @@ def say_library(found: dict, echo=print) -> None:
 
 
 def adapt_event_head(
-    cfg: AdaptConfig, model: str, out: Path, fingerprints: str, fps: float, size: tuple[int, int]
+    cfg: AdaptConfig, model: str, out: Path, found: dict, fps: float, size: tuple[int, int]
 ) -> tuple[Path, dict]:
     """Fine-tune the model's event head on the footage's fingerprinted starts (a frame-rate cache of the footage;
-    the same library detections) and the user's verdicts on it: (the model, what it trained on). Its calibrated
-    onset threshold is kept."""
+    the same library detections `found`) and the user's verdicts on it, then set its onset threshold from the
+    footage: (the model, what it trained on)."""
     from edgeav_train.builder import CacheConfig, build_cache
     from edgeav_train.events import EventTrainConfig, train_events
 
@@ -102,12 +103,52 @@ def adapt_event_head(
             splits=("train", "val"),
             steps=cfg.event_steps,
             seed=cfg.seed,
-            fingerprints=fingerprints,
+            fingerprints=found["folder"],
             feedback=cfg.feedback,  # verdicts on this footage teach the head where and which, beside re-ranking
-            calibrate=False,  # the user's footage has no event log: the shipped threshold stays
+            calibrate=False,  # the user's footage has no event log: footage_threshold sets it below
         )
     )
-    return path, json.loads((ev_out / "done.json").read_text()) if (ev_out / "done.json").exists() else {}
+    starts = found["starts"]
+    trained = json.loads((ev_out / "done.json").read_text()) if (ev_out / "done.json").exists() else {}
+    return path, {**trained, "onset_threshold": footage_threshold(path, cache, starts)}
+
+
+def footage_threshold(model_path: Path, cache: Path, starts: int) -> dict:
+    """Set the adapted head's onset threshold from the footage itself: the lowest at which it detects no more events
+    than the soundtrack's fingerprinted starts (saved into the model; the threshold it had is reported)."""
+    from edgeav.models import load_model, save_model
+    from edgeav.pipeline import ONSET_GAP
+    from edgeav_train.event_eval import clip_scores, rate_threshold
+    from edgeav_train.events import FrameClips
+
+    m = load_model(str(model_path))
+    frames = FrameClips(cache, ("train", "val"))
+    threshold, detected = rate_threshold([clip_scores(m.events, f)[0] for f in frames.frames], starts, ONSET_GAP)
+    previous = m.card.onset_threshold
+    save_model(m, model_path.with_suffix(""), m.card.replace(onset_threshold=round(threshold, 3)))
+    return {"set": round(threshold, 3), "detects": detected, "starts": starts, "was": previous}
+
+
+class StageClock:
+    """Seconds each stage of an adaptation took, summed over its resumed runs (kept in OUT/seconds.json, first
+    seeded from a finished run's adapt.json), so a resumed adaptation reports what it cost in all."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / "seconds.json"
+        report = out / "adapt.json"
+        if self.path.exists():
+            self.seconds = json.loads(self.path.read_text())
+        elif report.exists():
+            self.seconds = dict(json.loads(report.read_text()).get("seconds", {}))
+        else:
+            self.seconds = {}
+
+    @contextmanager
+    def stage(self, name: str):  # noqa: ANN201
+        t0 = time.perf_counter()
+        yield
+        self.seconds[f"{name}_s"] = round(self.seconds.get(f"{name}_s", 0.0) + time.perf_counter() - t0, 2)
+        write_json(self.path, self.seconds)
 
 
 def adapt(cfg: AdaptConfig, echo=print) -> dict:
@@ -125,13 +166,12 @@ def adapt(cfg: AdaptConfig, echo=print) -> dict:
     if not Path(cfg.sounds).is_dir():
         raise EdgeavError(f"sound library not found: {cfg.sounds}", "give the folder of your sound files")
     model_path = str(resolve_model_path(cfg.model))
-    times = {}
-    t0 = time.perf_counter()
+    clock = StageClock(out)
     m = load_model(model_path)
     cache = out / "cache"
-    man = build_cache(
-        cfg.footage, cache, CacheConfig(fps=5, width=m.cfg.frame_size[0], height=m.cfg.frame_size[1]), progress=False
-    )
+    with clock.stage("cache"):
+        size = m.cfg.frame_size
+        man = build_cache(cfg.footage, cache, CacheConfig(fps=5, width=size[0], height=size[1]), progress=False)
     for bad, why in man["bad"].items():
         echo(f"adapt: skipped {bad}: {why}")
     if not man["clips"]:
@@ -139,15 +179,12 @@ def adapt(cfg: AdaptConfig, echo=print) -> dict:
             f"no usable video in {cfg.footage} ({len(man['bad'])} unreadable)",
             "give a folder of video files with sound",
         )
-    times["cache_s"] = time.perf_counter() - t0
     frozen = getattr(m.visual.backbone, "frozen", False)
     if frozen:
-        t0 = time.perf_counter()
-        build_features(cache, m.cfg.visual_backbone, progress=False)
-        times["features_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    found = library_in_footage(cache, cfg.sounds, list(man["clips"]))
-    times["fingerprint_s"] = time.perf_counter() - t0
+        with clock.stage("features"):
+            build_features(cache, m.cfg.visual_backbone, progress=False)
+    with clock.stage("fingerprint"):
+        found = library_in_footage(cache, cfg.sounds, list(man["clips"]))
     say_library(found, echo)
     targets = "mixed" if found["starts"] else "soundtrack"
     echo(
@@ -156,28 +193,31 @@ def adapt(cfg: AdaptConfig, echo=print) -> dict:
         else "adapt: no library file was found playing in the footage: the soundtrack match teaches it (less sharp)"
     )
     learner = "head" if frozen else "visual"
-    t0 = time.perf_counter()
-    path = bank_distill(
-        BankDistillConfig(
-            model=model_path,
-            sounds=cfg.sounds,
-            out=str(out),
-            cache=str(cache),
-            steps=cfg.steps,
-            seed=cfg.seed,
-            splits=("train", "val"),
-            targets=targets,
-            train=learner,
-            lr=1e-3 if frozen else 2e-3,  # as the shipped recipes train a head and a student's encoder
-            stop_after=cfg.stop_after,
+    with clock.stage("stage2"):
+        path = bank_distill(
+            BankDistillConfig(
+                model=model_path,
+                sounds=cfg.sounds,
+                out=str(out),
+                cache=str(cache),
+                steps=cfg.steps,
+                seed=cfg.seed,
+                splits=("train", "val"),
+                targets=targets,
+                train=learner,
+                lr=1e-3 if frozen else 2e-3,  # as the shipped recipes train a head and a student's encoder
+                stop_after=cfg.stop_after,
+            )
         )
-    )
-    times["stage2_s"] = time.perf_counter() - t0
     events = None
     if m.cfg.event_widths and cfg.event_steps and found["starts"] and path.name != "checkpoint.pt":
-        t0 = time.perf_counter()
-        path, events = adapt_event_head(cfg, str(path), out, found["folder"], m.cfg.event_fps, m.cfg.frame_size)
-        times["events_s"] = time.perf_counter() - t0
+        with clock.stage("events"):
+            path, events = adapt_event_head(cfg, str(path), out, found, m.cfg.event_fps, m.cfg.frame_size)
+        th = events["onset_threshold"]
+        echo(
+            f"adapt: onset threshold set from your footage: {th['set']} (it detects {th['detects']:,} events where "
+            f"{th['starts']:,} starts play; was {th['was']})"
+        )
     report = {
         "model": str(path),
         "clips": len(man["clips"]),
@@ -187,7 +227,7 @@ def adapt(cfg: AdaptConfig, echo=print) -> dict:
         "targets": targets,
         "trained": learner,
         "event_head": events,
-        "seconds": {k: round(v, 1) for k, v in times.items()},
+        "seconds": clock.seconds,
         "config": asdict(cfg),
     }
     if cfg.feedback:

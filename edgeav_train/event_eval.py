@@ -69,6 +69,20 @@ def calibrate_threshold(
     return best[1], best[2]
 
 
+def rate_threshold(scores: list[np.ndarray], count: int, gap: int, grid: np.ndarray | None = None) -> tuple[float, int]:
+    """The lowest onset threshold at which the clips' detections do not outnumber `count` (the starts found in
+    their soundtrack), and how many it detects: a threshold set from unlabeled footage. A head fine-tuned on new
+    footage shifts its logits, so a threshold calibrated elsewhere can fire several times per real start."""
+    from edgeav.events import pick_onsets
+
+    grid = np.linspace(-4, 6, 81) if grid is None else grid
+    for th in grid:
+        n = sum(len(pick_onsets(s, float(th), gap)) for s in scores)
+        if n <= count:
+            return float(th), n
+    return float(grid[-1]), n
+
+
 def change_scores(frames: np.ndarray, lag: int = 5, level: int = 30, batch: int = 300) -> np.ndarray:
     """Per frame, the fraction of pixels whose largest channel moved more than `level` since `lag` frames before
     (edgeav.foley.frame_change over the window's 200 ms at 25 fps): the picture-change baseline's score."""

@@ -2,6 +2,8 @@
 them (label-free), trains towards them, falls back to the soundtrack match when the library is not in the footage
 and says so, resumes when interrupted, and lists bad footage it skipped."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from safetensors.torch import load_file
@@ -84,13 +86,19 @@ def test_interrupted_adapt_resumes_to_the_same_model(footage, tiny, tmp_path):
     resumed, _ = _adapt(footage, tiny, tmp_path / "part")
     a, b = load_file(whole["model"]), load_file(resumed["model"])
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    # the resumed report counts the first run's time too (its cache was built then, so it costs nothing now)
+    assert resumed["seconds"]["cache_s"] >= part["seconds"]["cache_s"] > 0
 
 
 def test_adapt_teaches_the_event_head_from_the_same_starts(footage, tmp_path):
     import torch
 
+    from edgeav.events import pick_onsets
     from edgeav.models import create_model, load_model, save_model
     from edgeav.models.card import ModelCard
+    from edgeav.pipeline import ONSET_GAP
+    from edgeav_train.event_eval import clip_scores
+    from edgeav_train.events import FrameClips
 
     torch.manual_seed(0)
     m = create_model("tiny", event_widths=(4, 8), event_dim=8)
@@ -98,7 +106,15 @@ def test_adapt_teaches_the_event_head_from_the_same_starts(footage, tmp_path):
     rep, said = _adapt(footage, src, tmp_path / "a", event_steps=3)
     assert rep["event_head"]["starts"] == 2 * len(PLAYS) * rep["clips"]  # every fingerprinted start, frame-exact
     adapted = load_model(rep["model"])
-    assert adapted.card.onset_threshold == 0.5  # kept: the user's footage has no event log to calibrate on
+    # no event log on the user's footage: the threshold is the lowest detecting no more events than starts play
+    th = rep["event_head"]["onset_threshold"]
+    assert adapted.card.onset_threshold == th["set"] and th["was"] == 0.5
+    assert th["detects"] <= th["starts"]
+    assert any(f"onset threshold set from your footage: {th['set']}" in x for x in said)
+    frames = FrameClips(Path(rep["model"]).parent.parent / "cache-events", ("train", "val"))
+    scores = [clip_scores(adapted.events, f)[0] for f in frames.frames]
+    lower = sum(len(pick_onsets(s, th["set"] - 0.125, ONSET_GAP)) for s in scores)
+    assert th["set"] == -4.0 or lower > th["starts"]  # one step lower would fire more often than effects start
     before = load_model(src).state_dict()
     moved = [k for k, v in adapted.state_dict().items() if k.startswith("events.") and not torch.equal(v, before[k])]
     assert moved  # the head learned on the footage
