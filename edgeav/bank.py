@@ -131,6 +131,7 @@ def index_sounds(
     from tqdm import tqdm
 
     from edgeav.embed import embed_sound_file
+    from edgeav.landmarks import update_bank_landmarks
 
     files: dict[str, Path] = {}
     for root in map(Path, roots):
@@ -175,6 +176,8 @@ def index_sounds(
     )
     if report["added"] or report["dropped"] or old is None:
         bank.save(out)
+    # the same files' fingerprints, so finding them in footage (edgeav adapt) needs no pass over the library
+    report["landmarks"] = update_bank_landmarks(out, {i: files[i] for i in ids}, dict(zip(ids, hashes)))
     return bank, report
 
 

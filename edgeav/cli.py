@@ -141,6 +141,13 @@ def index(
     )
     for rel, why in rep["skipped"].items():
         typer.echo(f"  skipped {rel}: {why}", err=True)
+    lm = rep["landmarks"]
+    typer.echo(
+        f"edgeav: fingerprints {lm['path']}: hashed {lm['added']}, unchanged {lm['kept']}"
+        + (f", {len(lm['unmatchable'])} too short or silent to match" if lm["unmatchable"] else "")
+        + (" (rebuilt: it was made with other settings)" if lm["rebuilt"] else ""),
+        err=True,
+    )
 
 
 def _adapt(cfg: AdaptConfig) -> None:

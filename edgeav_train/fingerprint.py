@@ -1,15 +1,17 @@
 """Where does each library sound start in the footage's soundtrack? Label-free detection by matched filtering.
 
 A game's footage plays the game's own sound files, so a studio's library holds the very waveforms its footage
-contains. Each library sound's opening (the first `template_s` seconds) is slid over the soundtrack as a normalized
-cross-correlation (gain-invariant: a game plays effects at any volume); a start is a peak that clears the same
-template's best score on the time-reversed soundtrack (which cannot contain the sound, so its best score is what
-music and clutter alone reach) by `margin`; of detections closer than `nms_s`, the strongest wins. No event log is
+contains. Each library sound's opening (the first `template_s` seconds) is matched to the soundtrack as a
+normalized cross-correlation (gain-invariant: a game plays effects at any volume). By default the landmark index
+(edgeav.landmarks: hashed pairs of spectral peaks) proposes where which file may start, and the correlation
+verifies each proposal within a hop of it (`floor`); the full scan instead slides every template over the whole
+soundtrack and keeps peaks that clear the template's best score on the time-reversed soundtrack (which cannot
+contain the sound) by `margin`. Either way, of detections closer than `nms_s`, the strongest wins. No event log is
 read: the input is the unlabeled soundtrack and the library, as in stage 2's neural targets — only a sharper
 matcher, and one that needs the library's exact files in the mix (a stock library heard through someone else's
 footage needs the neural targets).
 
-    python -m edgeav_train.fingerprint --cache .cache/gameplay --sounds ../shared/data/gameplay/sounds [--shard 0/2]
+    python -m edgeav_train.fingerprint --cache .cache/gameplay --sounds ../shared/data/gameplay/sounds [--shard 0/2] [--full-scan]
 """
 
 from __future__ import annotations
@@ -38,6 +40,16 @@ class FingerprintConfig:
     margin: float = 0.1  # a peak must beat the template's best score on the reversed soundtrack by this
     floor: float = 0.3  # and reach at least this correlation
     nms_s: float = 0.06  # detections closer than this (any sounds) keep only the strongest
+    landmarks: bool = True  # candidates from the landmark index (edgeav.landmarks), the matcher verifying only
+    # those (precision 0.90, recall 0.73 on 14 train clips, 110+ footage minutes per CPU-minute); False: every
+    # template over the whole soundtrack, its best on the reversed soundtrack as the null (4 per CPU-minute)
+
+    def landmark_config(self):  # noqa: ANN201
+        from edgeav.landmarks import LandmarkConfig
+
+        return LandmarkConfig(
+            sample_rate=self.sample_rate, template_s=self.template_s, floor=self.floor, nms_s=self.nms_s
+        )
 
 
 class Templates:
@@ -111,9 +123,35 @@ def detect(x: np.ndarray, templates: Templates) -> list[tuple[float, int, float]
     return sorted(kept)
 
 
-def fingerprint_dir(cache: str | Path, templates: Templates) -> Path:
-    key = hashlib.sha1(f"{templates.ids}{asdict(templates.cfg)}".encode()).hexdigest()[:12]
+def fingerprint_dir(cache: str | Path, ids: list[str], cfg: FingerprintConfig) -> Path:
+    method = asdict(cfg.landmark_config()) if cfg.landmarks else asdict(cfg)
+    key = hashlib.sha1(f"{ids}{method}".encode()).hexdigest()[:12]
     return Path(cache) / f"fingerprints-{key}"
+
+
+class LibraryMatcher:
+    """Finds the library's files in a soundtrack, by the method `cfg` names: `find(x) -> [(t, index, score)]`."""
+
+    def __init__(self, sounds: str | Path, cfg: FingerprintConfig) -> None:
+        if cfg.landmarks:
+            from edgeav.atomic import sha1_file
+            from edgeav.landmarks import LandmarkIndex, Openings, index_library
+
+            files = {p.relative_to(sounds).as_posix(): p for p in audio_files(sounds)}
+            digests = {i: sha1_file(p) for i, p in files.items()}
+            self.index, _ = index_library(files, digests, LandmarkIndex(cfg.landmark_config()))
+            self.ids, self._openings = self.index.ids, Openings(self.index, files)
+        else:
+            self.templates = Templates(sounds, cfg)
+            self.ids = self.templates.ids
+        self.cfg = cfg
+
+    def find(self, x: np.ndarray) -> list[tuple[float, int, float]]:
+        if self.cfg.landmarks:
+            from edgeav.landmarks import find_starts
+
+            return find_starts(x, self.index, self._openings)
+        return detect(np.asarray(x, np.float64), self.templates)
 
 
 def detect_footage(
@@ -124,13 +162,13 @@ def detect_footage(
     shard: tuple[int, int] = (0, 1),
 ) -> Path:
     """Detections for every clip of `splits` in the cache, one JSON per clip (resumable; `shard` i/n splits the
-    clips between processes): {"ids": library ids, "detections": [[t, index, margin], ...]}."""
+    clips between processes): {"ids": library ids, "detections": [[t, index, score], ...]}."""
     from scipy.signal import resample_poly
 
     from edgeav.io import VideoFile
 
-    templates = Templates(sounds, cfg)
-    out = fingerprint_dir(cache, templates)
+    matcher = LibraryMatcher(sounds, cfg)
+    out = fingerprint_dir(cache, matcher.ids, cfg)
     out.mkdir(parents=True, exist_ok=True)
     manifest = json.loads((Path(cache) / "manifest.json").read_text())
     keys = sorted(k for k, e in manifest["clips"].items() if e["split"] in splits)[shard[0] :: shard[1]]
@@ -142,10 +180,10 @@ def detect_footage(
         x = v.audio(0, v.duration + 1)
         v.close()
         x = resample_poly(x, cfg.sample_rate, 16000) if cfg.sample_rate != 16000 else x
-        found = detect(np.asarray(x, np.float64), templates)
+        found = matcher.find(x)
         write_json(
             out / f"{key}.json",
-            {"ids": templates.ids, "detections": [[round(t, 4), j, round(m, 4)] for t, j, m in found]},
+            {"ids": matcher.ids, "detections": [[round(t, 4), j, round(m, 4)] for t, j, m in found]},
         )
         print(f"[{i + 1}/{len(keys)}] {key}: {len(found)} starts ({time.perf_counter() - t0:.0f} s)", flush=True)
     return out
@@ -170,6 +208,8 @@ if __name__ == "__main__":
     ap.add_argument("--shard", default="0/1", help="i/n: this process takes every n-th clip from the i-th")
     ap.add_argument("--margin", type=float, default=FingerprintConfig.margin)
     ap.add_argument("--rate", type=int, default=FingerprintConfig.sample_rate)
+    ap.add_argument("--full-scan", action="store_true", help="every template over the whole soundtrack")
     a = ap.parse_args()
     i, n = map(int, a.shard.split("/"))
-    print(detect_footage(a.cache, a.sounds, FingerprintConfig(sample_rate=a.rate, margin=a.margin), shard=(i, n)))
+    cfg = FingerprintConfig(sample_rate=a.rate, margin=a.margin, landmarks=not a.full_scan)
+    print(detect_footage(a.cache, a.sounds, cfg, shard=(i, n)))

@@ -1,0 +1,325 @@
+"""Which library files play in a soundtrack, found without scanning the library: landmark hashing (Wang 2003).
+
+Each library sound's opening is reduced to its spectral peaks; pairs of nearby peaks (anchor frequency, target
+frequency, time apart) are hashed and kept in a table sorted by hash, beside the file and the anchor's frame. A
+soundtrack's own peak pairs look that table up, and a library file whose hashes line up at one time offset in the
+soundtrack is a candidate start there. Lookup costs the soundtrack's pairs times the hits per hash, not the
+library's size, so a 100k-file library stays fast; the exact matcher (matched filtering of the waveform) then
+verifies only the candidates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeav.errors import EdgeavError
+
+
+@dataclass(frozen=True)
+class LandmarkConfig:
+    sample_rate: int = 16000
+    n_fft: int = 512  # 32 ms frames: a 32 ms click still spans a frame
+    hop: int = 128  # 8 ms: offsets are voted at this step, the verifier refines them to the sample
+    template_s: float = 0.25  # the opening of each library sound that is hashed (the matcher's template)
+    library_peaks: int = 3  # spectral peaks kept per frame of a library sound
+    footage_peaks: int = 8  # and of the soundtrack: more, since music takes some of them
+    fan_out: int = 4  # pairs per anchor peak
+    max_dt: int = 24  # frames between a pair's peaks (192 ms)
+    max_df: int = 31  # frequency bins between a pair's peaks (~970 Hz)
+    min_votes: float = 6.0  # pairs agreeing on one file and offset (±1 frame) to make a candidate
+    common: int = 50  # a hash held by more library openings than this is common: each of its hits votes common/n
+    too_common: int = 400  # and one held by more than this does not vote (it would cost more than it tells)
+    floor: float = 0.3  # a candidate is a start if its opening's normalized cross-correlation reaches this
+    nms_s: float = 0.06  # starts closer than this (any sounds) keep only the best matching
+
+
+def _log_spectrogram(x: np.ndarray, cfg: LandmarkConfig) -> np.ndarray:
+    """(..., frames, n_fft/2 + 1) log magnitude of each row of `x`, frames starting at 0, hop, 2·hop, ... (zero-
+    padded at the end)."""
+    from scipy import fft as sp_fft
+
+    x = np.asarray(x, np.float32)
+    n = max(1, int(np.ceil(x.shape[-1] / cfg.hop)))
+    padded = np.zeros((*x.shape[:-1], (n - 1) * cfg.hop + cfg.n_fft), np.float32)
+    padded[..., : x.shape[-1]] = x
+    frames = np.lib.stride_tricks.sliding_window_view(padded, cfg.n_fft, axis=-1)[..., :: cfg.hop, :][..., :n, :]
+    spec = np.abs(sp_fft.rfft(frames * np.hanning(cfg.n_fft).astype(np.float32), axis=-1))
+    return np.log(spec + 1e-4)
+
+
+def spectral_peaks(x: np.ndarray, per_frame: int, cfg: LandmarkConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, frame, bin) of the `per_frame` strongest local maxima of each frame's log spectrum (±1 frame, ±2 bins)
+    of each row of `x` (one signal, or a batch of equal-length ones), ordered by row, frame and bin."""
+    from scipy.ndimage import maximum_filter
+
+    s = _log_spectrogram(np.atleast_2d(x), cfg)
+    is_peak = (s == maximum_filter(s, size=(1, 3, 5), mode="nearest")) & (s > np.log(1e-3))
+    masked = np.where(is_peak, s, -np.inf)
+    k = min(per_frame, s.shape[-1])
+    top = np.argpartition(-masked, k - 1, axis=-1)[..., :k]
+    top = np.sort(top, axis=-1)  # by frequency within a frame, so same-frame pairs hash the same everywhere
+    keep = np.isfinite(np.take_along_axis(masked, top, axis=-1))
+    row, t, _ = np.nonzero(keep)
+    return row.astype(np.int32), t.astype(np.int32), top[keep].astype(np.int32)
+
+
+def peak_pairs(
+    row: np.ndarray, t: np.ndarray, f: np.ndarray, cfg: LandmarkConfig, fan_out: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hash, row, anchor frame) of each anchor peak paired with up to `fan_out` later peaks of the same row close in
+    time and frequency. A hash packs anchor bin (9 bits), bin difference (6 bits) and frame difference (5 bits)."""
+    hashes, rows, anchors = [], [], []
+    taken = np.zeros(len(t), np.int32)
+    for step in range(1, 8 * fan_out):  # peaks come in time order: later ones are the next in the arrays
+        a, b = np.arange(len(t) - step), np.arange(step, len(t))
+        dt, df = t[b] - t[a], f[b] - f[a]
+        ok = (row[a] == row[b]) & ((dt > 0) | (df > 0)) & (dt <= cfg.max_dt) & (np.abs(df) <= cfg.max_df)
+        ok &= taken[a] < fan_out
+        a, dt, df = a[ok], dt[ok], df[ok]
+        taken[a] += 1
+        packed = (f[a].astype(np.uint32) << 11) | ((df + cfg.max_df).astype(np.uint32) << 5) | dt.astype(np.uint32)
+        hashes.append(packed)
+        rows.append(row[a])
+        anchors.append(t[a])
+    return np.concatenate(hashes), np.concatenate(rows), np.concatenate(anchors).astype(np.int32)
+
+
+class LandmarkIndex:
+    """Peak-pair hashes of a library's openings, sorted by hash, each with its file and anchor frame; per file its
+    content hash, so re-indexing a library hashes only new or changed files. Saved as one .npz (no pickle)."""
+
+    def __init__(self, cfg: LandmarkConfig = LandmarkConfig()) -> None:
+        self.cfg = cfg
+        self.ids: list[str] = []
+        self.digests: list[str] = []
+        self.hashes = np.zeros(0, np.uint32)
+        self.files = np.zeros(0, np.int32)
+        self.frames = np.zeros(0, np.int16)
+        self.pairs = np.zeros(0, np.int32)  # hashes per file: how many could agree at a true start
+
+    def keep(self, ids: set[str]) -> None:
+        """Forget every file not in `ids` (removed or changed ones)."""
+        kept = np.array([i in ids for i in self.ids], bool)
+        renumber = np.cumsum(kept) - 1
+        rows = kept[self.files] if len(self.files) else np.zeros(0, bool)
+        self.hashes, self.frames = self.hashes[rows], self.frames[rows]
+        self.files = renumber[self.files[rows]].astype(np.int32)
+        self.ids = [i for i, k in zip(self.ids, kept) if k]
+        self.digests = [d for d, k in zip(self.digests, kept) if k]
+        self.pairs = self.pairs[kept]
+
+    def add_many(
+        self, sound_ids: list[str], waves: list[np.ndarray], digests: list[str] | None = None, batch: int = 2048
+    ) -> None:
+        """Hash library sounds (their openings, at the config's rate), `batch` at a time in one spectrogram."""
+        cfg = self.cfg
+        # the soundtrack's frames that start before a sound also hold its first samples: the opening is analysed
+        # from (n_fft − hop) samples before it (a whole number of hops), so a 30 ms click spans 7 frames, not 4
+        lead = (cfg.n_fft - cfg.hop) // cfg.hop
+        length = int(cfg.template_s * cfg.sample_rate)
+        hs, fs, ts, counts = [self.hashes], [self.files], [self.frames], [self.pairs]
+        for i0 in range(0, len(waves), batch):
+            chunk = waves[i0 : i0 + batch]
+            x = np.zeros((len(chunk), lead * cfg.hop + length), np.float32)
+            for i, w in enumerate(chunk):
+                w = np.asarray(w, np.float32)[:length]
+                x[i, lead * cfg.hop : lead * cfg.hop + len(w)] = w
+            h, row, anchor = peak_pairs(*spectral_peaks(x, cfg.library_peaks, cfg), cfg, cfg.fan_out)
+            hs.append(h)
+            fs.append((row + len(self.ids) + i0).astype(np.int32))
+            ts.append((anchor - lead).astype(np.int16))
+            counts.append(np.bincount(row, minlength=len(chunk)).astype(np.int32))
+        self.ids += list(sound_ids)
+        self.digests += list(digests) if digests is not None else [""] * len(sound_ids)
+        order = np.argsort(np.concatenate(hs), kind="stable")
+        self.hashes = np.concatenate(hs)[order]
+        self.files, self.frames = np.concatenate(fs)[order], np.concatenate(ts)[order]
+        self.pairs = np.concatenate(counts)
+
+    def candidates(self, x: np.ndarray) -> list[tuple[float, int, float]]:
+        """(start s, file index, votes) where a library file's pairs line up in the soundtrack `x` (at the config's
+        rate), strongest first; votes of neighbouring offsets (±1 frame, the hop's rounding) are pooled."""
+        cfg = self.cfg
+        h, _, anchor = peak_pairs(*spectral_peaks(x, cfg.footage_peaks, cfg), cfg, cfg.fan_out)
+        lo, hi = np.searchsorted(self.hashes, h, "left"), np.searchsorted(self.hashes, h, "right")
+        n = np.where(hi - lo > cfg.too_common, 0, hi - lo)
+        if not n.sum():
+            return []
+        rows = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(n.sum())
+        offset = np.repeat(anchor, n) - self.frames[rows].astype(np.int64)
+        ok = offset >= 0
+        key = self.files[rows][ok].astype(np.int64) << 32 | offset[ok]
+        # a hash that many openings share (a low hum, a plain tone) says little about which one plays
+        weight = np.repeat(np.minimum(1.0, cfg.common / np.maximum(n, 1)), n)[ok]
+        keys, inv = np.unique(key, return_inverse=True)
+        votes = np.bincount(inv, weights=weight)
+        pooled = votes.copy()
+        for d in (-1, 1):  # votes one frame either side count too (a start falls between two hops)
+            j = np.searchsorted(keys, keys + d)
+            hit = (j < len(keys)) & (keys[np.minimum(j, len(keys) - 1)] == keys + d)
+            pooled[hit] += votes[j[hit]]
+        best = (pooled >= cfg.min_votes) & (pooled >= _neighbour_max(keys, pooled))
+        out = [
+            (float(k & 0xFFFFFFFF) * cfg.hop / cfg.sample_rate, int(k >> 32), float(v))
+            for k, v in zip(keys[best], pooled[best])
+        ]
+        return sorted(out, key=lambda c: -c[2])
+
+    def save(self, path: str | Path) -> Path:
+        from edgeav.atomic import atomic_path
+
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(
+                    fh,
+                    hashes=self.hashes,
+                    files=self.files,
+                    frames=self.frames,
+                    pairs=self.pairs,
+                    ids=np.array(self.ids, dtype=np.str_),
+                    digests=np.array(self.digests, dtype=np.str_),
+                    config=np.array(repr(sorted(asdict(self.cfg).items()))),
+                )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, cfg: LandmarkConfig = LandmarkConfig()) -> LandmarkIndex:
+        try:
+            z = dict(np.load(path, allow_pickle=False))
+        except (OSError, ValueError, EOFError) as e:
+            raise EdgeavError(f"not a landmark index: {path} ({e})", "rebuild it with edgeav index") from None
+        if "config" not in z or str(z["config"]) != repr(sorted(asdict(cfg).items())):
+            raise EdgeavError(f"landmark index {path} was built with other settings", "rebuild it with edgeav index")
+        idx = cls(cfg)
+        idx.hashes, idx.files, idx.frames, idx.pairs = z["hashes"], z["files"], z["frames"], z["pairs"]
+        idx.ids, idx.digests = [str(s) for s in z["ids"]], [str(s) for s in z["digests"]]
+        return idx
+
+
+def _neighbour_max(keys: np.ndarray, votes: np.ndarray, reach: int = 2) -> np.ndarray:
+    """Per (file, offset) key, the most votes among the same file's offsets within ±reach (itself included)."""
+    out = votes.copy()
+    for d in range(-reach, reach + 1):
+        if d:
+            j = np.searchsorted(keys, keys + d)
+            hit = (j < len(keys)) & (keys[np.minimum(j, len(keys) - 1)] == keys + d)
+            out[hit] = np.maximum(out[hit], votes[j[hit]])
+    return out
+
+
+def unit_opening(wave: np.ndarray, cfg: LandmarkConfig) -> np.ndarray:
+    """A library sound's opening as the exact matcher's template: zero mean, unit norm (float32)."""
+    w = np.asarray(wave, np.float64)[: int(cfg.template_s * cfg.sample_rate)]
+    w = w - w.mean()
+    return (w / max(np.linalg.norm(w), 1e-12)).astype(np.float32)
+
+
+def verify(
+    x: np.ndarray, cands: list[tuple[float, int, float]], opening: Callable[[int], np.ndarray], cfg: LandmarkConfig
+) -> list[tuple[float, int, float]]:
+    """(start s to the sample, file index, normalized cross-correlation) of each candidate: its template slid over
+    the soundtrack within a hop either side of the voted start (gain-invariant, as the exact matcher)."""
+    x = np.asarray(x, np.float32)
+    out = []
+    for t, j, _ in cands:
+        w = opening(j)
+        start = int(round(t * cfg.sample_rate)) - cfg.hop
+        lo = max(0, start)
+        seg = x[lo : start + 2 * cfg.hop + len(w) + 1]
+        if len(seg) < len(w):
+            continue
+        num = np.correlate(seg, w, "valid")
+        c2 = np.concatenate([[0.0], np.cumsum(seg.astype(np.float64) ** 2)])
+        ncc = num / np.sqrt(np.maximum(c2[len(w) :] - c2[: len(c2) - len(w)], 1e-12))
+        i = int(np.argmax(ncc))
+        out.append(((lo + i) / cfg.sample_rate, j, float(ncc[i])))
+    return out
+
+
+def find_starts(
+    x: np.ndarray, index: LandmarkIndex, opening: Callable[[int], np.ndarray]
+) -> list[tuple[float, int, float]]:
+    """(start s, file index, correlation) of each library sound found in the soundtrack `x`, in time order: the
+    index's candidates verified by the exact matcher; of starts closer than `nms_s`, the best matching wins."""
+    cfg = index.cfg
+    verified = [d for d in verify(x, index.candidates(x), opening, cfg) if d[2] >= cfg.floor]
+    kept: list[tuple[float, int, float]] = []
+    for d in sorted(verified, key=lambda d: -d[2]):
+        if all(abs(d[0] - k[0]) >= cfg.nms_s for k in kept):
+            kept.append(d)
+    return sorted(kept)
+
+
+def read_opening(path: str | Path, cfg: LandmarkConfig = LandmarkConfig()) -> np.ndarray | None:
+    """A library file's opening at the config's rate, or None if it is unreadable or silent (not matched)."""
+    from edgeav.io.audio import read_audio
+
+    try:
+        a = read_audio(path, cfg.sample_rate, max_seconds=cfg.template_s).astype(np.float32)
+    except Exception:  # noqa: BLE001 -- an unreadable file is the bank's to report; here it is just not matched
+        return None
+    return a if len(a) >= 16 and np.linalg.norm(a - a.mean()) > 1e-6 else None
+
+
+def index_library(
+    files: dict[str, Path], digests: dict[str, str], previous: LandmarkIndex | None = None
+) -> tuple[LandmarkIndex, dict]:
+    """The landmark index of `files` (id → path), reusing `previous` for files whose content hash is unchanged:
+    (index, {"added", "kept", "dropped", "unmatchable"})."""
+    index = previous or LandmarkIndex()
+    before = dict(zip(index.ids, index.digests))
+    same = {i for i, d in before.items() if digests.get(i) == d and i in files}
+    index.keep(same)
+    new_ids, waves, new_digests, unmatchable = [], [], [], []
+    for sid in sorted(set(files) - same):
+        w = read_opening(files[sid], index.cfg)
+        if w is None:
+            unmatchable.append(sid)
+            continue
+        new_ids.append(sid), waves.append(w), new_digests.append(digests.get(sid, ""))
+    index.add_many(new_ids, waves, new_digests)
+    return index, {
+        "added": len(new_ids),
+        "kept": len(same),
+        "dropped": len(set(before) - same),
+        "unmatchable": unmatchable,
+    }
+
+
+class Openings:
+    """The index's files' openings as matcher templates, read when first asked for (a lookup verifies a few)."""
+
+    def __init__(self, index: LandmarkIndex, files: dict[str, Path]) -> None:
+        self.index, self.files, self._cache = index, files, {}
+
+    def __call__(self, j: int) -> np.ndarray:
+        if j not in self._cache:
+            w = read_opening(self.files[self.index.ids[j]], self.index.cfg)
+            self._cache[j] = unit_opening(w if w is not None else np.zeros(16, np.float32), self.index.cfg)
+        return self._cache[j]
+
+
+def landmarks_path(bank: str | Path) -> Path:
+    """Where a bank keeps its library's landmark index: BANK.landmarks.npz beside BANK.npz."""
+    return Path(bank).with_suffix(".landmarks.npz")
+
+
+def update_bank_landmarks(bank: str | Path, files: dict[str, Path], digests: dict[str, str]) -> dict:
+    """Bring the bank's landmark index up to date with its files (only new or changed ones are hashed): the report
+    of index_library, and whether an unreadable or outdated index was rebuilt."""
+    path = landmarks_path(bank)
+    previous, rebuilt = None, False
+    if path.exists():
+        try:
+            previous = LandmarkIndex.load(path)
+        except EdgeavError:
+            rebuilt = True  # another version's settings or a damaged file: hash the library again
+    index, report = index_library(files, digests, previous)
+    if report["added"] or report["dropped"] or previous is None:
+        index.save(path)
+    return {**report, "rebuilt": rebuilt, "path": str(path)}
