@@ -11,7 +11,8 @@ read: the input is the unlabeled soundtrack and the library, as in stage 2's neu
 matcher, and one that needs the library's exact files in the mix (a stock library heard through someone else's
 footage needs the neural targets).
 
-    python -m edgeav_train.fingerprint --cache .cache/gameplay --sounds ../shared/data/gameplay/sounds [--shard 0/2] [--full-scan]
+    python -m edgeav_train.fingerprint --cache .cache/gameplay --sounds ../shared/data/gameplay/sounds \
+        [--shard 0/2] [--full-scan]
 """
 
 from __future__ import annotations
