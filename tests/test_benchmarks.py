@@ -472,3 +472,14 @@ def test_event_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
     ]
     assert res["test_events"] > 0 and all(0 <= r["f1"] <= 1 for r in res["rows"].values())
     assert res["verdicts"] >= 5 and res["adapt_seconds"] > 0
+    assert all(0 <= r["macro_top1_at_found"] <= 1 and 0 <= r["prior_top1_at_found"] <= 1 for r in res["rows"].values())
+    again = subprocess.run(
+        [sys.executable, "-m", "benchmarks.adapt_events", *args, "--score-only", "--out", str(tmp_path / "again")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert again.returncode == 0, again.stderr[-2500:]
+    rescored = json.loads((tmp_path / "again" / "adapt_events-funnyboat.json").read_text())
+    assert rescored["rows"] == res["rows"] and rescored["adapt_seconds"] == res["adapt_seconds"]
