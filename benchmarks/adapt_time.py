@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--corpus", default=None)
     ap.add_argument("--work", default="runs/adapt-time")
     ap.add_argument("--beside", default="", help="what else ran on the machine meanwhile (said in the result)")
+    ap.add_argument("--steps", type=int, default=AdaptConfig.steps, help="adapt's window steps (its default)")
+    ap.add_argument("--event-steps", type=int, default=AdaptConfig.event_steps, help="adapt's event steps (default)")
     ap.add_argument("--out", default=str(RESULTS))
     a = ap.parse_args(argv)
     root = corpus_root(a.corpus)
@@ -47,10 +49,19 @@ def main(argv: list[str] | None = None) -> dict:
     clips = [c for c in load_clips(root, "train") if c.game == a.game][: a.minutes]
     footage = _link_files([c.video for c in clips], work / "footage", root / "clips" / a.game)
     t0 = time.perf_counter()
-    rep = adapt(AdaptConfig(footage=str(footage), sounds=str(root / "sounds"), model=a.model, out=str(work / "out")))
+    cfg = AdaptConfig(
+        footage=str(footage),
+        sounds=str(root / "sounds"),
+        model=a.model,
+        out=str(work / "out"),
+        steps=a.steps,
+        event_steps=a.event_steps,
+    )
+    rep = adapt(cfg)
     res = {
         "game": a.game,
         "model": a.model,
+        "steps": [a.steps, a.event_steps],
         "clips": rep["clips"],
         "footage_minutes": rep["footage_minutes"],
         "library_files": rep["library"]["files"],

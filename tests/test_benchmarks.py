@@ -483,3 +483,38 @@ def test_event_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
     assert again.returncode == 0, again.stderr[-2500:]
     rescored = json.loads((tmp_path / "again" / "adapt_events-funnyboat.json").read_text())
     assert rescored["rows"] == res["rows"] and rescored["adapt_seconds"] == res["adapt_seconds"]
+
+
+def test_fingerprint_scale_benchmark_tiny(tmp_path, mini_corpus):
+    """The bundled clips against the bundled library, then with synthetic distractors: most logged starts found."""
+    out = tmp_path / "results"
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks.fingerprint_scale", "--corpus", str(mini_corpus), "--split", "train"]
+        + ["--sizes", "300", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-2500:]
+    res = json.loads((out / "fingerprint_scale.json").read_text())
+    real, scan, grown = res["rows"]
+    assert real["files"] == scan["files"] == 67 and grown["files"] == 300
+    assert real["recall"] > 0.5 and real["precision"] > 0.8 and real["events"] == res["events"] > 20
+
+
+def test_adapt_time_benchmark_tiny(tmp_path, mini_corpus):
+    torch.manual_seed(0)
+    model = str(save_model(create_model("tiny"), tmp_path / "tiny"))
+    out = tmp_path / "results"
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks.adapt_time", "--corpus", str(mini_corpus), "--game", "funnyboat"]
+        + ["--model", model, "--steps", "2", "--event-steps", "0", "--work", str(tmp_path / "w"), "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr[-2500:]
+    res = json.loads((out / "adapt_time-funnyboat.json").read_text())
+    assert res["clips"] == 1 and res["playing"] > 0 and res["total_s"] >= sum(res["stages_s"].values()) > 0
