@@ -26,14 +26,13 @@ TOLERANCE_S = 0.04
 
 def real_library(root: Path, cfg) -> tuple[list[str], list[np.ndarray]]:  # noqa: ANN001
     from edgeav.io import audio_files
-    from edgeav.io.audio import read_audio
+    from edgeav.landmarks import read_opening
 
     ids, waves = [], []
     for p in audio_files(root / "sounds"):
-        a = read_audio(p, cfg.sample_rate, max_seconds=cfg.template_s)
-        if len(a) >= 16 and np.linalg.norm(a - a.mean()) > 1e-6:
+        if (a := read_opening(p, cfg)) is not None:
             ids.append(p.relative_to(root / "sounds").as_posix())
-            waves.append(a.astype(np.float32))
+            waves.append(a)
     return ids, waves
 
 

@@ -159,9 +159,8 @@ class LandmarkIndex:
         votes = np.bincount(inv, weights=weight)
         pooled = votes.copy()
         for d in (-1, 1):  # votes one frame either side count too (a start falls between two hops)
-            j = np.searchsorted(keys, keys + d)
-            hit = (j < len(keys)) & (keys[np.minimum(j, len(keys) - 1)] == keys + d)
-            pooled[hit] += votes[j[hit]]
+            hit, j = _offset_neighbour(keys, d)
+            pooled[hit] += votes[j]
         best = (pooled >= cfg.min_votes) & (pooled >= _neighbour_max(keys, pooled))
         out = [
             (float(k & 0xFFFFFFFF) * cfg.hop / cfg.sample_rate, int(k >> 32), float(v))
@@ -206,10 +205,16 @@ def _neighbour_max(keys: np.ndarray, votes: np.ndarray, reach: int = 2) -> np.nd
     out = votes.copy()
     for d in range(-reach, reach + 1):
         if d:
-            j = np.searchsorted(keys, keys + d)
-            hit = (j < len(keys)) & (keys[np.minimum(j, len(keys) - 1)] == keys + d)
-            out[hit] = np.maximum(out[hit], votes[j[hit]])
+            hit, j = _offset_neighbour(keys, d)
+            out[hit] = np.maximum(out[hit], votes[j])
     return out
+
+
+def _offset_neighbour(keys: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which sorted (file, offset) keys have the same file's key `d` frames on, and where it is."""
+    j = np.searchsorted(keys, keys + d)
+    hit = (j < len(keys)) & (keys[np.minimum(j, len(keys) - 1)] == keys + d)
+    return hit, j[hit]
 
 
 def unit_opening(wave: np.ndarray, cfg: LandmarkConfig) -> np.ndarray:
