@@ -58,19 +58,15 @@ class Templates:
     per size: clips of one length share them)."""
 
     def __init__(self, folder: str | Path, cfg: FingerprintConfig = FingerprintConfig()) -> None:
-        from edgeav.io.audio import read_audio
+        from edgeav.landmarks import read_opening, unit_opening
 
         self.cfg = cfg
         self.ids, waves = [], []
+        opening = cfg.landmark_config()  # the same opening as the landmark index's verifier matches
         for p in audio_files(folder):
-            try:
-                a = read_audio(p, cfg.sample_rate, max_seconds=cfg.template_s).astype(np.float64)
-            except Exception:
-                continue  # unreadable files are the index's business; here they are just not matched
-            a -= a.mean()
-            if len(a) >= 16 and np.linalg.norm(a) > 1e-6:
+            if (a := read_opening(p, opening)) is not None:  # unreadable or silent files are just not matched
                 self.ids.append(Path(p).relative_to(folder).as_posix())
-                waves.append(a / np.linalg.norm(a))
+                waves.append(unit_opening(a, opening).astype(np.float64))
         self.waves = waves
         self._spectra: dict[int, list[np.ndarray]] = {}  # by FFT size: clips of one length share them
 
