@@ -121,3 +121,23 @@ def test_edgeav_index_keeps_the_fingerprints_beside_the_bank(tmp_path):
     assert sorted(stored.ids) == sorted(bank.ids) and rep["landmarks"]["added"] == len(bank)
     _, rep = index_sounds(encoder, [lib], tmp_path / "bank.npz", progress=False)
     assert rep["landmarks"]["added"] == 0 and rep["landmarks"]["kept"] == len(bank)
+
+
+def test_the_runtime_indexes_without_the_training_extra(tmp_path):
+    """`edgeav index` is runtime: hashing a library must not need scipy (only the [train] extra has it)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['scipy'] = None\n"
+        "from pathlib import Path\n"
+        "from edgeav.landmarks import index_library\n"
+        f"lib = Path({str(ASSETS / 'sounds' / 'funnyboat')!r})\n"
+        "files = {p.name: p for p in lib.iterdir()}\n"
+        "index, rep = index_library(files, {i: '' for i in files})\n"
+        "print(rep['added'], len(index.hashes))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-1500:]
+    added, hashes = map(int, r.stdout.split())
+    assert added == len(list((ASSETS / "sounds" / "funnyboat").iterdir())) and hashes > 0
