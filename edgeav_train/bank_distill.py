@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from edgeav.atomic import write_json
-from edgeav.embed import embed_mels, embed_sound_file
+from edgeav.embed import embed_mels
 from edgeav.errors import EdgeavError
 from edgeav.io import audio_files
 from edgeav.models import load_model, save_model
@@ -104,15 +104,50 @@ class BankDistillConfig:
     banks are indexed by its teacher), else the model itself."""
 
 
-def library_embeddings(model, folder: str) -> tuple[list[str], np.ndarray]:
+_EMBEDDED: dict[tuple, tuple[list[str], np.ndarray]] = {}
+
+
+def _library_key(model, files: list[Path]) -> tuple:
+    """The same weights and the same files (by size and time): the embeddings an earlier call made still hold."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().numpy().tobytes())
+    return h.hexdigest(), tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+
+
+def library_embeddings(model, folder: str, files_per_batch: int = 256) -> tuple[list[str], np.ndarray]:
+    """Each readable library file's pooled embedding, as the bank indexes it; unreadable files are left out (as
+    edgeav index skips them). The windows of many files are encoded together (a file at a time, the encoder's
+    per-call cost was most of the time), and kept for the process: adapt's stages embed the same library."""
     files = audio_files(folder)
+    key = _library_key(model, files)
+    if key not in _EMBEDDED:
+        _EMBEDDED.clear()  # one library at a time: a huge one is not held twice
+        _EMBEDDED[key] = _embed_library(model, folder, files, files_per_batch)
+    ids, embs = _EMBEDDED[key]
+    return list(ids), embs.copy()
+
+
+def _embed_library(model, folder: str, files: list[Path], files_per_batch: int) -> tuple[list[str], np.ndarray]:
+    from edgeav.embed import pool, sound_windows
+    from edgeav.io.audio import read_audio
+
     ids, embs = [], []
-    for p in files:
-        try:
-            embs.append(embed_sound_file(lambda m: embed_mels(model, m), p, max_seconds=30.0))
+    for i in range(0, len(files), files_per_batch):
+        windows = []
+        for p in files[i : i + files_per_batch]:
+            try:
+                windows.append(sound_windows(read_audio(p, 16000, max_seconds=30.0)))
+            except Exception:
+                continue
             ids.append(p.relative_to(folder).as_posix())
-        except Exception:
-            continue
+        if windows:
+            e = embed_mels(model, np.concatenate(windows), batch=256)
+            ends = np.cumsum([len(w) for w in windows])
+            embs += [pool(e[a:b]) for a, b in zip(ends - [len(w) for w in windows], ends)]
     return ids, np.stack(embs)
 
 
@@ -342,7 +377,7 @@ def bank_distill(cfg: BankDistillConfig) -> Path:
 
     def next_batch(rng):
         pick = pool[rng.choice(len(pool), min(cfg.batch, len(pool)), replace=False, p=draw)]  # short footage: all
-        feats = [sampler.window(c, k)[0] for c, k in rows[pick]]
+        feats = sampler.visuals(rows[pick])
         return (feats, targets[pick], A[pick] if A is not None else None), len(pick)
 
     task = Stage2Task(model, learner, B, cfg)

@@ -51,10 +51,7 @@ def footage_center(model, cache: str | Path, n: int = 4096, seed: int = 0, split
             "build it from your footage first: edgeav cache FOOTAGE_DIR -o CACHE",
         )
     rows = rows[np.random.default_rng(seed).choice(len(rows), min(n, len(rows)), replace=False)]
-    z = [
-        encode_window_visuals(model, [sampler.window(c, k)[0] for c, k in rows[i : i + 256]])
-        for i in range(0, len(rows), 256)
-    ]
+    z = [encode_window_visuals(model, sampler.visuals(rows[i : i + 256])) for i in range(0, len(rows), 256)]
     return torch.cat(z).mean(0).numpy()
 
 

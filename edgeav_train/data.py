@@ -103,6 +103,16 @@ class WindowSampler:
             vis = preprocess_frames(frames)
         return vis, self.audio_window(clip, k)
 
+    def visuals(self, rows) -> list | np.ndarray:  # noqa: ANN001
+        """The visuals of many windows, rows of (clip, start): cached trunk maps per window, or one (B, T, 3, H, W)
+        batch of frame stacks preprocessed at once (per window, the conversion was most of a step's input cost)."""
+        if self.features:
+            return [self.window(c, k)[0] for c, k in rows]
+        stacks = [
+            [resize_frame(np.asarray(self.visual[c][k + o]), self.frame_size) for o in self.offsets] for c, k in rows
+        ]
+        return preprocess_frames(np.array(stacks))
+
     def sample(self, rng: np.random.Generator, clips_per_batch: int, windows_per_clip: int) -> Batch:
         clips = rng.choice(len(self.keys), size=min(clips_per_batch, len(self.keys)), replace=False)
         rows = [(c, k) for c in clips for k in self.starts(c, windows_per_clip, rng)]
@@ -117,6 +127,8 @@ class WindowSampler:
 def encode_window_visuals(model, vis):
     """Visual embeddings (B, D) of a batch of `WindowSampler.window` visuals: cached trunk maps per resolution (a
     frozen trunk; each item a list) or preprocessed frame stacks. Gradients flow; wrap in no_grad to embed only."""
+    if isinstance(vis, np.ndarray):  # WindowSampler.visuals: the batch is stacked already
+        return model.encode_visual(torch.from_numpy(vis))
     if isinstance(vis[0], list):
         return model.encode_visual_features(
             [torch.from_numpy(np.stack([v[j] for v in vis])) for j in range(len(vis[0]))]

@@ -181,6 +181,8 @@ def fit(
     bit-equal to an uninterrupted one. `on_checkpoint` adds values (validation) to the records written at
     checkpoints. Returns whether all steps are done (False: stopped early by `stop_after`)."""
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    # oneDNN's CPU convolutions run faster on NHWC: a training step of the event head 24%, a student's encoder 15%
+    task.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(params, lr=loop.lr, weight_decay=loop.weight_decay)
     rng = np.random.default_rng([loop.seed, rank])  # each process draws its own batches
     ckpt = out / "checkpoint.pt"

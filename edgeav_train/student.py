@@ -190,7 +190,7 @@ class DistillTask(nn.Module):
 def val_alignment(student, sampler: WindowSampler, rows: np.ndarray, tv: np.ndarray, n: int = 512) -> float:
     """Mean cosine between the student's and the teacher's visual embeddings on held-out (val) windows."""
     pick = np.linspace(0, len(rows) - 1, min(n, len(rows))).astype(int)
-    frames = np.stack([sampler.window(c, k)[0] for c, k in rows[pick]])
+    frames = sampler.visuals(rows[pick])
     student.eval()
     v = student.encode_visual(torch.from_numpy(frames)).numpy()
     student.train()

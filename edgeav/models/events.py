@@ -44,7 +44,7 @@ class FrameEncoder(nn.Module):
         self.out = nn.Linear(2 * cin, dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        m = self.convs(x)
+        m = self.convs(x.contiguous(memory_format=torch.channels_last))  # NHWC: oneDNN's faster layout on CPU
         attn = torch.softmax(self.score(m).flatten(1), dim=1)  # (N, h·w)
         flat = m.flatten(2)
         pooled = torch.cat([(flat * attn[:, None]).sum(-1), flat.amax(-1)], dim=1)
