@@ -129,6 +129,21 @@ def footage_threshold(model_path: Path, cache: Path, starts: int) -> dict:
     return {"set": round(threshold, 3), "detects": detected, "starts": starts, "was": previous}
 
 
+def footage_caches(cfg: AdaptConfig, m, cache: Path) -> dict:  # noqa: ANN001
+    """The footage's 5 fps window cache (its manifest returned); for an event head to adapt, its frame-rate cache
+    first (OUT/cache-events), the window cache then taken from it, not decoded again, where the grids nest."""
+    from edgeav_train.builder import CacheConfig, build_cache, coarser_cache
+
+    size = m.cfg.frame_size
+    if m.cfg.event_widths and cfg.event_steps:
+        fine = cache.parent / "cache-events"
+        build_cache(cfg.footage, fine, CacheConfig(fps=m.cfg.event_fps, width=size[0], height=size[1]), progress=False)
+        man = coarser_cache(fine, cache, 5)
+        if man is not None:
+            return man
+    return build_cache(cfg.footage, cache, CacheConfig(fps=5, width=size[0], height=size[1]), progress=False)
+
+
 class StageClock:
     """Seconds each stage of an adaptation took, summed over its resumed runs (kept in OUT/seconds.json, first
     seeded from a finished run's adapt.json), so a resumed adaptation reports what it cost in all."""
@@ -158,7 +173,6 @@ def adapt(cfg: AdaptConfig, echo=print) -> dict:
     from edgeav.models import load_model
     from edgeav.models.store import resolve_model_path
     from edgeav_train.bank_distill import BankDistillConfig, bank_distill
-    from edgeav_train.builder import CacheConfig, build_cache
     from edgeav_train.features import build_features
 
     out = Path(cfg.out)
@@ -170,8 +184,7 @@ def adapt(cfg: AdaptConfig, echo=print) -> dict:
     m = load_model(model_path)
     cache = out / "cache"
     with clock.stage("cache"):
-        size = m.cfg.frame_size
-        man = build_cache(cfg.footage, cache, CacheConfig(fps=5, width=size[0], height=size[1]), progress=False)
+        man = footage_caches(cfg, m, cache)
     for bad, why in man["bad"].items():
         echo(f"adapt: skipped {bad}: {why}")
     if not man["clips"]:

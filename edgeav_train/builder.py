@@ -217,3 +217,32 @@ def build_cache(
     manifest["_built"] = len(todo)
     manifest["_seconds"] = time.perf_counter() - t0
     return manifest
+
+
+def coarser_cache(fine: str | Path, out: str | Path, fps: float) -> dict | None:
+    """The cache `fine` on a coarser frame grid, without decoding again: when its grid is k × `fps`, frame k·j of
+    the fine grid is the frame on screen at j / fps, the one decoding at `fps` keeps (the soundtrack is the same).
+    None when the grids do not nest. Resumes like build_cache: clips there with the same content hash are kept."""
+    fine, out = Path(fine), Path(out)
+    man = json.loads((fine / "manifest.json").read_text())
+    k = man["config"]["fps"] / fps
+    if k < 1 or abs(k - round(k)) > 1e-9:
+        return None
+    k = int(round(k))
+    cfg = {**man["config"], "fps": fps}
+    man_path = out / "manifest.json"
+    coarse = json.loads(man_path.read_text()) if man_path.exists() else {"config": cfg, "clips": {}}
+    if coarse["config"] != cfg:
+        raise EdgeavError(f"cache {out} was built with another config {coarse['config']}", "use a new output folder")
+    (out / "shards").mkdir(parents=True, exist_ok=True)
+    coarse["bad"] = dict(man.get("bad", {}))
+    for key, entry in man["clips"].items():
+        if coarse["clips"].get(key, {}).get("sha1") == entry["sha1"]:
+            continue
+        frames = np.load(fine / "shards" / f"{key}.frames.npy", mmap_mode="r")[::k]
+        save_npy(out / "shards" / f"{key}.frames.npy", np.ascontiguousarray(frames))
+        save_npy(out / "shards" / f"{key}.mel.npy", np.load(fine / "shards" / f"{key}.mel.npy"))
+        coarse["clips"][key] = {**entry, "n_frames": int(len(frames)), "duration_s": len(frames) / fps}
+        write_json(man_path, coarse)
+    write_json(man_path, coarse)
+    return coarse

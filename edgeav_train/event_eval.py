@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from edgeav.models.events import to_tensor
+from edgeav.models.events import pooled_tensor
 
 
 @torch.no_grad()
@@ -18,9 +18,10 @@ def clip_scores(head, frames: np.ndarray, batch: int = 256) -> tuple[np.ndarray,
     n = len(frames)
     codes = []
     for i0 in range(0, n, batch):
-        idx = np.arange(i0, min(n, i0 + batch))
-        pairs = np.stack([frames[np.maximum(idx - 1, 0)], frames[idx]], axis=1)
-        codes.append(head.encode_frames(to_tensor(pairs))[0][:, 0])
+        run = np.array(frames[max(i0 - 1, 0) : i0 + batch])  # a run of frames, each pooled once; its first the
+        if i0 == 0:  # previous one of the run's second (at the clip's start, frame 0 itself)
+            run = np.concatenate([run[:1], run])
+        codes.append(head.encode_pooled(pooled_tensor(run[None], head.pool_size))[0][0])
     codes = torch.cat(codes)
     spec = head.spec
     logits = np.full(n, np.nan, np.float32)

@@ -30,7 +30,7 @@ from edgeav.atomic import write_json
 from edgeav.errors import EdgeavError
 from edgeav.models import load_model, save_model
 from edgeav.models.av import AVModel
-from edgeav.models.events import to_tensor
+from edgeav.models.events import pooled_tensor
 from edgeav_train.corpus import CORPUS_ENV
 from edgeav_train.loop import LoopConfig, fit
 
@@ -183,7 +183,7 @@ class EventTask(nn.Module):
     def forward(
         self, x: torch.Tensor, onset: torch.Tensor, sound: torch.Tensor, reject: torch.Tensor, onset_w: torch.Tensor
     ) -> dict[str, torch.Tensor]:
-        logit, emb, _ = self.head(x)
+        logit, emb = self.head.from_codes(self.head.encode_pooled(x)[0])  # x pooled by BatchDraw
         bce = nn.functional.binary_cross_entropy_with_logits(logit, onset, reduction="none")
         out = {"onset": (bce * onset_w).sum() / onset_w.sum().clamp_min(1.0)}
         zero = logit.sum() * 0.0
@@ -226,9 +226,10 @@ class BatchDraw:
         starts: list[dict[int, int]],
         cfg: EventTrainConfig,
         verdicts: VerdictTargets | None = None,
+        pool: int = 1,
     ) -> None:
         verdicts = verdicts or VerdictTargets.empty()
-        self.clips, self.cfg = clips, cfg
+        self.clips, self.cfg, self.pool = clips, cfg, pool
         self.before, self.after = cfg.context
         self.found = np.array([(c, f, b) for c, s in enumerate(starts) for f, b in s.items()], dtype=np.int64)
         self.found = self.found.reshape(-1, 3)
@@ -250,7 +251,8 @@ class BatchDraw:
             f = int(rng.integers(0, len(self.clips.frames[c])))
             if f not in self.near[c]:
                 rows.append((c, f, -1, -1))
-        x = to_tensor(np.stack([stack(self.clips.frames[c], f, self.before, self.after) for c, f, _, _ in rows]))
+        stacks = np.stack([stack(self.clips.frames[c], f, self.before, self.after) for c, f, _, _ in rows])
+        x = pooled_tensor(stacks, self.pool)  # the head's pooling, on the integers: the head is fed pooled frames
         onset = torch.tensor([float(b >= 0) for _, _, b, _ in rows])
         sound = torch.tensor([b for _, _, b, _ in rows], dtype=torch.long)
         reject = torch.tensor([r for _, _, _, r in rows], dtype=torch.long)
@@ -290,7 +292,7 @@ def train_events(cfg: EventTrainConfig, targets: Targets = fingerprinted_starts)
     ids, bank = library_embeddings(hearing, cfg.sounds)
     clips = FrameClips(cfg.cache, cfg.splits, cfg.leave_out)
     verdicts = verdict_targets(cfg.feedback, clips, ids) if cfg.feedback else VerdictTargets.empty()
-    draw = BatchDraw(clips, targets(cfg, clips, ids), cfg, verdicts)
+    draw = BatchDraw(clips, targets(cfg, clips, ids), cfg, verdicts, model.events.pool_size)
     counts = np.bincount(draw.found[:, 2], minlength=len(ids)) + 1.0  # the prior of what the footage plays
     log_prior = torch.from_numpy(np.log(counts / counts.sum())).float()
     print(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edgeav import EdgeavError
-from edgeav_train.builder import CacheConfig, build_cache, discover
+from edgeav_train.builder import CacheConfig, build_cache, coarser_cache, discover
 
 from conftest import needs_corpus
 from media import make_clip
@@ -39,6 +39,31 @@ def test_vggsound_layout(tmp_path):
     assert e["n_frames"] == 15 and e["n_mel"] == 300 and len(e["sha1"]) == 40 and "label" not in e  # no labels kept
     frames = np.load(tmp_path / "cache" / "shards" / "abc_000010.frames.npy", mmap_mode="r")
     assert frames.shape == (15, 24, 32, 3) and frames.dtype == np.uint8
+
+
+def test_coarser_cache_equals_decoding_at_its_rate(tmp_path):
+    """A 5 fps cache taken from a 25 fps one holds what decoding at 5 fps holds (adapt decodes footage once)."""
+    (tmp_path / "footage").mkdir()
+    make_clip(tmp_path / "footage" / "a.mp4", seconds=3.0, flash_frame=30)
+    make_clip(tmp_path / "footage" / "b.mp4", seconds=2.0, flash_frame=10)
+    size = dict(width=32, height=24)
+    build_cache(tmp_path / "footage", tmp_path / "c25", CacheConfig(fps=25, **size), "folder", 1, progress=False)
+    decoded = build_cache(
+        tmp_path / "footage", tmp_path / "c5", CacheConfig(fps=5, **size), "folder", 1, progress=False
+    )
+    derived = coarser_cache(tmp_path / "c25", tmp_path / "d5", 5)
+    assert derived["config"] == decoded["config"] and set(derived["clips"]) == set(decoded["clips"]) == {"a", "b"}
+    for key, entry in decoded["clips"].items():
+        assert {k: derived["clips"][key][k] for k in ("n_frames", "duration_s", "sha1")} == {
+            k: entry[k] for k in ("n_frames", "duration_s", "sha1")
+        }
+        for part in ("frames", "mel"):
+            a, b = (np.load(tmp_path / c / "shards" / f"{key}.{part}.npy") for c in ("c5", "d5"))
+            assert np.array_equal(a, b), (key, part)
+    assert np.load(tmp_path / "d5" / "shards" / "a.frames.npy")[6].mean() > 200  # frame 30 of 25 fps: the flash
+    assert coarser_cache(tmp_path / "c25", tmp_path / "d10", 10) is None  # 25 / 10 does not nest
+    # a resumed derivation keeps what is there; the same config is required
+    assert coarser_cache(tmp_path / "c25", tmp_path / "d5", 5)["clips"] == derived["clips"]
 
 
 def test_empty_and_missing_folders(tmp_path):

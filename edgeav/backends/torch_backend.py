@@ -12,7 +12,7 @@ from edgeav.atomic import sha1_file
 from edgeav.backends.base import EncoderBackend
 from edgeav.errors import EdgeavError
 from edgeav.models import load_model
-from edgeav.models.events import to_tensor
+from edgeav.models.events import pooled_tensor
 from edgeav.models.rep import deploy_form
 from edgeav.models.store import audio_sha1, resolve_model_path
 
@@ -58,7 +58,7 @@ class TorchBackend(EncoderBackend):
 
     @torch.no_grad()
     def encode_event_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        codes, attn = self.events.encode_frames(to_tensor(frames[None]))
+        codes, attn = self.events.encode_pooled(pooled_tensor(frames[None], self.events.pool_size))
         return codes[0].numpy(), attn[0].numpy()
 
     @torch.no_grad()

@@ -25,6 +25,21 @@ def to_tensor(stacks: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(stacks)).permute(0, 1, 4, 2, 3).float().div_(255.0)
 
 
+def pooled_tensor(stacks: np.ndarray, pool: int) -> torch.Tensor:
+    """uint8 frames (B, T, H, W, 3) → float (B, T, 3, H/pool, W/pool) in [0, 1]: `to_tensor` then the head's
+    average pooling, done on the integers (pool² uint8 values sum within uint16) so only a pool²-th of the floats
+    is made; equal to it up to float rounding. The torch paths feed `encode_pooled` with it."""
+    a = np.asarray(stacks)
+    if pool == 1:
+        return to_tensor(a)
+    h, w = a.shape[-3] // pool * pool, a.shape[-2] // pool * pool  # AvgPool2d drops the remainder rows too
+    total = np.zeros((*a.shape[:-3], h // pool, w // pool, a.shape[-1]), np.uint16)
+    for dy in range(pool):
+        for dx in range(pool):
+            total += a[..., dy:h:pool, dx:w:pool, :]
+    return torch.from_numpy(total).permute(0, 1, 4, 2, 3).float().mul_(1.0 / (pool * pool * 255.0))
+
+
 def _conv_bn(cin: int, cout: int, stride: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
@@ -73,11 +88,19 @@ class EventHead(nn.Module):
         self.onset = nn.Linear(2 * dim, 1)
         self.embed = nn.Linear(2 * dim, embed_dim)
 
+    @property
+    def pool_size(self) -> int:
+        return self.pool.kernel_size if isinstance(self.pool, nn.AvgPool2d) else 1
+
     def encode_frames(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """frames (B, T + 1, 3, H, W) in [0, 1] → codes (B, T, D) and attention (B, T, h, w) of frames 1 … T."""
         b, n = frames.shape[:2]
         pooled = self.pool(frames.flatten(0, 1))
-        frames = pooled.view(b, n, *pooled.shape[1:])
+        return self.encode_pooled(pooled.view(b, n, *pooled.shape[1:]))
+
+    def encode_pooled(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`encode_frames` of frames already pooled (`pooled_tensor`)."""
+        b, n = frames.shape[:2]
         x = torch.cat([frames[:, 1:], frames[:, 1:] - frames[:, :-1]], dim=2).flatten(0, 1)
         codes, attn = self.encoder(x)
         return codes.view(b, n - 1, -1), attn.view(b, n - 1, *attn.shape[1:])
