@@ -177,6 +177,53 @@ def markdown(res: dict, cmd: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def meets_aim(row: dict) -> bool:
+    """The adaptation aim at found events: top-1 at or above the prior's, macro top-1 at least twice the prior's."""
+    return row["top1_at_found"] >= row["prior_top1_at_found"] and (
+        row["macro_top1_at_found"] >= 2 * row["prior_macro_top1_at_found"]
+    )
+
+
+def summary(out: str | Path = RESULTS) -> dict:
+    """One table over every held-out game measured (results/adapt_events-GAME.json): adapt_events_summary."""
+    out = Path(out)
+    games = {}
+    for path in sorted(out.glob("adapt_events-*.json")):
+        if path.stem.removeprefix("adapt_events-") != "summary":
+            res = json.loads(path.read_text())
+            games[res["game"]] = {"library": res["library"], "test_events": res["test_events"], **res["rows"]}
+    plain, fed = ("adapted", "adapted + verdicts")
+    res = {
+        "games": games,
+        "met": {name: sorted(g for g, r in games.items() if meets_aim(r[name])) for name in (plain, fed)},
+    }
+    lines = [
+        "| held-out game | test events | without it: found & right | adapted: found & right | adapted: top-1 / "
+        "macro at found (prior) | + verdicts: top-1 / macro at found (prior) | chance |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for g, r in games.items():
+        cells = [
+            f"{r[n]['top1_at_found']:.3f} / {r[n]['macro_top1_at_found']:.3f} ({r[n]['prior_top1_at_found']:.3f} / "
+            f"{r[n]['prior_macro_top1_at_found']:.3f}){' ✓' if meets_aim(r[n]) else ''}"
+            for n in (plain, fed)
+        ]
+        lines.append(
+            f"| {g} | {r['test_events']} | {r['without the game']['found_right']:.3f} | {r[plain]['found_right']:.3f} "
+            f"| {cells[0]} | {cells[1]} | {1 / r['library']:.3f} |"
+        )
+    lines += [
+        "",
+        f"✓: the aim met (top-1 at found events at or above the prior's, macro top-1 ≥ 2× the prior's): adapted in "
+        f"{len(res['met'][plain])} of {len(games)} games, with verdicts in {len(res['met'][fed])} of {len(games)}.",
+        "",
+        "Reproduce: `python -m benchmarks.adapt_events --game GAME` for each game, then "
+        "`python -m benchmarks.adapt_events --summary`",
+    ]
+    write_result("adapt_events_summary", res, "\n".join(lines) + "\n", out)
+    return res
+
+
 def main(argv: list[str] | None = None) -> dict:
     from benchmarks.adapt import _link_files
     from benchmarks.value import corpus_bank
@@ -198,7 +245,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--bank-cache", default=".cache/value")
     ap.add_argument("--score-only", action="store_true", help="score the models a previous run adapted, as they are")
     ap.add_argument("--out", default=str(RESULTS))
+    ap.add_argument("--summary", action="store_true", help="only the table over every game measured in --out")
     a = ap.parse_args(argv)
+    if a.summary:
+        return summary(a.out)
     root = corpus_root(a.corpus)
     work = Path(a.work) / a.game
     work.mkdir(parents=True, exist_ok=True)

@@ -483,6 +483,12 @@ def test_event_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
     assert again.returncode == 0, again.stderr[-2500:]
     rescored = json.loads((tmp_path / "again" / "adapt_events-funnyboat.json").read_text())
     assert rescored["rows"] == res["rows"] and rescored["adapt_seconds"] == res["adapt_seconds"]
+    from benchmarks.adapt_events import meets_aim, summary
+
+    table = summary(out)  # the table over the games measured: here the one
+    assert list(table["games"]) == ["funnyboat"] and table["games"]["funnyboat"]["adapted"] == res["rows"]["adapted"]
+    assert table["met"]["adapted"] == (["funnyboat"] if meets_aim(res["rows"]["adapted"]) else [])
+    assert "| funnyboat |" in (out / "adapt_events_summary.md").read_text()
 
 
 def test_fingerprint_scale_benchmark_tiny(tmp_path, mini_corpus):
@@ -518,3 +524,12 @@ def test_adapt_time_benchmark_tiny(tmp_path, mini_corpus):
     assert r.returncode == 0, r.stderr[-2500:]
     res = json.loads((out / "adapt_time-funnyboat.json").read_text())
     assert res["clips"] == 1 and res["playing"] > 0 and res["total_s"] >= sum(res["stages_s"].values()) > 0
+
+
+def test_adaptation_aim_needs_both_top1_and_twice_the_prior_macro():
+    from benchmarks.adapt_events import meets_aim
+
+    row = {"top1_at_found": 0.60, "prior_top1_at_found": 0.60, "macro_top1_at_found": 0.50}
+    assert meets_aim({**row, "prior_macro_top1_at_found": 0.25})
+    assert not meets_aim({**row, "prior_macro_top1_at_found": 0.26})  # macro 1.9× the prior's
+    assert not meets_aim({**row, "top1_at_found": 0.59, "prior_macro_top1_at_found": 0.1})
