@@ -13,6 +13,7 @@ libraries hold variants) and synthetic effects (decaying, gliding tones and filt
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -168,12 +169,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--split", default="val", help="whose clips' soundtracks are searched (train: to choose settings)")
     ap.add_argument("--every", type=int, default=1, help="every N-th clip of the split")
     ap.add_argument("--no-exact", action="store_true", help="skip the full-scan comparison")
-    ap.add_argument("--common", type=int, default=LandmarkConfig.common, help="see edgeav.landmarks.LandmarkConfig")
-    ap.add_argument("--too-common", type=int, default=LandmarkConfig.too_common)
+    ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="LandmarkConfig fields to change")
     ap.add_argument("--out", default=str(RESULTS))
     a = ap.parse_args(argv)
     root = corpus_root(a.corpus)
-    cfg = LandmarkConfig(common=a.common, too_common=a.too_common)
+    fields = {f.name: f.type for f in dataclasses.fields(LandmarkConfig)}
+    pairs = [kv.split("=", 1) for kv in a.set]
+    cfg = LandmarkConfig(**{k: (float if fields[k] == "float" else int)(v) for k, v in pairs})
     ids, waves = real_library(root, cfg)
     tracks, decode_s = soundtracks(root, cfg.sample_rate, a.split, a.every)
     rows = [{"name": "corpus library", **measure(ids, waves, tracks, cfg)}]

@@ -31,6 +31,8 @@ class LandmarkConfig:
     max_dt: int = 24  # frames between a pair's peaks (192 ms)
     max_df: int = 31  # frequency bins between a pair's peaks (~970 Hz)
     min_votes: float = 6.0  # pairs agreeing on one file and offset (±1 frame) to make a candidate
+    min_share: float = 0.5  # or this share of the file's own pairs, if fewer (a 30 ms click has a handful)
+    min_pairs: int = 24  # an opening with fewer pairs is hashed again with the soundtrack's peaks per frame
     common: int = 50  # a hash held by more library openings than this is common: each of its hits votes common/n
     too_common: int = 400  # and one held by more than this does not vote (it would cost more than it tells)
     floor: float = 0.3  # a candidate is a start if its opening's normalized cross-correlation reaches this
@@ -136,7 +138,7 @@ class LandmarkIndex:
             for i, w in enumerate(chunk):
                 w = np.asarray(w, np.float32)[:length]
                 x[i, lead * cfg.hop : lead * cfg.hop + len(w)] = w
-            h, row, anchor = peak_pairs(*spectral_peaks(x, cfg.library_peaks, cfg), cfg, cfg.fan_out)
+            h, row, anchor = self._pairs(x)
             hs.append(h)
             fs.append((row + len(self.ids) + i0).astype(np.int32))
             ts.append((anchor - lead).astype(np.int16))
@@ -147,6 +149,22 @@ class LandmarkIndex:
         self.hashes = np.concatenate(hs)[order]
         self.files, self.frames = np.concatenate(fs)[order], np.concatenate(ts)[order]
         self.pairs = np.concatenate(counts)
+
+    def _pairs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(hash, row, anchor frame) of the openings `x`: `library_peaks` per frame, and for an opening short of
+        `min_pairs` pairs that way (a click of a few frames), as many peaks per frame as the soundtrack keeps."""
+        cfg = self.cfg
+        h, row, anchor = peak_pairs(*spectral_peaks(x, cfg.library_peaks, cfg), cfg, cfg.fan_out)
+        few = np.flatnonzero(np.bincount(row, minlength=len(x)) < cfg.min_pairs)
+        if not len(few) or cfg.footage_peaks <= cfg.library_peaks:
+            return h, row, anchor
+        h2, row2, anchor2 = peak_pairs(*spectral_peaks(x[few], cfg.footage_peaks, cfg), cfg, cfg.fan_out)
+        rest = ~np.isin(row, few)
+        return (
+            np.concatenate([h[rest], h2]),
+            np.concatenate([row[rest], few[row2].astype(row.dtype)]),
+            np.concatenate([anchor[rest], anchor2]),
+        )
 
     def candidates(self, x: np.ndarray) -> list[tuple[float, int, float]]:
         """(start s, file index, votes) where a library file's pairs line up in the soundtrack `x` (at the config's
@@ -169,7 +187,8 @@ class LandmarkIndex:
         for d in (-1, 1):  # votes one frame either side count too (a start falls between two hops)
             hit, j = _offset_neighbour(keys, d)
             pooled[hit] += votes[j]
-        best = (pooled >= cfg.min_votes) & (pooled >= _neighbour_max(keys, pooled))
+        need = np.minimum(cfg.min_votes, cfg.min_share * self.pairs[keys >> 32])
+        best = (pooled >= need) & (pooled >= _neighbour_max(keys, pooled))
         out = [
             (float(k & 0xFFFFFFFF) * cfg.hop / cfg.sample_rate, int(k >> 32), float(v))
             for k, v in zip(keys[best], pooled[best])
