@@ -121,7 +121,7 @@ def _library_key(model, files: list[Path]) -> tuple:
 def library_embeddings(model, folder: str, files_per_batch: int = 256) -> tuple[list[str], np.ndarray]:
     """Each readable library file's pooled embedding, as the bank indexes it; unreadable files are left out (as
     edgeav index skips them). The windows of many files are encoded together (a file at a time, the encoder's
-    per-call cost was most of the time), and kept for the process: adapt's stages embed the same library."""
+    per-call cost dominates), and kept for the process: adapt's stages embed the same library."""
     files = audio_files(folder)
     key = _library_key(model, files)
     if key not in _EMBEDDED:

@@ -105,7 +105,7 @@ class WindowSampler:
 
     def visuals(self, rows) -> list | np.ndarray:  # noqa: ANN001
         """The visuals of many windows, rows of (clip, start): cached trunk maps per window, or one (B, T, 3, H, W)
-        batch of frame stacks preprocessed at once (per window, the conversion was most of a step's input cost)."""
+        batch of frame stacks preprocessed at once (per window, the conversion dominates a step's input cost)."""
         if self.features:
             return [self.window(c, k)[0] for c, k in rows]
         stacks = [
