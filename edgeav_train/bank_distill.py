@@ -147,7 +147,7 @@ def _embed_library(model, folder: str, files: list[Path], files_per_batch: int) 
         if windows:
             e = embed_mels(model, np.concatenate(windows), batch=256)
             ends = np.cumsum([len(w) for w in windows])
-            embs += [pool(e[a:b]) for a, b in zip(ends - [len(w) for w in windows], ends)]
+            embs += [pool(part) for part in np.split(e, ends[:-1])]
     return ids, np.stack(embs)
 
 

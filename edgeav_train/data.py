@@ -95,19 +95,15 @@ class WindowSampler:
         return np.asarray(self.mels[clip][m0 : m0 + self.win_mel], np.float32)
 
     def window(self, clip: int, k: int):
-        idx = [k + o for o in self.offsets]
-        if self.features:
-            vis = [np.asarray(lv[idx], np.float32) for lv in self.visual[clip]]
-        else:
-            frames = np.stack([resize_frame(np.asarray(self.visual[clip][i]), self.frame_size) for i in idx])
-            vis = preprocess_frames(frames)
-        return vis, self.audio_window(clip, k)
+        return self.visuals([(clip, k)])[0], self.audio_window(clip, k)
 
     def visuals(self, rows) -> list | np.ndarray:  # noqa: ANN001
         """The visuals of many windows, rows of (clip, start): cached trunk maps per window, or one (B, T, 3, H, W)
         batch of frame stacks preprocessed at once (per window, the conversion dominates a step's input cost)."""
         if self.features:
-            return [self.window(c, k)[0] for c, k in rows]
+            return [
+                [np.asarray(lv[[k + o for o in self.offsets]], np.float32) for lv in self.visual[c]] for c, k in rows
+            ]
         stacks = [
             [resize_frame(np.asarray(self.visual[c][k + o]), self.frame_size) for o in self.offsets] for c, k in rows
         ]
