@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--calls", type=int, default=300)
-    ap.add_argument("--file-rounds", type=int, default=3)
+    ap.add_argument("--file-rounds", type=int, default=9)
     ap.add_argument("--exports", default="exports")
     ap.add_argument("--calib-windows", type=int, default=256)
     ap.add_argument("--corpus", default=None)

@@ -44,9 +44,11 @@ class FileSource(FrameSource):
 
     AHEAD = 64  # frames decoded ahead of the consumer: ~2.6 s at 25 fps, 2.4 MB at 128×96
 
-    def __init__(self, path: str, fps: float, size: tuple[int, int] | None, realtime: bool = False) -> None:
+    def __init__(
+        self, path: str, fps: float, size: tuple[int, int] | None, realtime: bool = False, threads: int = 0
+    ) -> None:
         super().__init__()
-        self.video = VideoFile(path, fps=fps, size=size)
+        self.video = VideoFile(path, fps=fps, size=size, threads=threads)
         self.realtime = realtime
 
     def __iter__(self):
@@ -222,9 +224,12 @@ class LiveSource(FrameSource):
 _URI_RE = re.compile(r"^(?P<scheme>[a-z0-9+]+)://(?P<rest>.*)$", re.I)
 
 
-def open_source(source: str, fps: float, size: tuple[int, int] | None = None, realtime: bool = False) -> FrameSource:
+def open_source(
+    source: str, fps: float, size: tuple[int, int] | None = None, realtime: bool = False, decode_threads: int = 0
+) -> FrameSource:
     """Open SOURCE as users write it: a file, `file://`, a camera index `0`, `/dev/videoN`, `v4l2://N`,
-    `csi://N` (GStreamer nvarguscamerasrc on Jetson), `rtsp://`, `http(s)://`."""
+    `csi://N` (GStreamer nvarguscamerasrc on Jetson), `rtsp://`, `http(s)://`. `decode_threads` bounds a file's
+    decoder threads (0: as many as the codec takes)."""
     s = str(source)
     m = _URI_RE.match(s)
     scheme = m.group("scheme").lower() if m else ""
@@ -237,7 +242,7 @@ def open_source(source: str, fps: float, size: tuple[int, int] | None = None, re
             return LiveSource(s, size)
         if not Path(s).exists():
             raise EdgeavError(f"source not found: {s}", "give a video file, a camera index (0), /dev/videoN or a URL")
-        return FileSource(s, fps, size, realtime=realtime)
+        return FileSource(s, fps, size, realtime=realtime, threads=decode_threads)
     if scheme == "v4l2":
         dev = m.group("rest")
         return LiveSource(int(dev) if dev.isdigit() else dev, size)

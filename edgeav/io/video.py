@@ -6,7 +6,7 @@ that starts later than the video (or uses another time base) still lines up: the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -42,7 +42,8 @@ def _stream_start(stream: av.stream.Stream | None) -> float | None:
 
 
 class VideoFile:
-    """Reads one video file. `size` is (width, height) of returned frames; `sample_rate` of returned audio."""
+    """Reads one video file. `size` is (width, height) of returned frames; `sample_rate` of returned audio;
+    `threads` of the decoder (0: as many as the codec takes)."""
 
     def __init__(
         self,
@@ -51,8 +52,10 @@ class VideoFile:
         size: tuple[int, int] | None = None,
         sample_rate: int = 16000,
         require_audio: bool = False,
+        threads: int = 0,
     ) -> None:
         self.path = str(path)
+        self.threads = threads  # decoder threads; 0: the codec's own choice (as many as the cores)
         self.fps, self.size, self.sample_rate = fps, size, sample_rate
         with open_container(self.path, "video") as c:
             if not c.streams.video:
@@ -94,16 +97,19 @@ class VideoFile:
         try:
             vs = c.streams.video[0]
             vs.thread_type = "AUTO"
+            if self.threads:
+                vs.codec_context.thread_count = self.threads
             zero = self.info.start_time
             if start > 0:
                 c.seek(max(0, int((start + zero) / vs.time_base)), stream=vs, backward=True)
             step = None if self.fps is None else 1.0 / self.fps
             k, prev = 0, None
+            rgb = self._converter()
             for frame in self._decode(c, vs):
                 ft = (frame.time if frame.time is not None else 0.0) - zero
                 if step is None:  # native rate
                     if ft >= start - 1e-6 and (end is None or ft < end):
-                        yield ft, self._rgb(frame)
+                        yield ft, rgb(frame)
                     elif end is not None and ft >= end:
                         return
                     continue
@@ -114,7 +120,7 @@ class VideoFile:
                     if t >= ft - 1e-3:
                         break
                     # frame `prev` is on screen at t (or, before the first frame, the first frame)
-                    yield t, self._rgb(prev if prev is not None else frame)
+                    yield t, rgb(prev if prev is not None else frame)
                     k += 1
                 prev = frame
             if prev is None or step is None:
@@ -124,7 +130,7 @@ class VideoFile:
                 t = start + k * step
                 if t >= last - 1e-9 or (end is not None and t >= end - 1e-9):
                     return
-                yield t, self._rgb(prev)
+                yield t, rgb(prev)
                 k += 1
         finally:
             c.close()
@@ -141,11 +147,15 @@ class VideoFile:
                 return
             yield frame
 
-    def _rgb(self, frame: av.VideoFrame) -> np.ndarray:
+    def _converter(self) -> Callable[[av.VideoFrame], np.ndarray]:
+        """frame → RGB uint8 at `size`. One scaler serves every frame of a pass: `to_ndarray(width=...)` sets one up
+        per frame, which costs more than decoding a 320×240 clip."""
         if self.size is None:
-            return frame.to_ndarray(format="rgb24")
-        w, h = self.size
-        return frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
+            return lambda frame: frame.to_ndarray(format="rgb24")
+        from av.video.reformatter import VideoReformatter
+
+        scaler, (w, h) = VideoReformatter(), self.size
+        return lambda frame: scaler.reformat(frame, w, h, "rgb24", interpolation="AREA").to_ndarray()
 
     def frame_at(self, t: float) -> np.ndarray:
         """The frame on screen at time t (seeks)."""
