@@ -2,7 +2,6 @@
 sound at known frames), the onset picker online and offline, `edgeav run` event lines, --events-only, --save at
 the events, the detector's lookahead, and `edgeav train events` end to end."""
 
-import dataclasses
 import json
 
 import numpy as np
@@ -190,33 +189,29 @@ def test_train_events_end_to_end_on_the_made_footage(cache, tmp_path, monkeypatc
     assert all(torch.equal(v, base_sd[k]) for k, v in m.state_dict().items() if not k.startswith("events."))
 
 
-def _onset_logits(model: str, clip: str) -> np.ndarray:
-    """The event head's onset logit of every frame of `clip` that has its full context."""
-    from edgeav.backends import load_backend
-    from edgeav.io import open_source
-
-    be = load_backend(model, "auto", None, 1)
-    frames = np.stack([f for _, f in open_source(clip, be.event_spec.fps, be.cfg.frame_size)])
-    codes, _ = be.encode_event_frames(np.concatenate([frames[:1], frames]))
-    n = be.event_spec.length
-    return be.score_events(np.stack([codes[i : i + n] for i in range(len(codes) - n + 1)]))[0]
-
-
 def test_exports_carry_the_event_head_and_run_finds_the_same_events(footage, model_path, tmp_path):
     from edgeav.backends.onnx_backend import OnnxBackend
     from edgeav.export.formats import export
+    from edgeav.io import open_source
+    from edgeav.models import load_model
     from edgeav.pipeline import RunConfig, run
+    from edgeav_train.event_eval import clip_scores
 
     bank = _bank(model_path, tmp_path)
     clip = str(footage / "clip.mp4")
     # the untrained head scores the still frames alike to float rounding: peaks among those are rounding noise,
     # so the threshold sits just above that plateau and the events compared are the picture's own
-    plateau = float(np.median(_onset_logits(model_path, clip)))
+    m = load_model(model_path)
+    frames = np.stack([f for _, f in open_source(clip, m.events.spec.fps, m.cfg.frame_size)])
+    threshold = float(np.nanmedian(clip_scores(m.events, frames)[0])) + 1e-4
 
     def events(model):
         out = tmp_path / "e.jsonl"
-        cfg = RunConfig(clip, model=model, bank=bank, jsonl=str(out), events_only=True, quiet=True)
-        run(dataclasses.replace(cfg, onset_threshold=plateau + 1e-4))
+        run(
+            RunConfig(
+                clip, model=model, bank=bank, jsonl=str(out), events_only=True, onset_threshold=threshold, quiet=True
+            )
+        )
         return [json.loads(x) for x in out.read_text().splitlines()]
 
     ref = events(model_path)
