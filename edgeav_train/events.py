@@ -39,9 +39,12 @@ from edgeav_train.loop import LoopConfig, fit
 class EventTrainConfig:
     model: str
     """Model that gains the event head (registry name or .safetensors); its other parts stay fixed. A model that
-    has one already fine-tunes it (its own widths, dim, context and pool; those below then do not apply)."""
+    has one already fine-tunes it (its own widths, dim, context and pool; those below then do not apply) unless
+    --fresh."""
     sounds: str
     """The sound library whose files are found in the footage."""
+    fresh: bool = False
+    """Train a new event head of the geometry below even if the model has one (it is replaced)."""
     out: str = "runs/events"
     """Folder for checkpoints, metrics.jsonl and the model."""
     cache: str = ".cache/gameplay-25"
@@ -202,15 +205,17 @@ class EventTask(nn.Module):
 
 
 def with_event_head(model: AVModel, cfg: EventTrainConfig) -> AVModel:
-    """`model` with an event head to train: its own (fine-tuned), else a fresh one of `cfg`'s geometry in a copy
-    whose every other tensor is the model's own."""
-    if model.cfg.event_widths:
+    """`model` with an event head to train: its own (fine-tuned), else (or with `cfg.fresh`) a new one of `cfg`'s
+    geometry in a copy whose every other tensor is the model's own; a replaced head's threshold goes with it."""
+    if model.cfg.event_widths and not cfg.fresh:
         return model.eval()
     arch = dataclasses.replace(
         model.cfg, event_widths=cfg.widths, event_dim=cfg.dim, event_context=cfg.context, event_pool=cfg.pool
     )
-    out = AVModel(arch, model.card)
-    missing, unexpected = out.load_state_dict(model.state_dict(), strict=False)
+    card = model.card.replace(onset_threshold=None) if model.cfg.event_widths else model.card  # the old head's
+    out = AVModel(arch, card)
+    kept = {k: v for k, v in model.state_dict().items() if not k.startswith("events.")}
+    missing, unexpected = out.load_state_dict(kept, strict=False)
     assert not unexpected and all(k.startswith("events.") for k in missing), (missing, unexpected)
     return out.eval()  # fixed parts keep their BatchNorm statistics; only the event head trains
 
@@ -310,7 +315,8 @@ def train_events(cfg: EventTrainConfig, targets: Targets = fingerprinted_starts)
     done = fit(task, list(model.events.parameters()), draw, out, LoopConfig.of(cfg, warmup=100))
     if not done:
         return out / "checkpoint.pt"
-    card = model.card.replace(provenance={**model.card.provenance, "events": asdict(cfg)})
+    step = "events_finetune" if "events" in model.card.provenance and not cfg.fresh else "events"  # keeps the first
+    card = model.card.replace(provenance={**model.card.provenance, step: asdict(cfg)})
     done_info = {
         "seconds": round(time.perf_counter() - t0, 1),
         "starts": int(len(draw.found)),

@@ -1,13 +1,15 @@
 """More unlabeled training footage: rerun the corpus's own recorder (its gameplay-recorder folder) for new
 seeds of the corpus's games, into a git-ignored folder laid out like the corpus (clips/<game>/<game>-s<seed>.mp4
-and a splits.csv marking every clip `train`), ready for `edgeav cache`.
+and a splits.csv marking every clip `train`), ready for `edgeav cache`. With `--corpus`, the corpus's own clips are
+linked in beside them with their splits, so one cache holds all the training footage and the val clips that
+calibrate the onset threshold.
 
 Only the video and its soundtrack are used downstream; the recorder's event logs are written beside them but no
 training code reads them. Seeds start at 1001, far from the corpus's (1-20), so no val/test moment is re-recorded.
 Needs Debian's python3-pygame and the games (see the recorder's README); the recorder is deterministic per seed.
 
     python -m edgeav_train.more_footage --recorder ../shared/tools/gameplay-recorder --out .cache/more-footage \
-        --seeds 1001-1028 [--jobs 2]
+        --seeds 1001-1028 [--jobs 2] [--corpus ../shared/data/gameplay]
 """
 
 from __future__ import annotations
@@ -53,8 +55,28 @@ def record_clip(out: Path, game: str, seed: int, seconds: int, recorder: Path) -
     return f"{game} s{seed}: rc={r.returncode} {msg[-1] if msg else r.stderr[-200:]}"
 
 
+def link_corpus(corpus: Path, out: Path) -> list[list[str]]:
+    """The corpus's clips linked into `out` (clips/<game>/), and their splits.csv rows."""
+    with open(corpus / "splits.csv") as f:
+        rows = [[r["clip_id"], r["game"], r["split"]] for r in csv.DictReader(f)]
+    for clip_id, game, _ in rows:
+        src, dst = (corpus / "clips" / game / f"{clip_id}.mp4").resolve(), out / "clips" / game / f"{clip_id}.mp4"
+        if not src.exists():
+            raise EdgeavError(f"corpus clip missing: {src}", f"check --corpus {corpus}")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if not dst.is_symlink():
+            dst.symlink_to(src)
+    return rows
+
+
 def more_footage(
-    out: str, seeds: list[int], games=GAMES, seconds: int = 60, jobs: int = 2, recorder: Path | None = None
+    out: str,
+    seeds: list[int],
+    games=GAMES,
+    seconds: int = 60,
+    jobs: int = 2,
+    recorder: Path | None = None,
+    corpus: Path | None = None,
 ) -> Path:
     if recorder is None or not (recorder / "record.sh").exists():
         raise EdgeavError(f"gameplay recorder not found at {recorder}", "pass --recorder PATH")
@@ -65,11 +87,14 @@ def more_footage(
         for line in ex.map(lambda it: record_clip(out_path, *it, seconds, recorder), items):
             print(line, flush=True)
     done = [(g, s) for g, s in items if recorded(out_path, g, s)]
+    linked = link_corpus(Path(corpus), out_path) if corpus else []
     with atomic_path(out_path / "splits.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["clip_id", "game", "split"])
-        w.writerows([f"{g}-s{s}", g, "train"] for g, s in done)
-    print(f"{len(done)} of {len(items)} clips in {out_path}")
+        w.writerows(linked + [[f"{g}-s{s}", g, "train"] for g, s in done])
+    print(
+        f"{len(done)} of {len(items)} clips in {out_path}" + (f", and {len(linked)} of the corpus's" if linked else "")
+    )
     return out_path
 
 
@@ -81,5 +106,6 @@ if __name__ == "__main__":
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--recorder", type=Path, required=True, help="the corpus's recorder (gameplay-recorder folder)")
+    ap.add_argument("--corpus", type=Path, help="link the corpus's clips in too, with their splits")
     a = ap.parse_args()
-    more_footage(a.out, parse_seeds(a.seeds), tuple(a.games), a.seconds, a.jobs, a.recorder)
+    more_footage(a.out, parse_seeds(a.seeds), tuple(a.games), a.seconds, a.jobs, a.recorder, a.corpus)

@@ -1,6 +1,7 @@
 """How far is the label-free event head from what its architecture reaches with the true labels? A diagnostic,
-never shipped: the same head, data, sampling, losses and schedule as `edgeav train events`, but its start frames and
-files come from the TRUE train-split event logs instead of the fingerprinted soundtrack. Scored by
+never shipped: the same head, data, sampling, losses and schedule as `edgeav train events` (a new head, trained
+from the start: --fresh), but its start frames and files come from the TRUE train-split event logs instead of the
+fingerprinted soundtrack. Scored by
 benchmarks.events (offline rows; its threshold calibrated on val like the product's); the gap to the label-free
 head is what better targets could still win, this row's level what the head allows.
 
@@ -42,13 +43,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--sounds", required=True)
     ap.add_argument("-o", "--out", default="runs/events/ceiling")
     ap.add_argument("--steps", type=int, default=EventTrainConfig.steps)
+    ap.add_argument("--threads", type=int, default=EventTrainConfig.threads)
     ap.add_argument("--corpus", default="")
     ap.add_argument("--cache", default=EventTrainConfig.cache, help="frame-rate cache (edgeav train cache --fps 25)")
     ap.add_argument("--results", default=str(RESULTS))
     ap.add_argument("--bank-cache", default=".cache/value")
     a = ap.parse_args(argv)
     cfg = EventTrainConfig(
-        model=a.model, sounds=a.sounds, out=a.out, steps=a.steps, corpus=a.corpus, cache=a.cache, calibrate=True
+        model=a.model,
+        sounds=a.sounds,
+        out=a.out,
+        steps=a.steps,
+        corpus=a.corpus,
+        cache=a.cache,
+        calibrate=True,
+        fresh=True,
+        threads=a.threads,
     )
     path = train_events(cfg, targets=logged_starts)
     if path.name != "checkpoint.pt":

@@ -123,3 +123,36 @@ def test_more_footage_never_rerecords_the_corpus_seeds(tmp_path):
         parse_seeds("15-25")
     with pytest.raises(EdgeavError, match="recorder not found"):
         more_footage(str(tmp_path / "out"), [1001], recorder=tmp_path / "nowhere")
+
+
+def test_more_footage_links_the_corpus_clips_with_their_splits_beside_the_new_ones(tmp_path):
+    """With a corpus, the out folder lists the corpus's clips (linked, splits kept) and the new seeds as train, so
+    one cache holds all the footage; a recorder that wrote nothing adds no row."""
+    import csv
+
+    from edgeav_train.builder import discover
+    from edgeav_train.more_footage import more_footage
+
+    corpus = tmp_path / "corpus"
+    for clip_id in ("solarwolf-s1", "solarwolf-s2"):
+        (corpus / "clips" / "solarwolf").mkdir(parents=True, exist_ok=True)
+        (corpus / "clips" / "solarwolf" / f"{clip_id}.mp4").write_bytes(b"x")
+    (corpus / "splits.csv").write_text("clip_id,game,split\nsolarwolf-s1,solarwolf,train\nsolarwolf-s2,solarwolf,val\n")
+    recorder = tmp_path / "recorder"
+    recorder.mkdir()
+    (recorder / "record.sh").write_text(
+        '#!/bin/sh\nmkdir -p "$4/clips/$1" "$4/events/$1"\n[ "$2" = 1001 ] || exit 1\n'
+        'echo > "$4/clips/$1/$1-s$2.mp4"; echo {} > "$4/events/$1/$1-s$2.json"\n'
+    )
+    (recorder / "record.sh").chmod(0o755)
+    out = more_footage(str(tmp_path / "out"), [1001, 1002], ("solarwolf",), recorder=recorder, corpus=corpus)
+    rows = list(csv.reader(open(out / "splits.csv")))
+    assert rows[1:] == [
+        ["solarwolf-s1", "solarwolf", "train"],
+        ["solarwolf-s2", "solarwolf", "val"],
+        ["solarwolf-s1001", "solarwolf", "train"],
+    ]
+    assert (
+        out / "clips" / "solarwolf" / "solarwolf-s2.mp4"
+    ).resolve() == corpus / "clips" / "solarwolf" / "solarwolf-s2.mp4"
+    assert [(v.key, v.split) for v in discover(out)][1] == ("solarwolf-s2", "val")

@@ -2,6 +2,7 @@
 sound at known frames), the onset picker online and offline, `edgeav run` event lines, --events-only, --save at
 the events, the detector's lookahead, and `edgeav train events` end to end."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -187,6 +188,19 @@ def test_train_events_end_to_end_on_the_made_footage(cache, tmp_path, monkeypatc
     assert m.events.spec.length == 7 and m.card.onset_threshold is None  # no corpus: uncalibrated, said so
     base_sd = load_model(base).state_dict()
     assert all(torch.equal(v, base_sd[k]) for k, v in m.state_dict().items() if not k.startswith("events."))
+
+
+def test_fresh_replaces_a_models_event_head_and_its_threshold(model_path, tmp_path, monkeypatch):
+    from edgeav.models import load_model
+    from edgeav_train.events import EventTrainConfig, with_event_head
+
+    monkeypatch.delenv("EDGEAV_CORPUS", raising=False)
+    old = load_model(model_path)
+    cfg = EventTrainConfig(model=model_path, sounds=str(LIB), widths=(4,), dim=6, context=(3, 1), fresh=True)
+    new = with_event_head(old, cfg)
+    assert new.events.spec.length == 5 and new.events.encoder.out.out_features == 6
+    assert new.card.onset_threshold is None and old.card.onset_threshold == -1e9
+    assert with_event_head(old, dataclasses.replace(cfg, fresh=False)) is old
 
 
 def test_exports_carry_the_event_head_and_run_finds_the_same_events(footage, model_path, tmp_path):
