@@ -1,9 +1,9 @@
 """How far is the label-free event head from what its architecture reaches with the true labels? A diagnostic,
 never shipped: the same head, data, sampling, losses and schedule as `edgeav train events` (a new head, trained
 from the start: --fresh), but its start frames and files come from the TRUE train-split event logs instead of the
-fingerprinted soundtrack. Scored by
-benchmarks.events (offline rows; its threshold calibrated on val like the product's); the gap to the label-free
-head is what better targets could still win, this row's level what the head allows.
+fingerprinted soundtrack. Scored by benchmarks.events (offline rows; its threshold calibrated on val like the
+product's); the gap to the label-free head is what better targets could still win, this row's level what the head
+allows.
 
     python -m research.event_ceiling --model student --sounds ../shared/data/gameplay/sounds -o runs/events/ceiling
 """
