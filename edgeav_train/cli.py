@@ -14,6 +14,7 @@ from edgeav.configcli import config_command
 from edgeav_train.bank_distill import BankDistillConfig, bank_distill
 from edgeav_train.builder import CacheJob
 from edgeav_train.events import EventTrainConfig, train_events
+from edgeav_train.more_footage import FootageJob, record_footage
 from edgeav_train.student import DistillConfig, distill
 from edgeav_train.train import TrainConfig, train
 
@@ -159,6 +160,13 @@ def register(app: typer.Typer, friendly: Callable[[Callable[..., Any]], Callable
             BankDistillConfig,
             lambda c: _saved(bank_distill(c)),
             "Stage 2 (label-free): the soundtrack matched against the library teaches the visual side (resumes).",
+        )
+    )
+    app.command("footage")(
+        generated(
+            FootageJob,
+            record_footage,
+            "Record more unlabeled footage with the corpus's recorder (new seeds; resumes when interrupted).",
         )
     )
     app.command("events")(

@@ -8,22 +8,42 @@ Only the video and its soundtrack are used downstream; the recorder's event logs
 training code reads them. Seeds start at 1001, far from the corpus's (1-20), so no val/test moment is re-recorded.
 Needs Debian's python3-pygame and the games (see the recorder's README); the recorder is deterministic per seed.
 
-    python -m edgeav_train.more_footage --recorder ../shared/tools/gameplay-recorder --out .cache/more-footage \
+    edgeav train footage --recorder ../shared/tools/gameplay-recorder -o .cache/more-footage \
         --seeds 1001-1028 [--jobs 2] [--corpus ../shared/data/gameplay]
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgeav.atomic import atomic_path
 from edgeav.errors import EdgeavError
 
 GAMES = ("solarwolf", "funnyboat", "whichwayisup", "angrydd", "pathological", "monsterz", "ardentryst")
+
+
+@dataclass(frozen=True)
+class FootageJob:
+    """`edgeav train footage`: which recorder, which seeds of which games, and where."""
+
+    recorder: str
+    """The corpus's recorder (its gameplay-recorder folder, with record.sh)."""
+    out: str = ".cache/more-footage"
+    """Folder the clips and splits.csv go into (clips already recorded there are kept)."""
+    seeds: str = "1001-1028"
+    """Recorder seeds, e.g. 1001-1028 or 1001,1005 (the corpus's own, 1-20, are refused)."""
+    games: tuple[str, ...] = GAMES
+    """Games recorded, each for every seed."""
+    seconds: int = 60
+    """Length of each clip."""
+    jobs: int = 2
+    """Clips recorded in parallel."""
+    corpus: str = ""
+    """A corpus whose clips are linked in too, with their splits (empty: none)."""
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -98,14 +118,14 @@ def more_footage(
     return out_path
 
 
+def record_footage(job: FootageJob) -> Path:
+    corpus = Path(job.corpus) if job.corpus else None
+    return more_footage(job.out, parse_seeds(job.seeds), job.games, job.seconds, job.jobs, Path(job.recorder), corpus)
+
+
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--seeds", default="1001-1028")
-    ap.add_argument("--games", nargs="+", default=list(GAMES))
-    ap.add_argument("--seconds", type=int, default=60)
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--recorder", type=Path, required=True, help="the corpus's recorder (gameplay-recorder folder)")
-    ap.add_argument("--corpus", type=Path, help="link the corpus's clips in too, with their splits")
-    a = ap.parse_args()
-    more_footage(a.out, parse_seeds(a.seeds), tuple(a.games), a.seconds, a.jobs, a.recorder, a.corpus)
+    import typer
+
+    from edgeav.configcli import config_command
+
+    typer.run(config_command(FootageJob, record_footage, doc=__doc__.split("\n")[0], short={"out": "-o"}))

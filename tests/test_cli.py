@@ -33,6 +33,8 @@ def test_default_run_uses_bundled_clip_bank_and_shipped_model(tmp_path):
         (["index", "nofolder", "-o", "b.npz"], "nofolder"),
         (["train", "cache", "nofootage", "-o", "c"], "nofootage"),
         (["cache", "nofootage", "-o", "c"], "nofootage"),  # the earlier top-level name, kept as a hidden alias
+        (["train", "footage", "--recorder", "norecorder", "-o", "f", "--seeds", "1001"], "norecorder"),
+        (["train", "footage", "--recorder", "r", "-o", "f", "--seeds", "15-20"], "15-20"),
     ],
 )
 def test_errors_are_one_line(tmp_path, args, needle):
