@@ -58,6 +58,7 @@ def head_without(game: str, a: argparse.Namespace, work: Path, root: Path) -> st
         leave_out=(f"{game}-",),
         steps=a.head_steps,
         calibrate=False,
+        threads=a.threads,
     )
     m = load_model(str(train_events(cfg)))
     threshold, _ = calibrate_onsets(m, a.cache25, str(root), (f"{game}-",))
@@ -95,29 +96,43 @@ def simulated_verdicts(model: str, cache25: Path, clips: list, bank, n: int, see
     return out
 
 
-def scored(model: str, bank_path: str, clips: list, prior: str) -> dict:  # noqa: ANN001
-    """`edgeav run --events-only` on each clip: detection P/R/F1; found and right at top-1 (over all events); at
-    the found events, top-1 and macro top-1 (mean over the sounds that fired) beside the blind prior's."""
+PRIOR_WEIGHTS = (0.0, 0.02, 0.04, 0.07, 0.1, 0.15)  # edgeav.prior weights scored for the adapted heads
+
+
+def found_events(model: str, bank_path: str, clips: list, k: int) -> tuple[dict, list]:  # noqa: ANN001
+    """`edgeav run --events-only` on each clip, the footage prior off, every event's top `k` sounds: detection
+    P/R/F1 and [(true sound, {sound: score})] at the found events."""
     from edgeav.pipeline import RunConfig, run
     from edgeav.score import match_times
     from edgeav_train.event_eval import prf
 
     n_true = n_pred = tp = 0
-    hits: dict[str, list[bool]] = {}  # per true sound, at its found events: was the top-1 right
+    found = []
     for clip in clips:
         ev = json.loads(clip.events.read_text())["sound_events"]
         with tempfile.TemporaryDirectory() as d:
             out = Path(d) / "run.jsonl"
-            run(RunConfig(str(clip.video), model=model, bank=bank_path, events_only=True, jsonl=str(out), quiet=True))
+            cfg = RunConfig(
+                str(clip.video), model=model, bank=bank_path, events_only=True, jsonl=str(out), quiet=True, top_k=k
+            )
+            run(dataclasses.replace(cfg, prior_weight=0.0))
             lines = [json.loads(x) for x in out.read_text().splitlines()]
         pairs = match_times([r["t"] for r in lines], [e["t"] for e in ev], TOLERANCE_S)
         n_true, n_pred, tp = n_true + len(ev), n_pred + len(lines), tp + len(pairs)
-        for i, j in pairs:
-            hits.setdefault(ev[j]["sound_id"], []).append(lines[i]["recommendations"][0]["sound"] == ev[j]["sound_id"])
-    right = sum(map(sum, hits.values()))
+        found += [(ev[j]["sound_id"], {r["sound"]: r["score"] for r in lines[i]["recommendations"]}) for i, j in pairs]
+    return prf(tp, n_pred, n_true), found
+
+
+def sound_at_found(found: list, n_true: int, prior: str, bias: dict | None) -> dict:
+    """Found and right at top-1 (over all events); at the found events top-1 and macro top-1 (mean over the sounds
+    that fired) beside the blind prior's, with `bias` ({sound: score bias}) added to the scores."""
+    hits: dict[str, list[bool]] = {}  # per true sound, at its found events: was the top-1 right
+    for true, scores in found:
+        top = max(scores, key=lambda s: scores[s] + (bias[s] if bias else 0.0))
+        hits.setdefault(true, []).append(top == true)
+    right, tp = sum(map(sum, hits.values())), len(found)
     prior_right = len(hits.get(prior, []))
     return {
-        **prf(tp, n_pred, n_true),
         "found_right": round(right / n_true, 4),
         "prior_found_right": round(prior_right / n_true, 4),
         "top1_at_found": round(right / max(tp, 1), 4),
@@ -125,6 +140,27 @@ def scored(model: str, bank_path: str, clips: list, prior: str) -> dict:  # noqa
         "macro_top1_at_found": round(float(np.mean([np.mean(v) for v in hits.values()])) if hits else 0.0, 4),
         "prior_macro_top1_at_found": round(1 / len(hits) if prior in hits else 0.0, 4),
     }
+
+
+def scored(model: str, bank_path: str, clips: list, prior: str) -> dict:  # noqa: ANN001
+    """Detection and the sound at found events, scored as `edgeav run --events-only` gives them with the model's
+    own footage prior; for a model that carries one, also under each of PRIOR_WEIGHTS (`by_prior_weight`)."""
+    from edgeav.bank import SoundBank
+    from edgeav.models import load_model
+    from edgeav.prior import prior_bias
+
+    bank = SoundBank.load(bank_path)
+    card = load_model(model).card
+    det, found = found_events(model, bank_path, clips, len(bank))
+
+    def at(weight: float) -> dict:
+        b = prior_bias(card.footage_starts, bank.ids, weight)
+        return sound_at_found(found, det["true_events"], prior, None if b is None else dict(zip(bank.ids, b.tolist())))
+
+    row = {**det, **at(card.prior_weight), "prior_weight": card.prior_weight}
+    if card.footage_starts:
+        row["by_prior_weight"] = {str(w): at(w) for w in PRIOR_WEIGHTS}
+    return row
 
 
 def adapted(model: str, footage: Path, root: Path, out: Path, a: argparse.Namespace, feedback: str = "") -> dict:
@@ -173,6 +209,23 @@ def markdown(res: dict, cmd: str) -> str:
             f"({r['prior_found_right']:.3f}) | {r['top1_at_found']:.3f} / {r['macro_top1_at_found']:.3f} "
             f"({r['prior_top1_at_found']:.3f} / {r['prior_macro_top1_at_found']:.3f}) |"
         )
+    lines += [
+        "",
+        "The adapted heads' suggestions under each footage prior weight (edgeav.prior; the rows above use the "
+        "weight their model carries): top-1 / macro top-1 at found events, on the game's val clips, then its test "
+        "clips.",
+        "",
+        "| prior weight | adapted: val | adapted: test | + verdicts: val | + verdicts: test |",
+        "|---|---|---|---|---|",
+    ]
+    named = ("adapted", "adapted + verdicts")
+    for w in PRIOR_WEIGHTS:
+        cells = [
+            f"{r['top1_at_found']:.3f} / {r['macro_top1_at_found']:.3f}{' ✓' if meets_aim(r) else ''}"
+            for name in named
+            for r in (res["val_rows"][name]["by_prior_weight"][str(w)], res["rows"][name]["by_prior_weight"][str(w)])
+        ]
+        lines.append(f"| {w} | " + " | ".join(cells) + " |")
     lines += ["", f"Reproduce: `{cmd}`"]
     return "\n".join(lines) + "\n"
 
@@ -184,6 +237,28 @@ def meets_aim(row: dict) -> bool:
     )
 
 
+def prior_weight_table(games: dict) -> dict:
+    """{weight: the games meeting the aim on val and on test, adapted and adapted + verdicts}, over the games
+    scored under every prior weight."""
+    scored_games = {g: r for g, r in games.items() if r["val"] and "by_prior_weight" in r["adapted"]}
+    table = {}
+    for w in PRIOR_WEIGHTS:
+        t = {"games": len(scored_games)}
+        for key, name, split in (
+            ("val", "adapted", "val"),
+            ("test", "adapted", "test"),
+            ("val_fed", "adapted + verdicts", "val"),
+            ("test_fed", "adapted + verdicts", "test"),
+        ):
+            t[key] = sorted(
+                g
+                for g, r in scored_games.items()
+                if meets_aim((r["val"] if split == "val" else r)[name]["by_prior_weight"][str(w)])
+            )
+        table[str(w)] = t
+    return table
+
+
 def summary(out: str | Path = RESULTS) -> dict:
     """One table over every held-out game measured (results/adapt_events-GAME.json): adapt_events_summary."""
     out = Path(out)
@@ -191,11 +266,17 @@ def summary(out: str | Path = RESULTS) -> dict:
     for path in sorted(out.glob("adapt_events-*.json")):
         if path.stem.removeprefix("adapt_events-") != "summary":
             res = json.loads(path.read_text())
-            games[res["game"]] = {"library": res["library"], "test_events": res["test_events"], **res["rows"]}
+            games[res["game"]] = {
+                "library": res["library"],
+                "test_events": res["test_events"],
+                **res["rows"],
+                "val": res.get("val_rows", {}),
+            }
     plain, fed = ("adapted", "adapted + verdicts")
     res = {
         "games": games,
         "met": {name: sorted(g for g, r in games.items() if meets_aim(r[name])) for name in (plain, fed)},
+        "by_prior_weight": prior_weight_table(games),
     }
     lines = [
         "| held-out game | test events | without it: found & right | adapted: found & right | adapted: top-1 / "
@@ -216,6 +297,18 @@ def summary(out: str | Path = RESULTS) -> dict:
         "",
         f"✓: the aim met (top-1 at found events at or above the prior's, macro top-1 ≥ 2× the prior's): adapted in "
         f"{len(res['met'][plain])} of {len(games)} games, with verdicts in {len(res['met'][fed])} of {len(games)}.",
+        "",
+        "Games where the aim is met under each footage prior weight (edgeav.prior; re-ranking the same runs), on "
+        "the held-out games' val clips and on their test clips; the weight is chosen on val:",
+        "",
+        "| prior weight | adapted: val | adapted: test | + verdicts: val | + verdicts: test |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {w} | "
+            + " | ".join(f"{len(t[k])} of {t['games']}" for k in ("val", "test", "val_fed", "test_fed"))
+            + " |"
+            for w, t in res["by_prior_weight"].items()
+        ),
         "",
         "Reproduce: `python -m benchmarks.adapt_events --game GAME` for each game, then "
         "`python -m benchmarks.adapt_events --summary`",
@@ -241,6 +334,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--adapt-steps", type=int, default=300, help="edgeav adapt's window steps (its default)")
     ap.add_argument("--event-steps", type=int, default=150, help="edgeav adapt's event head steps (its default)")
     ap.add_argument("--verdicts", type=int, default=100)
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads for the held-out head's training")
     ap.add_argument("--work", default="runs/logo-events")
     ap.add_argument("--bank-cache", default=".cache/value")
     ap.add_argument("--score-only", action="store_true", help="score the models a previous run adapted, as they are")
@@ -254,6 +348,7 @@ def main(argv: list[str] | None = None) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     train = [c for c in load_clips(root, "train") if c.game == a.game]
     test = [c for c in load_clips(root, "test") if c.game == a.game]
+    val = [c for c in load_clips(root, "val") if c.game == a.game]  # choose the prior weight on these
     footage = _link_files([c.video for c in train], work / "footage", root / "clips" / a.game)
     counts = event_counts(root, "train")[a.game]
     prior = max(counts, key=counts.get)
@@ -276,6 +371,10 @@ def main(argv: list[str] | None = None) -> dict:
     ):
         rows[name] = scored(model, corpus_bank(model, root, Path(a.bank_cache)), test, prior)
         print(name, rows[name], flush=True)
+    val_rows = {
+        name: scored(r["model"], corpus_bank(r["model"], root, Path(a.bank_cache)), val, prior)
+        for name, r in (("adapted", adapt_plain), ("adapted + verdicts", adapt_fb))
+    }
     res = {
         "game": a.game,
         "head_steps": a.head_steps,
@@ -294,6 +393,8 @@ def main(argv: list[str] | None = None) -> dict:
         "test_clips": len(test),
         "test_events": sum(len(json.loads(c.events.read_text())["sound_events"]) for c in test),
         "rows": rows,
+        "val_clips": len(val),
+        "val_rows": val_rows,
     }
     write_result(f"adapt_events-{a.game}", res, markdown(res, command_line("adapt_events", argv)), a.out)
     return res

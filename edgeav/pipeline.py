@@ -21,6 +21,7 @@ import numpy as np
 
 from edgeav.defaults import DEFAULT_MODEL
 from edgeav.errors import EdgeavError
+from edgeav.prior import prior_bias
 from edgeav.steps import EventStep, WindowStep
 
 if TYPE_CHECKING:
@@ -68,6 +69,9 @@ class RunConfig:
     .xml (Final Cut 7 / Premiere / Resolve), .fcpxml, .aaf, .csv, .txt (Audacity labels), .rpp (Reaper)."""
     rules: str | None = None
     """TOML house rules: deny_sounds, deny_categories, allow_categories, a boost table, min_repeat_s."""
+    prior_weight: float | None = None
+    """Weight of the footage prior an adapted model carries (how often each sound starts in the footage it was
+    adapted on) in the ranking; default: the model's own; 0 = off."""
     feedback: str | None = None
     """Verdicts file (JSONL): re-ranks suggestions; in --show, a / r accept / reject the top suggestion into it."""
     explain: str | None = None
@@ -205,6 +209,7 @@ class RunParts:
     viewer: object = None
     explainer: object = None
     detector: EventDetector | None = None  # the event head's onset picker; None: windows only
+    prior: np.ndarray | None = None  # the footage prior's score bias per bank entry (edgeav.prior); None: off
 
     def close(self) -> None:
         for part in (self.viewer, self.explainer):
@@ -240,6 +245,11 @@ def open_parts(cfg: RunConfig) -> RunParts:
             "re-index the sounds with this model (edgeav index)",
         )
     parts = RunParts(backend, bank)
+    card = backend.card
+    weight = card.prior_weight if cfg.prior_weight is None else cfg.prior_weight
+    if weight < 0:
+        raise EdgeavError(f"--prior-weight must be ≥ 0 (got {weight})", "e.g. --prior-weight 0 to switch it off")
+    parts.prior = prior_bias(card.footage_starts, bank.ids, weight)
     if cfg.rules:
         from edgeav.rules import Rules
 

@@ -45,15 +45,20 @@ def rank_window(
     rules: Rules | None = None,
     reranker: FeedbackReranker | None = None,
     t: float = 0.0,
+    prior: np.ndarray | None = None,
 ) -> list[tuple[int, float]]:
-    """[(bank index, score)] best first for one window's embedding `v` (1, D): cosine search, then the users'
-    feedback (contextual score moves), then the house rules (filter, boost, no repeats)."""
-    if rules is None and reranker is None:
+    """[(bank index, score)] best first for one window's embedding `v` (1, D): cosine search, then the footage
+    prior (edgeav.prior: a bias per bank entry), the users' feedback (contextual score moves), then the house rules
+    (filter, boost, no repeats)."""
+    if rules is None and reranker is None and prior is None:
         scores, idx = bank.search(v, k, backend=search)
         return [(int(j), float(sc)) for j, sc in zip(idx[0], scores[0])]
-    # feedback and rules may reorder or drop many candidates: rank the whole bank (the top 2000 of huge ones)
+    # the prior, feedback and rules may reorder or drop many candidates: rank the whole bank (the top 2000 of huge
+    # ones)
     scores, idx = bank.search(v, len(bank) if len(bank) < 100_000 else 2000, backend=search)
     scores, idx = scores[0], idx[0]
+    if prior is not None:
+        scores = scores + prior[idx]
     if reranker is not None:
         scores = scores + reranker.adjust(v[0])[idx]
     if rules is not None:
@@ -132,7 +137,7 @@ class WindowStep:
         p1 = time.perf_counter()
         v = parts.backend.encode_preprocessed(x)
         p2 = time.perf_counter()
-        ranked = rank_window(v, bank, cfg.top_k, cfg.search, parts.rules, parts.reranker, s)
+        ranked = rank_window(v, bank, cfg.top_k, cfg.search, parts.rules, parts.reranker, s, parts.prior)
         p3 = time.perf_counter()
         recs = recommendations(ranked, bank)
         lat = {
@@ -180,7 +185,9 @@ class EventStep:
     def __call__(self, ev: Event) -> dict:
         cfg, parts = self.cfg, self.parts
         p0 = time.perf_counter()
-        ranked = rank_window(ev.embedding, parts.bank, cfg.top_k, cfg.search, parts.rules, parts.reranker, ev.t)
+        ranked = rank_window(
+            ev.embedding, parts.bank, cfg.top_k, cfg.search, parts.rules, parts.reranker, ev.t, parts.prior
+        )
         recs = recommendations(ranked, parts.bank)
         rec = {
             "type": "event",

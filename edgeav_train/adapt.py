@@ -129,6 +129,14 @@ def footage_threshold(model_path: Path, cache: Path, starts: int) -> dict:
     return {"set": round(threshold, 3), "detects": detected, "starts": starts, "was": previous}
 
 
+def keep_footage_prior(model_path: Path, starts: dict, weight: float) -> None:
+    """The footage's starts per library sound, and the weight they rank with, into the adapted model's card."""
+    from edgeav.models import load_model, save_model
+
+    m = load_model(str(model_path))
+    save_model(m, model_path.with_suffix(""), m.card.replace(footage_starts=dict(starts), prior_weight=weight))
+
+
 def footage_caches(cfg: AdaptConfig, m, cache: Path) -> dict:  # noqa: ANN001
     """The footage's 5 fps window cache (its manifest returned); for an event head to adapt, its frame-rate cache
     first (OUT/cache-events), the window cache then taken from it, not decoded again, where the grids nest."""
@@ -175,6 +183,8 @@ def adapt(cfg: AdaptConfig, echo=print) -> dict:
     from edgeav_train.bank_distill import BankDistillConfig, bank_distill
     from edgeav_train.features import build_features
 
+    if cfg.prior_weight < 0:  # refused before any work, not when the adapted card is written
+        raise EdgeavError(f"--prior-weight must be ≥ 0 (got {cfg.prior_weight})", "e.g. --prior-weight 0 for none")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     if not Path(cfg.sounds).is_dir():
@@ -231,6 +241,9 @@ def adapt(cfg: AdaptConfig, echo=print) -> dict:
             f"adapt: onset threshold set from your footage: {th['set']} (it detects {th['detects']:,} events where "
             f"{th['starts']:,} starts play; was {th['was']})"
         )
+    if found["starts"] and path.name != "checkpoint.pt":
+        keep_footage_prior(path, found["playing"], cfg.prior_weight)
+        echo(f"adapt: suggestions lean towards the sounds your footage plays (prior weight {cfg.prior_weight})")
     report = {
         "model": str(path),
         "clips": len(man["clips"]),

@@ -70,13 +70,22 @@ def test_adapt_finds_the_library_in_the_footage_and_trains_towards_it(footage, t
     assert any("skipped" in x and "broken.mp4" in x for x in said)
     from edgeav.models import load_model
 
-    assert load_model(rep["model"]).card.provenance["bank_distill"]["targets"] == "mixed"
+    card = load_model(rep["model"]).card
+    assert card.provenance["bank_distill"]["targets"] == "mixed"
+    # the starts found become the adapted model's footage prior, which `edgeav run` ranks with
+    from edgeav.adapt import AdaptConfig
+
+    assert card.footage_starts == rep["library"]["playing"] and card.prior_weight == AdaptConfig.prior_weight > 0
+    assert any("lean towards the sounds your footage plays" in x for x in said)
 
 
 def test_a_library_the_footage_does_not_play_falls_back_and_says_so(footage, tiny, tmp_path):
     rep, said = _adapt(footage, tiny, tmp_path / "b", sounds=ASSETS / "sounds" / "monsterz")
     assert rep["targets"] == "soundtrack" and rep["library"]["starts"] == 0
     assert any("no library file was found" in x for x in said)
+    from edgeav.models import load_model
+
+    assert load_model(rep["model"]).card.footage_starts == {}  # nothing found: no prior
 
 
 def test_interrupted_adapt_resumes_to_the_same_model(footage, tiny, tmp_path):

@@ -34,6 +34,10 @@ class ModelCard:
     """Auto-foley: minimum top score, for models without a calibrated rate (calibrated on val)."""
     onset_threshold: float | None = None
     """Event head: onset logit a frame's score must reach to be an event (calibrated on val for the best F1)."""
+    footage_starts: dict[str, int] = field(default_factory=dict)
+    """Adapted models: starts of each library sound found playing in the footage adapted on (edgeav adapt)."""
+    prior_weight: float = 0.0
+    """Weight of those starts' log-frequency in the ranking (edgeav.prior; 0 = not used)."""
     trained_by: str = ""
     """The command that reproduces this model (see docs/training.md)."""
     test_metrics: dict[str, Any] = field(default_factory=dict)
@@ -68,6 +72,12 @@ class ModelCard:
         ot = self.onset_threshold
         if ot is not None and not (isinstance(ot, (int, float)) and not isinstance(ot, bool)):
             raise bad("onset_threshold", "a number (an onset logit)")
+        fs = self.footage_starts
+        if not (isinstance(fs, dict) and all(isinstance(k, str) and type(n) is int and n >= 0 for k, n in fs.items())):
+            raise bad("footage_starts", "a JSON object of sound id → starts (a count)")
+        pw = self.prior_weight
+        if not (isinstance(pw, (int, float)) and not isinstance(pw, bool) and pw >= 0):
+            raise bad("prior_weight", "a number ≥ 0")
         if not isinstance(self.trained_by, str):
             raise bad("trained_by", "a command line")
         for name in ("test_metrics", "provenance"):
