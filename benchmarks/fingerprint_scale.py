@@ -1,5 +1,7 @@
 """Finding a library's files in footage as the library grows: the landmark index (edgeav.landmarks) over the
-corpus's real library, then with synthetic distractors up to 10k and 100k files. Per size: index time, its size,
+corpus's real library, then with synthetic distractors up to 10k and 100k files, each hashed as the product hashes
+a library of its size (`LandmarkConfig.for_library`: pairs of peaks, triplets from 2,000 files; `--both` adds
+the other hashing at every size, to compare). Per size: index time, its size,
 footage minutes per CPU-minute (lookup + verification; decoding apart), and start precision / recall against the
 event logs of the corpus's val clips (a start counts within ±40 ms; file right among the matched). The exact
 matcher's full scan (every template over the whole soundtrack) is timed on the real library beside it.
@@ -7,7 +9,7 @@ matcher's full scan (every template over the whole soundtrack) is timed on the r
 Distractors are the real openings changed (resampled 0.6–0.9× or 1.1–1.6×: the same sound higher or lower, as
 libraries hold variants) and synthetic effects (decaying, gliding tones and filtered noise bursts), seeded.
 
-    python -m benchmarks.fingerprint_scale [--sizes 10000 100000]
+    python -m benchmarks.fingerprint_scale [--sizes 10000 100000] [--both]
 """
 
 from __future__ import annotations
@@ -97,10 +99,15 @@ def scored(found: list[list], tracks: list, ids: list[str]) -> dict:
     }
 
 
-def measure(ids: list[str], waves, tracks: list, cfg) -> dict:  # noqa: ANN001
-    """Index `waves` (the real library first), then find starts in every val soundtrack."""
-    from edgeav.landmarks import LandmarkIndex, find_starts, unit_opening
+def measure(ids: list[str], waves, tracks: list, fields: dict, hashes: str | None = None) -> dict:  # noqa: ANN001
+    """Index `waves` (the real library first) with the settings the product picks for their number (`hashes`:
+    "pairs" or "triplets" to force either), `fields` overriding; then find starts in every soundtrack."""
+    from edgeav.landmarks import TRIPLETS, LandmarkConfig, LandmarkIndex, find_starts, unit_opening
 
+    if hashes is None:
+        cfg = LandmarkConfig.for_library(len(waves), **fields)
+    else:
+        cfg = LandmarkConfig(**{**(TRIPLETS if hashes == "triplets" else {}), **fields})
     c0 = time.process_time()
     index = LandmarkIndex(cfg)
     index.add_many(ids, waves)
@@ -118,9 +125,10 @@ def measure(ids: list[str], waves, tracks: list, cfg) -> dict:  # noqa: ANN001
     minutes = sum(len(x) for _, x, _ in tracks) / cfg.sample_rate / 60
     return {
         "files": len(waves),
+        "hashes": "triplets" if cfg.peaks_per_hash == 3 else "pairs",
         "index_cpu_s": round(index_cpu, 2),
         "index_mb": round((index.hashes.nbytes + index.files.nbytes + index.frames.nbytes) / 1e6, 1),
-        "pairs_per_file": round(len(index.hashes) / len(waves), 1),
+        "hashes_per_file": round(len(index.hashes) / len(waves), 1),
         "footage_min_per_cpu_min": round(minutes / (lookup_cpu / 60), 1),
         **scored(found, tracks, ids),
     }
@@ -142,17 +150,19 @@ def exact_scan(root: Path, tracks: list) -> dict:
 
 def markdown(res: dict, cmd: str) -> str:
     lines = [
-        f"Library files found in the soundtracks of the corpus's {res['val_clips']} val clips "
+        f"Library files found in the soundtracks of the corpus's {res['val_clips']} {res.get('split', 'val')} clips "
         f"({res['val_minutes']:.0f} min, {res['events']} logged starts; a start counts within ±40 ms): the landmark "
         "index (candidates) and the exact matcher on the candidates only, beside the exact matcher's full scan. "
         f"CPU time of lookup and verification (decoding the soundtracks apart: {res['decode_s']:.0f} s).",
         "",
-        "| library | files | index CPU s | index MB | footage min per CPU-min | precision | recall | file right |",
-        "|---|---|---|---|---|---|---|---|",
+        "| library | files | hashes | index CPU s | index MB | footage min per CPU-min | precision | recall | "
+        "file right |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in res["rows"]:
         lines.append(
-            f"| {r['name']} | {r['files']:,} | {r.get('index_cpu_s', '—')} | {r.get('index_mb', '—')} | "
+            f"| {r['name']} | {r['files']:,} | {r.get('hashes', '—')} | {r.get('index_cpu_s', '—')} | "
+            f"{r.get('index_mb', '—')} | "
             f"{r['footage_min_per_cpu_min']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['file_right']:.3f} |"
         )
     lines += ["", f"Reproduce: `{cmd}`"]
@@ -170,15 +180,17 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--every", type=int, default=1, help="every N-th clip of the split")
     ap.add_argument("--no-exact", action="store_true", help="skip the full-scan comparison")
     ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="LandmarkConfig fields to change")
+    ap.add_argument("--both", action="store_true", help="each larger library also hashed the other way, to compare")
     ap.add_argument("--out", default=str(RESULTS))
     a = ap.parse_args(argv)
     root = corpus_root(a.corpus)
     fields = {f.name: f.type for f in dataclasses.fields(LandmarkConfig)}
     pairs = [kv.split("=", 1) for kv in a.set]
-    cfg = LandmarkConfig(**{k: (float if fields[k] == "float" else int)(v) for k, v in pairs})
+    overrides = {k: (float if fields[k] == "float" else int)(v) for k, v in pairs}
+    cfg = LandmarkConfig(**overrides)
     ids, waves = real_library(root, cfg)
     tracks, decode_s = soundtracks(root, cfg.sample_rate, a.split, a.every)
-    rows = [{"name": "corpus library", **measure(ids, waves, tracks, cfg)}]
+    rows = [{"name": "corpus library", **measure(ids, waves, tracks, overrides)}]
     print(rows[-1], flush=True)
     if not a.no_exact:
         rows.append({"name": "corpus library, exact full scan", **exact_scan(root, tracks)})
@@ -186,16 +198,21 @@ def main(argv: list[str] | None = None) -> dict:
     for n in a.sizes:
         extra = distractors(waves, n - len(waves), cfg)
         names = ids + [f"synthetic/{i:06d}" for i in range(len(extra))]
-        rows.append({"name": f"+ {n - len(waves):,} distractors", **measure(names, [*waves, *extra], tracks, cfg)})
-        print(rows[-1], flush=True)
+        other = "pairs" if LandmarkConfig.for_library(n).peaks_per_hash == 3 else "triplets"
+        for hashes in (None, other) if a.both else (None,):
+            row = measure(names, [*waves, *extra], tracks, overrides, hashes)
+            rows.append({"name": f"+ {n - len(waves):,} distractors", **row})
+            print(rows[-1], flush=True)
     res = {
-        "val_clips": len(tracks),
+        "split": a.split,
+        "val_clips": len(tracks),  # the searched clips (of `split`)
         "val_minutes": sum(len(x) for _, x, _ in tracks) / cfg.sample_rate / 60,
         "events": rows[0]["events"],
         "decode_s": round(decode_s, 1),
         "rows": rows,
     }
-    write_result("fingerprint_scale", res, markdown(res, command_line("fingerprint_scale", argv)), a.out)
+    name = "fingerprint_scale" if a.split == "val" else f"fingerprint_scale-{a.split}"  # train: settings are chosen
+    write_result(name, res, markdown(res, command_line("fingerprint_scale", argv)), a.out)
     return res
 
 

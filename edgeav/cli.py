@@ -143,7 +143,7 @@ def index(
         typer.echo(f"  skipped {rel}: {why}", err=True)
     lm = rep["landmarks"]
     typer.echo(
-        f"edgeav: fingerprints {lm['path']}: hashed {lm['added']}, unchanged {lm['kept']}"
+        f"edgeav: fingerprints {lm['path']} ({lm['hashes']} of peaks): hashed {lm['added']}, unchanged {lm['kept']}"
         + (f", {len(lm['unmatchable'])} too short or silent to match" if lm["unmatchable"] else "")
         + (" (rebuilt: it was made with other settings)" if lm["rebuilt"] else ""),
         err=True,

@@ -1,11 +1,13 @@
 """Which library files play in a soundtrack, found without scanning the library: landmark hashing (Wang 2003).
 
-Each library sound's opening is reduced to its spectral peaks; pairs of nearby peaks (anchor frequency, target
-frequency, time apart) are hashed and kept in a table sorted by hash, beside the file and the anchor's frame. A
-soundtrack's own peak pairs look that table up, and a library file whose hashes line up at one time offset in the
-soundtrack is a candidate start there. Lookup costs the soundtrack's pairs times the hits per hash, not the
-library's size, so a 100k-file library stays fast; the exact matcher (matched filtering of the waveform) then
-verifies only the candidates.
+Each library sound's opening is reduced to its spectral peaks; each peak with one (a pair) or two (a triplet) of
+the next peaks close to it in time and frequency (anchor frequency, and each later peak's frequency and time from
+it) is hashed and kept in a table sorted by hash, beside the file and the anchor's frame. A soundtrack's own peaks,
+hashed the same way, look that table up, and a library file whose hashes line up at one time offset in the
+soundtrack is a candidate start there. Lookup costs the soundtrack's hashes times the hits per hash, not the
+library's size; the exact matcher (matched filtering of the waveform) then verifies only the candidates. Pairs find
+the most in a small library; in a large one a pair's 20-bit hash is held by dozens of openings, a triplet's 31 bits
+by one or two, so large libraries are hashed in triplets (`LandmarkConfig.for_library`).
 """
 
 from __future__ import annotations
@@ -21,22 +23,40 @@ from edgeav.errors import EdgeavError
 
 @dataclass(frozen=True)
 class LandmarkConfig:
+    """The index's settings. `LandmarkConfig()` is a small library's; `for_library(n)` chooses by the library's size."""
+
+    peaks_per_hash: int = 2  # 2: an anchor and one later peak (20-bit hashes); 3: and two (31 bits)
     sample_rate: int = 16000
     n_fft: int = 512  # 32 ms frames: a 32 ms click still spans a frame
     hop: int = 128  # 8 ms: offsets are voted at this step, the verifier refines them to the sample
     template_s: float = 0.25  # the opening of each library sound that is hashed (the matcher's template)
     library_peaks: int = 3  # spectral peaks kept per frame of a library sound
     footage_peaks: int = 8  # and of the soundtrack: more, since music takes some of them
-    fan_out: int = 4  # pairs per anchor peak
-    max_dt: int = 24  # frames between a pair's peaks (192 ms)
-    max_df: int = 31  # frequency bins between a pair's peaks (~970 Hz)
-    min_votes: float = 6.0  # pairs agreeing on one file and offset (±1 frame) to make a candidate
-    min_share: float = 0.5  # or this share of the file's own pairs, if fewer (a 30 ms click has a handful)
-    min_pairs: int = 24  # an opening with fewer pairs is hashed again with the soundtrack's peaks per frame
+    fan_out: int = 4  # later peaks per anchor in a library sound that hash with it (triplets: each two of them)
+    footage_fan_out: int = 4  # and in the soundtrack
+    max_dt: int = 24  # frames from an anchor to a later peak it hashes with (192 ms)
+    max_df: int = 31  # frequency bins between them (~970 Hz)
+    min_votes: float = 6.0  # hashes agreeing on one file and offset (±1 frame) to make a candidate
+    min_share: float = 0.5  # or this share of the file's own hashes, if fewer (a 30 ms click has a handful)
+    min_hashes: int = 24  # an opening with fewer hashes is hashed again with the soundtrack's peaks per frame
     common: int = 50  # a hash held by more library openings than this is common: each of its hits votes common/n
     too_common: int = 400  # and one held by more than this does not vote (it would cost more than it tells)
     floor: float = 0.3  # a candidate is a start if its opening's normalized cross-correlation reaches this
     nms_s: float = 0.06  # starts closer than this (any sounds) keep only the best matching
+
+    @classmethod
+    def for_library(cls, files: int, **fields: object) -> LandmarkConfig:
+        """The settings for a library of `files` sounds: pairs up to `TRIPLETS_FROM` files, where they find the
+        most; triplets beyond, where a pair's hash is held by so many openings that lookups slow down and true
+        starts drown (benchmarks/results/fingerprint_scale.md). `fields` override either."""
+        return cls(**{**(TRIPLETS if files >= TRIPLETS_FROM else {}), **fields})
+
+
+# chosen on the train clips' soundtracks against 10k and 100k files (benchmarks.fingerprint_scale --split train):
+# music's peaks come between a sound's own, so the soundtrack pairs each anchor with more later peaks; a bucket of
+# more than 30 openings does not vote (it costs more lookups than it tells)
+TRIPLETS: dict = {"peaks_per_hash": 3, "footage_fan_out": 6, "min_votes": 5.0, "common": 30, "too_common": 30}
+TRIPLETS_FROM = 2000
 
 
 def _log_spectrogram(x: np.ndarray, cfg: LandmarkConfig) -> np.ndarray:
@@ -59,7 +79,7 @@ def spectral_peaks(x: np.ndarray, per_frame: int, cfg: LandmarkConfig) -> tuple[
     masked = np.where(is_peak, s, -np.inf)
     k = min(per_frame, s.shape[-1])
     top = np.argpartition(-masked, k - 1, axis=-1)[..., :k]
-    top = np.sort(top, axis=-1)  # by frequency within a frame, so same-frame pairs hash the same everywhere
+    top = np.sort(top, axis=-1)  # by frequency within a frame, so same-frame peaks hash the same everywhere
     keep = np.isfinite(np.take_along_axis(masked, top, axis=-1))
     row, t, _ = np.nonzero(keep)
     return row.astype(np.int32), t.astype(np.int32), top[keep].astype(np.int32)
@@ -77,24 +97,47 @@ def _local_max(s: np.ndarray) -> np.ndarray:
     return out
 
 
-def peak_pairs(
-    row: np.ndarray, t: np.ndarray, f: np.ndarray, cfg: LandmarkConfig, fan_out: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(hash, row, anchor frame) of each anchor peak paired with up to `fan_out` later peaks of the same row close in
-    time and frequency. A hash packs anchor bin (9 bits), bin difference (6 bits) and frame difference (5 bits)."""
-    hashes, rows, anchors = [], [], []
-    taken = np.zeros(len(t), np.int32)
-    for step in range(1, 8 * fan_out):  # peaks come in time order: later ones are the next in the arrays
-        a, b = np.arange(len(t) - step), np.arange(step, len(t))
+def _later_peaks(row: np.ndarray, t: np.ndarray, f: np.ndarray, cfg: LandmarkConfig, fan_out: int) -> np.ndarray:
+    """(peaks, fan_out) indices of each peak's first `fan_out` later peaks of the same row within `max_dt` frames
+    and `max_df` bins (−1 where there are fewer). Peaks come in time order: later ones are the next in the arrays."""
+    n = len(t)
+    later = np.full((n, fan_out), -1, np.int64)
+    taken = np.zeros(n, np.int64)
+    for step in range(1, 8 * fan_out):
+        a = np.arange(n - step)
+        b = a + step
         dt, df = t[b] - t[a], f[b] - f[a]
         ok = (row[a] == row[b]) & ((dt > 0) | (df > 0)) & (dt <= cfg.max_dt) & (np.abs(df) <= cfg.max_df)
-        ok &= taken[a] < fan_out
-        a, dt, df = a[ok], dt[ok], df[ok]
+        a, b = a[ok & (taken[a] < fan_out)], b[ok & (taken[a] < fan_out)]
+        later[a, taken[a]] = b
         taken[a] += 1
-        packed = (f[a].astype(np.uint32) << 11) | ((df + cfg.max_df).astype(np.uint32) << 5) | dt.astype(np.uint32)
-        hashes.append(packed)
-        rows.append(row[a])
-        anchors.append(t[a])
+    return later
+
+
+def peak_hashes(
+    row: np.ndarray, t: np.ndarray, f: np.ndarray, cfg: LandmarkConfig, fan_out: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hash, row, anchor frame) of each anchor peak with each of its first `fan_out` later peaks (pairs) or every two
+    of them (triplets). A hash packs the anchor's bin (9 bits) and, per later peak, its bin difference (6 bits) and
+    frame difference (5 bits)."""
+    later = _later_peaks(row, t, f, cfg, fan_out)
+
+    def part(b: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return ((f[b] - f[a] + cfg.max_df).astype(np.uint32) << 5) | (t[b] - t[a]).astype(np.uint32)
+
+    hashes, rows, anchors = [np.zeros(0, np.uint32)], [np.zeros(0, np.int32)], [np.zeros(0, np.int32)]
+    for i in range(fan_out):
+        if cfg.peaks_per_hash == 2:
+            a = np.flatnonzero(later[:, i] >= 0)
+            hashes.append((f[a].astype(np.uint32) << 11) | part(later[a, i], a))
+            rows.append(row[a])
+            anchors.append(t[a])
+            continue
+        for j in range(i + 1, fan_out):
+            a = np.flatnonzero(later[:, j] >= 0)  # a j-th later peak implies an i-th
+            hashes.append((f[a].astype(np.uint32) << 22) | (part(later[a, i], a) << 11) | part(later[a, j], a))
+            rows.append(row[a])
+            anchors.append(t[a])
     return np.concatenate(hashes), np.concatenate(rows), np.concatenate(anchors).astype(np.int32)
 
 
@@ -109,7 +152,7 @@ class LandmarkIndex:
         self.hashes = np.zeros(0, np.uint32)
         self.files = np.zeros(0, np.int32)
         self.frames = np.zeros(0, np.int16)
-        self.pairs = np.zeros(0, np.int32)  # hashes per file: how many could agree at a true start
+        self.counts = np.zeros(0, np.int32)  # hashes per file: how many could agree at a true start
 
     def keep(self, ids: set[str]) -> None:
         """Forget every file not in `ids` (removed or changed ones)."""
@@ -120,7 +163,7 @@ class LandmarkIndex:
         self.files = renumber[self.files[rows]].astype(np.int32)
         self.ids = [i for i, k in zip(self.ids, kept) if k]
         self.digests = [d for d, k in zip(self.digests, kept) if k]
-        self.pairs = self.pairs[kept]
+        self.counts = self.counts[kept]
 
     def add_many(
         self, sound_ids: list[str], waves: list[np.ndarray], digests: list[str] | None = None, batch: int = 2048
@@ -131,14 +174,14 @@ class LandmarkIndex:
         # from (n_fft − hop) samples before it (a whole number of hops), so a 30 ms click spans 7 frames, not 4
         lead = (cfg.n_fft - cfg.hop) // cfg.hop
         length = int(cfg.template_s * cfg.sample_rate)
-        hs, fs, ts, counts = [self.hashes], [self.files], [self.frames], [self.pairs]
+        hs, fs, ts, counts = [self.hashes], [self.files], [self.frames], [self.counts]
         for i0 in range(0, len(waves), batch):
             chunk = waves[i0 : i0 + batch]
             x = np.zeros((len(chunk), lead * cfg.hop + length), np.float32)
             for i, w in enumerate(chunk):
                 w = np.asarray(w, np.float32)[:length]
                 x[i, lead * cfg.hop : lead * cfg.hop + len(w)] = w
-            h, row, anchor = self._pairs(x)
+            h, row, anchor = self._hashes(x)
             hs.append(h)
             fs.append((row + len(self.ids) + i0).astype(np.int32))
             ts.append((anchor - lead).astype(np.int16))
@@ -148,17 +191,17 @@ class LandmarkIndex:
         order = np.argsort(np.concatenate(hs), kind="stable")
         self.hashes = np.concatenate(hs)[order]
         self.files, self.frames = np.concatenate(fs)[order], np.concatenate(ts)[order]
-        self.pairs = np.concatenate(counts)
+        self.counts = np.concatenate(counts)
 
-    def _pairs(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _hashes(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(hash, row, anchor frame) of the openings `x`: `library_peaks` per frame, and for an opening short of
-        `min_pairs` pairs that way (a click of a few frames), as many peaks per frame as the soundtrack keeps."""
+        `min_hashes` hashes that way (a click of a few frames), as many peaks per frame as the soundtrack keeps."""
         cfg = self.cfg
-        h, row, anchor = peak_pairs(*spectral_peaks(x, cfg.library_peaks, cfg), cfg, cfg.fan_out)
-        few = np.flatnonzero(np.bincount(row, minlength=len(x)) < cfg.min_pairs)
+        h, row, anchor = peak_hashes(*spectral_peaks(x, cfg.library_peaks, cfg), cfg, cfg.fan_out)
+        few = np.flatnonzero(np.bincount(row, minlength=len(x)) < cfg.min_hashes)
         if not len(few) or cfg.footage_peaks <= cfg.library_peaks:
             return h, row, anchor
-        h2, row2, anchor2 = peak_pairs(*spectral_peaks(x[few], cfg.footage_peaks, cfg), cfg, cfg.fan_out)
+        h2, row2, anchor2 = peak_hashes(*spectral_peaks(x[few], cfg.footage_peaks, cfg), cfg, cfg.fan_out)
         rest = ~np.isin(row, few)
         return (
             np.concatenate([h[rest], h2]),
@@ -167,10 +210,12 @@ class LandmarkIndex:
         )
 
     def candidates(self, x: np.ndarray) -> list[tuple[float, int, float]]:
-        """(start s, file index, votes) where a library file's pairs line up in the soundtrack `x` (at the config's
+        """(start s, file index, votes) where a library file's hashes line up in the soundtrack `x` (at the config's
         rate), strongest first; votes of neighbouring offsets (±1 frame, the hop's rounding) are pooled."""
         cfg = self.cfg
-        h, _, anchor = peak_pairs(*spectral_peaks(x, cfg.footage_peaks, cfg), cfg, cfg.fan_out)
+        h, _, anchor = peak_hashes(*spectral_peaks(x, cfg.footage_peaks, cfg), cfg, cfg.footage_fan_out)
+        order = np.argsort(h)  # looked up in sorted order, the binary searches walk the table forwards
+        h, anchor = h[order], anchor[order]
         lo, hi = np.searchsorted(self.hashes, h, "left"), np.searchsorted(self.hashes, h, "right")
         n = np.where(hi - lo > cfg.too_common, 0, hi - lo)
         if not n.sum():
@@ -180,14 +225,22 @@ class LandmarkIndex:
         ok = offset >= 0
         key = self.files[rows][ok].astype(np.int64) << 32 | offset[ok]
         # a hash that many openings share (a low hum, a plain tone) says little about which one plays
-        weight = np.repeat(np.minimum(1.0, cfg.common / np.maximum(n, 1)), n)[ok]
-        keys, inv = np.unique(key, return_inverse=True)
-        votes = np.bincount(inv, weights=weight)
-        pooled = votes.copy()
-        for d in (-1, 1):  # votes one frame either side count too (a start falls between two hops)
-            hit, j = _offset_neighbour(keys, d)
+        weight = (
+            None if cfg.common >= cfg.too_common else np.repeat(np.minimum(1.0, cfg.common / np.maximum(n, 1)), n)[ok]
+        )
+        keys, votes = _tally(key, weight)
+        need = np.minimum(cfg.min_votes, cfg.min_share * self.counts[keys >> 32])
+        # votes one frame either side count too (a start falls between two hops); pooled over three offsets they
+        # reach `need` only around an offset holding a third of it, so only those and their neighbours are pooled
+        # (in a large library most offsets hold a chance vote or two)
+        seed = np.flatnonzero(3 * votes >= need)
+        near = np.unique(np.concatenate([seed, *(_offset_neighbour(keys, d, seed)[1] for d in (-1, 1))]))
+        pooled = votes[near].copy()
+        for d in (-1, 1):
+            hit, j = _offset_neighbour(keys, d, near)
             pooled[hit] += votes[j]
-        need = np.minimum(cfg.min_votes, cfg.min_share * self.pairs[keys >> 32])
+        keys, need = keys[near], need[near]
+        # an offset outside `near` pools under its file's `need`: it cannot outvote one that reaches it
         best = (pooled >= need) & (pooled >= _neighbour_max(keys, pooled))
         out = [
             (float(k & 0xFFFFFFFF) * cfg.hop / cfg.sample_rate, int(k >> 32), float(v))
@@ -206,7 +259,7 @@ class LandmarkIndex:
                     hashes=self.hashes,
                     files=self.files,
                     frames=self.frames,
-                    pairs=self.pairs,
+                    counts=self.counts,
                     ids=np.array(self.ids, dtype=np.str_),
                     digests=np.array(self.digests, dtype=np.str_),
                     config=np.array(repr(sorted(asdict(self.cfg).items()))),
@@ -214,15 +267,23 @@ class LandmarkIndex:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, cfg: LandmarkConfig = LandmarkConfig()) -> LandmarkIndex:
+    def load(cls, path: str | Path, cfg: LandmarkConfig | None = None) -> LandmarkIndex:
+        """The index saved at `path`, with the settings it was built with (they must be `cfg`, if given)."""
+        import ast
+
         try:
             z = dict(np.load(path, allow_pickle=False))
         except (OSError, ValueError, EOFError) as e:
             raise EdgeavError(f"not a landmark index: {path} ({e})", "rebuild it with edgeav index") from None
-        if "config" not in z or str(z["config"]) != repr(sorted(asdict(cfg).items())):
+        try:
+            built = LandmarkConfig(**dict(ast.literal_eval(str(z["config"]))))
+        except (KeyError, ValueError, TypeError, SyntaxError):
+            built = None  # saved by another version
+        keys = {"hashes", "files", "frames", "counts", "ids", "digests"}
+        if built is None or not keys <= set(z) or (cfg is not None and built != cfg):
             raise EdgeavError(f"landmark index {path} was built with other settings", "rebuild it with edgeav index")
-        idx = cls(cfg)
-        idx.hashes, idx.files, idx.frames, idx.pairs = z["hashes"], z["files"], z["frames"], z["pairs"]
+        idx = cls(built)
+        idx.hashes, idx.files, idx.frames, idx.counts = z["hashes"], z["files"], z["frames"], z["counts"]
         idx.ids, idx.digests = [str(s) for s in z["ids"]], [str(s) for s in z["digests"]]
         return idx
 
@@ -237,11 +298,23 @@ def _neighbour_max(keys: np.ndarray, votes: np.ndarray, reach: int = 2) -> np.nd
     return out
 
 
-def _offset_neighbour(keys: np.ndarray, d: int) -> tuple[np.ndarray, np.ndarray]:
-    """Which sorted (file, offset) keys have the same file's key `d` frames on, and where it is."""
-    j = np.searchsorted(keys, keys + d)
-    hit = (j < len(keys)) & (keys[np.minimum(j, len(keys) - 1)] == keys + d)
+def _offset_neighbour(keys: np.ndarray, d: int, where: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Which of the sorted (file, offset) keys (those at `where`, or all) have the same file's key `d` frames on,
+    and where it is in `keys`."""
+    probe = (keys if where is None else keys[where]) + d
+    j = np.searchsorted(keys, probe)
+    hit = (j < len(keys)) & (keys[np.minimum(j, len(keys) - 1)] == probe)
     return hit, j[hit]
+
+
+def _tally(key: np.ndarray, weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys, sorted, and the summed weight (or count, without weights) of each."""
+    if weight is None:
+        key = np.sort(key)
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        return key[starts], np.diff(np.r_[starts, len(key)]).astype(np.float64)
+    keys, inv = np.unique(key, return_inverse=True)
+    return keys, np.bincount(inv, weights=weight)
 
 
 def unit_opening(wave: np.ndarray, cfg: LandmarkConfig) -> np.ndarray:
@@ -299,11 +372,13 @@ def read_opening(path: str | Path, cfg: LandmarkConfig = LandmarkConfig()) -> np
 
 
 def index_library(
-    files: dict[str, Path], digests: dict[str, str], previous: LandmarkIndex | None = None
+    files: dict[str, Path], digests: dict[str, str], previous: LandmarkIndex | None = None, **fields: object
 ) -> tuple[LandmarkIndex, dict]:
-    """The landmark index of `files` (id → path), reusing `previous` for files whose content hash is unchanged:
-    (index, {"added", "kept", "dropped", "unmatchable"})."""
-    index = previous or LandmarkIndex()
+    """The landmark index of `files` (id → path) with the settings for their number (`LandmarkConfig.for_library`,
+    `fields` overriding), reusing `previous` for files whose content hash is unchanged if it has those settings:
+    (index, {"added", "kept", "dropped", "unmatchable", "hashes": "pairs" | "triplets"})."""
+    cfg = LandmarkConfig.for_library(len(files), **fields)
+    index = previous if previous is not None and previous.cfg == cfg else LandmarkIndex(cfg)
     before = dict(zip(index.ids, index.digests))
     same = {i for i, d in before.items() if digests.get(i) == d and i in files}
     index.keep(same)
@@ -320,6 +395,7 @@ def index_library(
         "kept": len(same),
         "dropped": len(set(before) - same),
         "unmatchable": unmatchable,
+        "hashes": "triplets" if cfg.peaks_per_hash == 3 else "pairs",
     }
 
 
@@ -352,6 +428,8 @@ def update_bank_landmarks(bank: str | Path, files: dict[str, Path], digests: dic
         except EdgeavError:
             rebuilt = True  # another version's settings or a damaged file: hash the library again
     index, report = index_library(files, digests, previous)
-    if report["added"] or report["dropped"] or previous is None:
+    if previous is not None and index is not previous:
+        rebuilt = True  # the library grew past the size that hashes in triplets (or shrank below it)
+    if report["added"] or report["dropped"] or rebuilt or previous is None:
         index.save(path)
     return {**report, "rebuilt": rebuilt, "path": str(path)}

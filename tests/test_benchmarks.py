@@ -492,21 +492,24 @@ def test_event_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
 
 
 def test_fingerprint_scale_benchmark_tiny(tmp_path, mini_corpus):
-    """The bundled clips against the bundled library, then with synthetic distractors: most logged starts found."""
+    """The bundled clips against the bundled library, then with synthetic distractors, hashed both ways: most logged
+    starts found."""
     out = tmp_path / "results"
     r = subprocess.run(
         [sys.executable, "-m", "benchmarks.fingerprint_scale", "--corpus", str(mini_corpus), "--split", "train"]
-        + ["--sizes", "300", "--out", str(out)],
+        + ["--sizes", "300", "--both", "--out", str(out)],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert r.returncode == 0, r.stderr[-2500:]
-    res = json.loads((out / "fingerprint_scale.json").read_text())
-    real, scan, grown = res["rows"]
-    assert real["files"] == scan["files"] == 67 and grown["files"] == 300
-    assert real["recall"] > 0.5 and real["precision"] > 0.8 and real["events"] == res["events"] > 20
+    res = json.loads((out / "fingerprint_scale-train.json").read_text())  # settings are chosen on train
+    real, scan, grown, other = res["rows"]
+    assert real["files"] == scan["files"] == 67 and grown["files"] == other["files"] == 300
+    assert (real["hashes"], grown["hashes"], other["hashes"]) == ("pairs", "pairs", "triplets")
+    for row in (real, other):
+        assert row["recall"] > 0.5 and row["precision"] > 0.8 and row["events"] == res["events"] > 20
 
 
 def test_adapt_time_benchmark_tiny(tmp_path, mini_corpus):

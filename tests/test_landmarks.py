@@ -37,12 +37,25 @@ def bundled():
     return index, Openings(index, files)
 
 
-def test_finds_the_real_clips_effects_where_they_fire(bundled):
+@pytest.fixture(scope="module")
+def bundled_in_triplets():
+    """The bundled library hashed as a large library is (triplets)."""
+    import edgeav.landmarks as lm
+
+    files, digests = _library(ASSETS / "sounds")
+    index, rep = index_library(files, digests, **lm.TRIPLETS)
+    assert rep["hashes"] == "triplets" and index.cfg == LandmarkConfig.for_library(10**6)
+    return index, Openings(index, files)
+
+
+@pytest.mark.parametrize("library", ["bundled", "bundled_in_triplets"])
+def test_finds_the_real_clips_effects_where_they_fire(library, request):
     """The bundled funnyboat clip (real gameplay: music, overlapping shots, AAC) against the bundled library of
-    67 sounds from six games: most logged starts found within 60 ms, and the detections are real ones."""
+    67 sounds from six games, hashed in pairs (its size's) and in triplets (a large library's): most logged starts
+    found within 60 ms, and the detections are real ones."""
     from edgeav.io import VideoFile
 
-    index, openings = bundled
+    index, openings = request.getfixturevalue(library)
     clip = ASSETS / "clips" / "funnyboat-s12_20-35.mp4"
     events = json.loads(clip.with_name(clip.stem + ".events.json").read_text())["sound_events"]
     v = VideoFile(clip, fps=None, sample_rate=16000)
@@ -54,10 +67,11 @@ def test_finds_the_real_clips_effects_where_they_fire(bundled):
     assert len(events) > 20 and hit > 0.8 and real > 0.8, (hit, real, len(found))
 
 
-def test_a_sound_is_found_at_any_gain_to_the_sample_and_never_in_its_absence(bundled):
+@pytest.mark.parametrize("library", ["bundled", "bundled_in_triplets"])
+def test_a_sound_is_found_at_any_gain_to_the_sample_and_never_in_its_absence(library, request):
     from edgeav.io.audio import read_audio
 
-    index, openings = bundled
+    index, openings = request.getfixturevalue(library)
     j = index.ids.index("funnyboat/kraah.ogg")
     wave = read_audio(ASSETS / "sounds" / index.ids[j], 16000)
     noise = 0.01 * np.random.default_rng(0).standard_normal(16000 * 6).astype(np.float32)
@@ -100,9 +114,34 @@ def test_a_damaged_or_foreign_index_is_a_one_line_error(tmp_path):
     index = LandmarkIndex(LandmarkConfig(fan_out=3))
     index.add_many(["a"], [np.random.default_rng(0).standard_normal(4000).astype(np.float32)])
     index.save(bad)
+    assert LandmarkIndex.load(bad).cfg == LandmarkConfig(fan_out=3)  # loaded with the settings it was built with
+    with pytest.raises(EdgeavError, match="other settings"):
+        LandmarkIndex.load(bad, LandmarkConfig())
+    np.savez(bad, hashes=index.hashes, config=np.array("[('no_such_setting', 1)]"))  # another version's
     with pytest.raises(EdgeavError, match="other settings"):
         LandmarkIndex.load(bad)
     assert read_opening(tmp_path / "missing.wav") is None  # not matched, not a crash
+
+
+def test_a_library_that_grows_large_is_hashed_again_in_triplets(tmp_path, monkeypatch):
+    import edgeav.landmarks as lm
+
+    assert LandmarkConfig.for_library(lm.TRIPLETS_FROM - 1).peaks_per_hash == 2
+    assert LandmarkConfig.for_library(lm.TRIPLETS_FROM).peaks_per_hash == 3
+    lib = tmp_path / "lib"
+    shutil.copytree(ASSETS / "sounds" / "funnyboat", lib)
+    files, digests = _library(lib)
+    bank = tmp_path / "bank.npz"
+    rep = lm.update_bank_landmarks(bank, files, digests)
+    assert rep["hashes"] == "pairs" and not rep["rebuilt"]
+    monkeypatch.setattr(lm, "TRIPLETS_FROM", len(files) + 1)  # one more file makes it a large library
+    shutil.copy(ASSETS / "sounds" / "solarwolf" / "boxhit.wav", lib / "new.wav")
+    files, digests = _library(lib)
+    rep = lm.update_bank_landmarks(bank, files, digests)
+    assert rep["hashes"] == "triplets" and rep["rebuilt"] and rep["added"] == len(files)
+    assert LandmarkIndex.load(landmarks_path(bank)).cfg.peaks_per_hash == 3
+    rep = lm.update_bank_landmarks(bank, files, digests)  # and from then on updated file by file
+    assert rep["added"] == 0 and rep["kept"] == len(files) and not rep["rebuilt"]
 
 
 def test_edgeav_index_keeps_the_fingerprints_beside_the_bank(tmp_path):
@@ -144,10 +183,8 @@ def test_the_runtime_indexes_without_the_training_extra(tmp_path):
 
 
 def test_a_click_of_a_few_frames_is_found_under_music_like_noise():
-    """A 25 ms click has only a handful of peak pairs at 3 peaks per frame: it is hashed with more peaks, and a
-    handful of votes (half its pairs) makes it a candidate; the verifier keeps the precision."""
-    from dataclasses import replace
-
+    """A 25 ms click spans a few frames: it is hashed with more peaks than a longer sound, and a handful of votes
+    (half its hashes) makes it a candidate; the verifier keeps the precision."""
     rng = np.random.default_rng(1)
     n = 400  # 25 ms at 16 kHz
     click = (rng.standard_normal(n) * np.exp(-np.arange(n) / 80.0)).astype(np.float32)
@@ -161,7 +198,7 @@ def test_a_click_of_a_few_frames_is_found_under_music_like_noise():
     def found(cfg: LandmarkConfig) -> list[float]:
         index = LandmarkIndex(cfg)
         index.add_many(["click", "noise"], [click, tone])
-        assert index.pairs[0] >= min(cfg.min_pairs, 10)
+        assert index.counts[0] >= min(cfg.min_hashes, 10)
         openings = {0: click, 1: tone}
         from edgeav.landmarks import unit_opening
 
@@ -171,6 +208,5 @@ def test_a_click_of_a_few_frames_is_found_under_music_like_noise():
     # found it but cost precision on the corpus's clips, so a click there stays the index's known miss
     starts = found(LandmarkConfig())
     assert len(starts) == 2 and all(min(abs(s - t) for t in (1.0, 2.5, 4.2)) < 0.001 for s in starts), starts
-    assert not found(replace(LandmarkConfig(), min_share=1.0, min_pairs=0))  # 3 peaks a frame, 6 votes: none
     x[:] = 0.02 * rng.standard_normal(len(x)).astype(np.float32)
     assert not found(LandmarkConfig())  # and never where it does not play
