@@ -6,8 +6,8 @@ it) is hashed and kept in a table sorted by hash, beside the file and the anchor
 hashed the same way, look that table up, and a library file whose hashes line up at one time offset in the
 soundtrack is a candidate start there. Lookup costs the soundtrack's hashes times the hits per hash, not the
 library's size; the exact matcher (matched filtering of the waveform) then verifies only the candidates. Pairs find
-the most in a small library; in a large one a pair's 20-bit hash is held by dozens of openings, a triplet's 31 bits
-by one or two, so large libraries are hashed in triplets (`LandmarkConfig.for_library`).
+the most in a small library; in a large one a pair's 20-bit hash is held by many openings, a triplet's 31 bits by a
+few, so large libraries are hashed in triplets (`LandmarkConfig.for_library`).
 """
 
 from __future__ import annotations
@@ -46,17 +46,17 @@ class LandmarkConfig:
 
     @classmethod
     def for_library(cls, files: int, **fields: object) -> LandmarkConfig:
-        """The settings for a library of `files` sounds: pairs up to `TRIPLETS_FROM` files, where they find the
-        most; triplets beyond, where a pair's hash is held by so many openings that lookups slow down and true
+        """The settings for a library of `files` sounds: pairs below `TRIPLETS_FROM` files, where they find the
+        most; triplets from there, where a pair's hash is held by so many openings that lookups slow down and true
         starts drown (benchmarks/results/fingerprint_scale.md). `fields` override either."""
         return cls(**{**(TRIPLETS if files >= TRIPLETS_FROM else {}), **fields})
 
 
-# chosen on the train clips' soundtracks against 10k and 100k files (benchmarks.fingerprint_scale --split train):
-# music's peaks come between a sound's own, so the soundtrack pairs each anchor with more later peaks; a bucket of
+# chosen on the train clips' soundtracks against 1k to 100k files (benchmarks/results/fingerprint_scale-train.md):
+# music's peaks come between a sound's own, so the soundtrack hashes each anchor with more later peaks; a bucket of
 # more than 30 openings does not vote (it costs more lookups than it tells)
 TRIPLETS: dict = {"peaks_per_hash": 3, "footage_fan_out": 6, "min_votes": 5.0, "common": 30, "too_common": 30}
-TRIPLETS_FROM = 2000
+TRIPLETS_FROM = 2000  # at 2,000 files pairs fall to precision 0.88 (triplets 0.97) and are 4× slower
 
 
 def _log_spectrogram(x: np.ndarray, cfg: LandmarkConfig) -> np.ndarray:
@@ -108,7 +108,8 @@ def _later_peaks(row: np.ndarray, t: np.ndarray, f: np.ndarray, cfg: LandmarkCon
         b = a + step
         dt, df = t[b] - t[a], f[b] - f[a]
         ok = (row[a] == row[b]) & ((dt > 0) | (df > 0)) & (dt <= cfg.max_dt) & (np.abs(df) <= cfg.max_df)
-        a, b = a[ok & (taken[a] < fan_out)], b[ok & (taken[a] < fan_out)]
+        ok &= taken[a] < fan_out
+        a, b = a[ok], b[ok]
         later[a, taken[a]] = b
         taken[a] += 1
     return later
@@ -225,9 +226,9 @@ class LandmarkIndex:
         ok = offset >= 0
         key = self.files[rows][ok].astype(np.int64) << 32 | offset[ok]
         # a hash that many openings share (a low hum, a plain tone) says little about which one plays
-        weight = (
-            None if cfg.common >= cfg.too_common else np.repeat(np.minimum(1.0, cfg.common / np.maximum(n, 1)), n)[ok]
-        )
+        weight = None  # where no hash that votes is common, every hit counts one
+        if cfg.common < cfg.too_common:
+            weight = np.repeat(np.minimum(1.0, cfg.common / np.maximum(n, 1)), n)[ok]
         keys, votes = _tally(key, weight)
         need = np.minimum(cfg.min_votes, cfg.min_share * self.counts[keys >> 32])
         # votes one frame either side count too (a start falls between two hops); pooled over three offsets they

@@ -44,7 +44,7 @@ class FingerprintConfig:
     landmarks: bool = True  # candidates from the landmark index (edgeav.landmarks), the matcher verifying only
     # those (the corpus's 206 files on 14 train clips: precision 0.91, recall 0.80, 250 footage minutes per
     # CPU-minute); False: every template over the whole soundtrack, its best on the reversed soundtrack as the null
-    # (6 per CPU-minute)
+    # (6 footage minutes per CPU-minute on the val clips)
 
     def landmark_fields(self) -> dict:
         """The landmark index's settings this config sets; the rest follow the library's size."""
