@@ -102,12 +102,10 @@ def scored(found: list[list], tracks: list, ids: list[str]) -> dict:
 def measure(ids: list[str], waves, tracks: list, fields: dict, hashes: str | None = None) -> dict:  # noqa: ANN001
     """Index `waves` (the real library first) with the settings the product picks for their number (`hashes`:
     "pairs" or "triplets" to force either), `fields` overriding; then find starts in every soundtrack."""
-    from edgeav.landmarks import TRIPLETS, LandmarkConfig, LandmarkIndex, find_starts, unit_opening
+    from edgeav.landmarks import TRIPLETS_FROM, LandmarkConfig, LandmarkIndex, find_starts, unit_opening
 
-    if hashes is None:
-        cfg = LandmarkConfig.for_library(len(waves), **fields)
-    else:
-        cfg = LandmarkConfig(**{**(TRIPLETS if hashes == "triplets" else {}), **fields})
+    size = {"pairs": 0, "triplets": TRIPLETS_FROM}.get(hashes, len(waves))  # a forced hashing, or the library's
+    cfg = LandmarkConfig.for_library(size, **fields)
     c0 = time.process_time()
     index = LandmarkIndex(cfg)
     index.add_many(ids, waves)
