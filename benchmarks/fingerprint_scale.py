@@ -123,7 +123,7 @@ def measure(ids: list[str], waves, tracks: list, fields: dict, hashes: str | Non
     minutes = sum(len(x) for _, x, _ in tracks) / cfg.sample_rate / 60
     return {
         "files": len(waves),
-        "hashes": "triplets" if cfg.peaks_per_hash == 3 else "pairs",
+        "hashes": cfg.hashing,
         "index_cpu_s": round(index_cpu, 2),
         "index_mb": round((index.hashes.nbytes + index.files.nbytes + index.frames.nbytes) / 1e6, 1),
         "hashes_per_file": round(len(index.hashes) / len(waves), 1),
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> dict:
     for n in a.sizes:
         extra = distractors(waves, n - len(waves), cfg)
         names = ids + [f"synthetic/{i:06d}" for i in range(len(extra))]
-        other = "pairs" if LandmarkConfig.for_library(n).peaks_per_hash == 3 else "triplets"
+        other = {"pairs": "triplets", "triplets": "pairs"}[LandmarkConfig.for_library(n).hashing]
         for hashes in (None, other) if a.both else (None,):
             row = measure(names, [*waves, *extra], tracks, overrides, hashes)
             rows.append({"name": f"+ {n - len(waves):,} distractors", **row})

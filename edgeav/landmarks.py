@@ -44,6 +44,11 @@ class LandmarkConfig:
     floor: float = 0.3  # a candidate is a start if its opening's normalized cross-correlation reaches this
     nms_s: float = 0.06  # starts closer than this (any sounds) keep only the best matching
 
+    @property
+    def hashing(self) -> str:
+        """What a hash holds: "pairs" or "triplets" of peaks."""
+        return "triplets" if self.peaks_per_hash == 3 else "pairs"
+
     @classmethod
     def for_library(cls, files: int, **fields: object) -> LandmarkConfig:
         """The settings for a library of `files` sounds: pairs below `TRIPLETS_FROM` files, where they find the
@@ -396,7 +401,7 @@ def index_library(
         "kept": len(same),
         "dropped": len(set(before) - same),
         "unmatchable": unmatchable,
-        "hashes": "triplets" if cfg.peaks_per_hash == 3 else "pairs",
+        "hashes": cfg.hashing,
     }
 
 

@@ -55,23 +55,17 @@ class FingerprintConfig:
             "nms_s": self.nms_s,
         }
 
-    def landmark_config(self, files: int):  # noqa: ANN201
-        """The landmark index's settings for a library of `files` sounds."""
-        from edgeav.landmarks import LandmarkConfig
-
-        return LandmarkConfig.for_library(files, **self.landmark_fields())
-
 
 class Templates:
     """The library's openings, and their spectra at the FFT size of the soundtracks being searched (computed once
     per size: clips of one length share them)."""
 
     def __init__(self, folder: str | Path, cfg: FingerprintConfig = FingerprintConfig()) -> None:
-        from edgeav.landmarks import read_opening, unit_opening
+        from edgeav.landmarks import LandmarkConfig, read_opening, unit_opening
 
         self.cfg = cfg
         self.ids, waves = [], []
-        opening = cfg.landmark_config(0)  # the same opening as the landmark index's verifier matches
+        opening = LandmarkConfig(**cfg.landmark_fields())  # the same opening as the landmark index's verifier matches
         for p in audio_files(folder):
             if (a := read_opening(p, opening)) is not None:  # unreadable or silent files are just not matched
                 self.ids.append(Path(p).relative_to(folder).as_posix())
