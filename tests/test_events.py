@@ -4,6 +4,7 @@ the events, the detector's lookahead, and `edgeav train events` end to end."""
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -204,8 +205,11 @@ def test_fresh_replaces_a_models_event_head_and_its_threshold(model_path, tmp_pa
 
 
 def test_exports_carry_the_event_head_and_run_finds_the_same_events(footage, model_path, tmp_path):
+    import onnx
+
     from edgeav.backends.onnx_backend import OnnxBackend
     from edgeav.export.formats import export
+    from edgeav.export.quantize import pooling_nodes
     from edgeav.io import open_source
     from edgeav.models import load_model
     from edgeav.pipeline import RunConfig, run
@@ -241,7 +245,15 @@ def test_exports_carry_the_event_head_and_run_finds_the_same_events(footage, mod
         side = export(model_path, fmt, str(tmp_path / fmt))["sidecar"]
         be = OnnxBackend(side)
         assert be.precision == "int8" and be.event_spec == OnnxBackend(rep["sidecar"]).event_spec
-        assert json.loads(open(side).read())["float_graphs"] == ["events_score"]  # said, not silent
+        meta = json.loads(open(side).read())
+        assert meta["float_graphs"] == ["events_score"]  # said, not silent
+        fp32_frame = json.loads(open(rep["sidecar"]).read())["files"]["events_frame"]
+        pooling = pooling_nodes(Path(rep["sidecar"]).parent / fp32_frame)
+        assert {"/encoder/Softmax", "/encoder/out/Gemm"} <= set(pooling) <= set(meta["float_nodes"]["events_frame"])
+        graph = onnx.load(str(Path(side).parent / meta["files"]["events_frame"])).graph
+        made_by = {o: n.op_type for n in graph.node for o in n.output}
+        gemm = next(n for n in graph.node if n.name == "/encoder/out/Gemm")
+        assert made_by.get(gemm.input[0]) not in ("DequantizeLinear", "QLinearConcat")  # float in, float out
         assert events(side)  # runs and detects
 
 
@@ -265,7 +277,9 @@ def test_a_source_at_real_time_reports_each_event_within_the_200_ms_budget(model
     events = [json.loads(x) for x in jl.read_text().splitlines()]
     delays = [e["delay_ms"] for e in events[:-2]]  # the last two are judged at the source's end, not by lookahead
     assert res.events == len(events) > 10
-    assert min(delays) > 150  # the lookahead really was waited for at the source's pace
+    # the lookahead really was waited for at the source's pace: a delay runs from a frame's own arrival, so a
+    # frame that arrives a few ms late (the machine busy) has that much less to wait for the four after it
+    assert float(np.median(delays)) > 150 and min(delays) > 120
     assert float(np.median(delays)) <= 200 and max(delays) <= 300
 
 
