@@ -81,13 +81,29 @@ def soundtracks(root: Path, sample_rate: int, split: str = "val", every: int = 1
     return out, time.perf_counter() - t0
 
 
-def scored(found: list[list], tracks: list, ids: list[str]) -> dict:
-    """Start precision / recall within ±40 ms (time only, one detection per event) and file right among matched."""
+def matched(dets: list, events: list[dict], ids: list[str]) -> list[tuple[int, int]]:
+    """(detection, event) pairs within ±40 ms, one each: detections of an event's own file first (two sounds that
+    start together are each matched to their own), then the rest by time."""
     from edgeav.score import match_times
 
+    pairs: list[tuple[int, int]] = []
+    for sound in {e["sound_id"] for e in events}:
+        di = [i for i, d in enumerate(dets) if d[1] < len(ids) and ids[d[1]] == sound]
+        ej = [j for j, e in enumerate(events) if e["sound_id"] == sound]
+        pairs += [
+            (di[a], ej[b]) for a, b in match_times([dets[i][0] for i in di], [events[j]["t"] for j in ej], TOLERANCE_S)
+        ]
+    di = sorted(set(range(len(dets))) - {i for i, _ in pairs})
+    ej = sorted(set(range(len(events))) - {j for _, j in pairs})
+    rest = match_times([dets[i][0] for i in di], [events[j]["t"] for j in ej], TOLERANCE_S)
+    return pairs + [(di[a], ej[b]) for a, b in rest]
+
+
+def scored(found: list[list], tracks: list, ids: list[str]) -> dict:
+    """Start precision / recall within ±40 ms (one detection per event) and file right among matched."""
     tp = n_pred = n_true = right = 0
     for dets, (_, _, ev) in zip(found, tracks):
-        pairs = match_times([d[0] for d in dets], [e["t"] for e in ev], TOLERANCE_S)
+        pairs = matched(dets, ev, ids)
         tp, n_pred, n_true = tp + len(pairs), n_pred + len(dets), n_true + len(ev)
         right += sum(dets[i][1] < len(ids) and ids[dets[i][1]] == ev[j]["sound_id"] for i, j in pairs)
     return {

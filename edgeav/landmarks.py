@@ -12,6 +12,7 @@ few, so large libraries are hashed in triplets (`LandmarkConfig.for_library`).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,7 +43,12 @@ class LandmarkConfig:
     common: int = 50  # a hash held by more library openings than this is common: each of its hits votes common/n
     too_common: int = 400  # and one held by more than this does not vote (it would cost more than it tells)
     floor: float = 0.3  # a candidate is a start if its opening's normalized cross-correlation reaches this
-    nms_s: float = 0.06  # starts closer than this (any sounds) keep only the best matching
+    nms_s: float = 0.06  # a start this close to a better one (any sound) must be confirmed on the residual
+    overlap_floor: float = 0.4  # its correlation there, with the better one's opening subtracted
+    whiten_order: int = 16  # the verifier correlates through a linear predictor of this order fitted to the
+    # soundtrack (0: the raw waveform): music's strong low bands no longer drown a quiet click
+    residual_lookups: int = 1  # lookups again around the starts found, with them taken out
+    retry_floor: float = 0.15  # a candidate below this on the soundtrack is not tried on a residual either
 
     @property
     def hashing(self) -> str:
@@ -59,8 +65,17 @@ class LandmarkConfig:
 
 # chosen on the train clips' soundtracks against 1k to 100k files (benchmarks/results/fingerprint_scale-train.md):
 # music's peaks come between a sound's own, so the soundtrack hashes each anchor with more later peaks; a bucket of
-# more than 30 openings does not vote (it costs more lookups than it tells)
-TRIPLETS: dict = {"peaks_per_hash": 3, "footage_fan_out": 6, "min_votes": 5.0, "common": 30, "too_common": 30}
+# more than 30 openings does not vote (it costs more lookups than it tells); the residual is not looked up again
+# (at 100k files it found 1.6% more of the logged starts for a third more lookup time: 53 footage minutes per
+# CPU-minute against 68)
+TRIPLETS: dict = {
+    "peaks_per_hash": 3,
+    "footage_fan_out": 6,
+    "min_votes": 5.0,
+    "common": 30,
+    "too_common": 30,
+    "residual_lookups": 0,
+}
 TRIPLETS_FROM = 2000  # at 2,000 files pairs fall to precision 0.88 (triplets 0.97) and are 4× slower
 
 
@@ -352,18 +367,123 @@ def verify(
     return out
 
 
+def whitening_filter(x: np.ndarray, order: int) -> np.ndarray:
+    """The prediction-error filter (order + 1 taps, the first 1) of a linear predictor fitted to `x`: `x` through it
+    has a flat spectrum. Matched filtering after it weighs each band by how little the soundtrack holds there, the
+    matched filter for a sound under coloured noise (music, other effects)."""
+    x = np.asarray(x, np.float64)
+    if order <= 0 or len(x) <= order:
+        return np.ones(1)
+    r = np.array([np.dot(x[: len(x) - k], x[k:]) for k in range(order + 1)])
+    if r[0] <= 1e-12:  # silence: nothing to flatten
+        return np.ones(1)
+    r[0] *= 1 + 1e-3  # a little white noise keeps the system well-posed for tonal soundtracks
+    toeplitz = r[np.abs(np.subtract.outer(np.arange(order), np.arange(order)))]
+    return np.r_[1.0, -np.linalg.solve(toeplitz, r[1:])]
+
+
+def _filtered(a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.convolve(np.asarray(x, np.float32), a.astype(np.float32))[: len(x)]
+
+
+def _as_template(w: np.ndarray) -> np.ndarray:
+    w = w - w.mean()
+    return (w / max(float(np.linalg.norm(w)), 1e-12)).astype(np.float32)
+
+
+def _subtract(x: np.ndarray, start: float, w: np.ndarray, rate: int) -> None:
+    """Take the unit template `w`'s least-squares fit at `start` out of `x` (in place)."""
+    i = int(round(start * rate))
+    seg = x[i : i + len(w)]
+    seg -= np.dot(seg, w[: len(seg)]) * w[: len(seg)]
+
+
+class _Residual:
+    """A soundtrack with each start found so far taken out (its opening's least-squares fit): whitened, where the
+    verifier correlates, and as heard, where a lookup hashes peaks again."""
+
+    def __init__(self, x: np.ndarray, opening: Callable[[int], np.ndarray], cfg: LandmarkConfig) -> None:
+        self.cfg, self.opening = cfg, opening
+        self.a = whitening_filter(x, cfg.whiten_order)
+        self.white = _filtered(self.a, x)
+        self.heard = np.array(x, np.float32)
+        self.times: list[float] = []  # the starts found, in time order
+        self.kept: list[tuple[float, int, float]] = []  # and each (start s, file index, correlation), alike
+        self._templates: dict[int, np.ndarray] = {}
+
+    def template(self, j: int) -> np.ndarray:
+        if j not in self._templates:
+            self._templates[j] = _as_template(_filtered(self.a, self.opening(j)))
+        return self._templates[j]
+
+    def overlapping(self, t: float, j: int) -> list[tuple[float, int, float]]:
+        """The starts found whose openings overlap file `j`'s opening at `t`."""
+        rate = self.cfg.sample_rate
+        lo = bisect.bisect_right(self.times, t - self.cfg.template_s)
+        hi = bisect.bisect_left(self.times, t + len(self.template(j)) / rate)
+        return [k for k in self.kept[lo:hi] if t < k[0] + len(self.template(k[1])) / rate]
+
+    def take(self, cands: list[tuple[float, int, float]]) -> list[tuple[float, int, float]]:
+        """Verify the candidates best first; keep and subtract each that passes: the starts it added."""
+        cfg, new = self.cfg, []
+        for d in sorted(verify(self.white, cands, self.template, cfg), key=lambda d: -d[2]):
+            if d[2] < cfg.retry_floor:
+                break  # best first: none after it reaches the floor, even on a residual
+            touched = self.overlapping(d[0], d[1])
+            if touched:  # verified before the starts it overlaps were taken out: again, on the residual
+                again = verify(self.white, [d], self.template, cfg)
+                if not again:
+                    continue
+                d = again[0]
+                close = any(abs(d[0] - k[0]) < cfg.nms_s for k in touched)
+                if self.holds(d, touched) or d[2] < (cfg.overlap_floor if close else cfg.floor):
+                    continue
+            elif d[2] < cfg.floor:
+                continue  # (one that overlaps a start found later may still reach it on the residual)
+            i = bisect.bisect(self.times, d[0])
+            self.times.insert(i, d[0])
+            self.kept.insert(i, d)
+            new.append(d)
+            _subtract(self.white, d[0], self.template(d[1]), cfg.sample_rate)
+            _subtract(self.heard, d[0], self.opening(d[1]), cfg.sample_rate)
+        return new
+
+    def holds(self, d: tuple[float, int, float], near: list[tuple[float, int, float]]) -> bool:
+        """Whether `d`'s file is among the starts `near` it within two hops of it (the same start)."""
+        reach = 2 * self.cfg.hop / self.cfg.sample_rate
+        return any(k[1] == d[1] and abs(d[0] - k[0]) < reach for k in near)
+
+    def heard_around(self, starts: list[tuple[float, int, float]], pad_s: float = 0.1) -> np.ndarray:
+        """The residual as heard around `starts` (their openings and `pad_s` either side), silence elsewhere."""
+        rate, near = self.cfg.sample_rate, np.zeros(len(self.heard), bool)
+        for t, _, _ in starts:
+            near[max(0, int((t - pad_s) * rate)) : int((t + self.cfg.template_s + pad_s) * rate)] = True
+        return np.where(near, self.heard, 0).astype(np.float32)
+
+
 def find_starts(
     x: np.ndarray, index: LandmarkIndex, opening: Callable[[int], np.ndarray]
 ) -> list[tuple[float, int, float]]:
-    """(start s, file index, correlation) of each library sound found in the soundtrack `x`, in time order: the
-    index's candidates verified by the exact matcher; of starts closer than `nms_s`, the best matching wins."""
-    cfg = index.cfg
-    verified = [d for d in verify(x, index.candidates(x), opening, cfg) if d[2] >= cfg.floor]
-    kept: list[tuple[float, int, float]] = []
-    for d in sorted(verified, key=lambda d: -d[2]):
-        if all(abs(d[0] - k[0]) >= cfg.nms_s for k in kept):
-            kept.append(d)
-    return sorted(kept)
+    """(start s, file index, correlation) of each library sound found in the soundtrack `x`, in time order.
+
+    The index's candidates are verified by the exact matcher on the whitened soundtrack (`whiten_order`), best
+    first, and each start found is subtracted from it (its opening's fit): a candidate that overlaps a found start
+    is verified again on that residual, so two sounds that start together are both found, while a variant that only
+    matched the louder sound's waveform is not. A start within `nms_s` of a found one needs `overlap_floor` there.
+    A sound masked by a louder one that starts with it has few peaks of its own in the soundtrack: the residual
+    around the starts found is looked up again (`residual_lookups` times)."""
+    residual = _Residual(x, opening, index.cfg)
+    new = residual.take(index.candidates(x))
+    for _ in range(index.cfg.residual_lookups):
+        if not new:
+            break
+        cands = [
+            c
+            for c in index.candidates(residual.heard_around(new))
+            if not residual.holds(c, residual.overlapping(c[0], c[1]))
+        ]
+        new = residual.take(cands)
+    return sorted(residual.kept)
 
 
 def read_opening(path: str | Path, cfg: LandmarkConfig = LandmarkConfig()) -> np.ndarray | None:

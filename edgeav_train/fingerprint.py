@@ -3,13 +3,14 @@
 A game's footage plays the game's own sound files, so a studio's library holds the very waveforms its footage
 contains. Each library sound's opening (the first `template_s` seconds) is matched to the soundtrack as a
 normalized cross-correlation (gain-invariant: a game plays effects at any volume). By default the landmark index
-(edgeav.landmarks: hashed pairs or triplets of spectral peaks) proposes where which file may start, and the correlation
-verifies each proposal within a hop of it (`floor`); the full scan instead slides every template over the whole
-soundtrack and keeps peaks that clear the template's best score on the time-reversed soundtrack (which cannot
-contain the sound) by `margin`. Either way, of detections closer than `nms_s`, the strongest wins. No event log is
-read: the input is the unlabeled soundtrack and the library, as in stage 2's neural targets — only a sharper
-matcher, and one that needs the library's exact files in the mix (a stock library heard through someone else's
-footage needs the neural targets).
+(edgeav.landmarks: hashed pairs or triplets of spectral peaks) proposes where which file may start, and the
+correlation verifies each proposal within a hop of it (`floor`), on the whitened soundtrack with each start found
+taken out before the next is judged (two sounds that start together are both found). The full scan instead slides
+every template over the whole soundtrack and keeps peaks that clear the template's best score on the time-reversed
+soundtrack (which cannot contain the sound) by `margin`; of its detections closer than `nms_s`, the strongest wins.
+No event log is read: the input is the unlabeled soundtrack and the library, as in stage 2's neural targets — only
+a sharper matcher, and one that needs the library's exact files in the mix (a stock library heard through someone
+else's footage needs the neural targets).
 
     python -m edgeav_train.fingerprint --cache .cache/gameplay --sounds ../shared/data/gameplay/sounds \
         [--shard 0/2] [--full-scan]
@@ -33,18 +34,16 @@ from edgeav.io import audio_files
 
 @dataclass(frozen=True)
 class FingerprintConfig:
-    sample_rate: int = 16000  # matching rate. 16 kHz keeps short clicks (angrydd's 32 ms rotate click on a
-    # val clip: found 72% of the time, 11% at 8 kHz) but loses effects whose top octave
-    # the footage's AAC cut away (the bundled funnyboat clip's shots: 14% at 16 kHz,
-    # 95% at 8 kHz). Val chose 16 kHz for stage 2; a two-rate matcher is the next step
+    sample_rate: int = 16000  # matching rate. 16 kHz keeps short clicks (the landmark index on 14 train clips:
+    # angrydd's 32 ms rotate click 73% found, 7% at 8 kHz); a second index at 8 kHz beside it found no more
     template_s: float = 0.25  # the opening of each library sound that is matched
     margin: float = 0.1  # a peak must beat the template's best score on the reversed soundtrack by this
     floor: float = 0.3  # and reach at least this correlation
     nms_s: float = 0.06  # detections closer than this (any sounds) keep only the strongest
     landmarks: bool = True  # candidates from the landmark index (edgeav.landmarks), the matcher verifying only
-    # those (the corpus's 206 files on 14 train clips: precision 0.91, recall 0.80, 250 footage minutes per
+    # those (the corpus's 206 files on 14 train clips: precision 0.99, recall 0.88, 140 footage minutes per
     # CPU-minute); False: every template over the whole soundtrack, its best on the reversed soundtrack as the null
-    # (6 footage minutes per CPU-minute on the val clips)
+    # (val: precision 0.85, recall 0.66, 10 footage minutes per CPU-minute)
 
     def landmark_fields(self) -> dict:
         """The landmark index's settings this config sets; the rest follow the library's size."""

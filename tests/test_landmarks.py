@@ -1,6 +1,7 @@
 """The landmark index (edgeav.landmarks): the library's files found in a soundtrack without scanning the library,
 verified by the exact matcher, kept beside the bank and updated file by file."""
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -210,3 +211,77 @@ def test_a_click_of_a_few_frames_is_found_under_music_like_noise():
     assert len(starts) == 2 and all(min(abs(s - t) for t in (1.0, 2.5, 4.2)) < 0.001 for s in starts), starts
     x[:] = 0.02 * rng.standard_normal(len(x)).astype(np.float32)
     assert not found(LandmarkConfig())  # and never where it does not play
+
+
+def _mix(sounds: list[tuple[np.ndarray, float, float]], seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """Quiet noise with each (wave, start s, gain) added at its start."""
+    x = 0.01 * rng.standard_normal(int(seconds * 16000)).astype(np.float32)
+    for wave, t, gain in sounds:
+        i = int(t * 16000)
+        x[i : i + len(wave)] += gain * wave[: len(x) - i]
+    return x
+
+
+@pytest.mark.parametrize(
+    "names", [("solarwolf/shoot.wav", "funnyboat/kraah.ogg"), ("angrydd/break.wav", "whichwayisup/boing.ogg")]
+)
+def test_two_sounds_that_start_together_are_both_found(bundled, names):
+    """Two effects the game plays on the same frame or one apart (a hit and the monster's cry): the louder one takes
+    most of the soundtrack's peaks, so the other is found by looking the residual up again, once the louder one's
+    opening is taken out, and verified there."""
+    from edgeav.io.audio import read_audio
+
+    index, openings = bundled
+    waves = [read_audio(ASSETS / "sounds" / n, 16000) for n in names]
+    rng = np.random.default_rng(3)
+    for dt in (0.0, 0.02, 0.045):
+        for gain in (1.0, 0.5):
+            x = _mix([(waves[0], 1.0, 1.0), (waves[1], 1.0 + dt, gain)], 3.0, rng)
+            found = {index.ids[j]: t for t, j, _ in find_starts(x, index, openings)}
+            assert set(names) <= set(found), (dt, gain, found)
+            assert abs(found[names[0]] - 1.0) < 0.001 and abs(found[names[1]] - 1.0 - dt) < 0.001, (dt, found)
+    once = LandmarkIndex(dataclasses.replace(index.cfg, residual_lookups=0))
+    once.ids, once.hashes, once.files, once.frames, once.counts = (
+        index.ids,
+        index.hashes,
+        index.files,
+        index.frames,
+        index.counts,
+    )
+    x = _mix([(waves[0], 1.0, 1.0), (waves[1], 1.0, 1.0)], 3.0, rng)
+    assert names[1] not in {index.ids[j] for _, j, _ in find_starts(x, once, openings)}  # one lookup: masked
+
+
+def test_a_variant_that_only_echoes_the_louder_sound_is_not_a_second_start(bundled):
+    """solarwolf's yboxhit is boxhit's close variant: where boxhit plays alone, the variant correlates with it too,
+    but not with what is left once boxhit's fit is subtracted — one start, not two."""
+    from edgeav.io.audio import read_audio
+
+    index, openings = bundled
+    box = read_audio(ASSETS / "sounds" / "solarwolf" / "boxhit.wav", 16000)
+    x = _mix([(box, 0.7, 1.0), (box, 2.0, 0.4)], 3.0, np.random.default_rng(4))
+    found = [(round(t, 2), index.ids[j]) for t, j, _ in find_starts(x, index, openings)]
+    assert found == [(0.7, "solarwolf/boxhit.wav"), (2.0, "solarwolf/boxhit.wav")], found
+
+
+def test_the_whitening_filter_flattens_a_coloured_soundtrack():
+    """Noise through a resonant filter (music-like: most energy in a low band) comes out of the fitted prediction-
+    error filter with a flat spectrum; silence gets the identity."""
+    from edgeav.landmarks import whitening_filter
+
+    rng = np.random.default_rng(5)
+    e = rng.standard_normal(16000 * 4)
+    x = np.zeros_like(e)
+    for i in range(2, len(e)):  # an AR(2) resonance at ~500 Hz
+        x[i] = e[i] + 1.8 * np.cos(2 * np.pi * 500 / 16000) * x[i - 1] - 0.81 * x[i - 2]
+
+    def band_spread(y: np.ndarray) -> float:
+        p = np.abs(np.fft.rfft(y.reshape(-1, 512) * np.hanning(512), axis=1)) ** 2
+        bands = p.mean(0)[1:].reshape(16, -1).mean(1)
+        return float(bands.max() / bands.min())
+
+    a = whitening_filter(x, 16)
+    assert a[0] == 1.0 and len(a) == 17
+    flat = np.convolve(x, a)[: len(x)]
+    assert band_spread(x) > 1000 and band_spread(flat) < 3, (band_spread(x), band_spread(flat))
+    assert whitening_filter(np.zeros(1000), 16).tolist() == [1.0]
