@@ -50,6 +50,11 @@ class LandmarkConfig:
     residual_lookups: int = 1  # lookups again around the starts found, with them taken out
     retry_floor: float = 0.15  # a candidate below this on the soundtrack is not tried on a residual either
 
+    def hashes_like(self, other: LandmarkConfig) -> bool:
+        """Whether an index hashed with `other` holds the hashes these settings make (the other fields only change
+        how a soundtrack is looked up and verified: an index is kept across them)."""
+        return all(getattr(self, f) == getattr(other, f) for f in HASHING_FIELDS)
+
     @property
     def hashing(self) -> str:
         """What a hash holds: "pairs" or "triplets" of peaks."""
@@ -76,6 +81,19 @@ TRIPLETS: dict = {
     "too_common": 30,
     "residual_lookups": 0,
 }
+HASHING_FIELDS = (
+    "peaks_per_hash",
+    "sample_rate",
+    "n_fft",
+    "hop",
+    "template_s",
+    "library_peaks",
+    "footage_peaks",  # a short opening is hashed with the soundtrack's peaks per frame
+    "fan_out",
+    "max_dt",
+    "max_df",
+    "min_hashes",
+)
 TRIPLETS_FROM = 2000  # at 2,000 files pairs fall to precision 0.88 (triplets 0.97) and are 4× slower
 
 
@@ -501,10 +519,12 @@ def index_library(
     files: dict[str, Path], digests: dict[str, str], previous: LandmarkIndex | None = None, **fields: object
 ) -> tuple[LandmarkIndex, dict]:
     """The landmark index of `files` (id → path) with the settings for their number (`LandmarkConfig.for_library`,
-    `fields` overriding), reusing `previous` for files whose content hash is unchanged if it has those settings:
-    (index, {"added", "kept", "dropped", "unmatchable", "hashes": "pairs" | "triplets"})."""
+    `fields` overriding), reusing `previous` for files whose content hash is unchanged if it hashes alike (its
+    lookup settings become these): (index, {"added", "kept", "dropped", "unmatchable", "hashes": "pairs" |
+    "triplets"})."""
     cfg = LandmarkConfig.for_library(len(files), **fields)
-    index = previous if previous is not None and previous.cfg == cfg else LandmarkIndex(cfg)
+    index = previous if previous is not None and previous.cfg.hashes_like(cfg) else LandmarkIndex(cfg)
+    index.cfg = cfg
     before = dict(zip(index.ids, index.digests))
     same = {i for i, d in before.items() if digests.get(i) == d and i in files}
     index.keep(same)
@@ -547,15 +567,16 @@ def update_bank_landmarks(bank: str | Path, files: dict[str, Path], digests: dic
     """Bring the bank's landmark index up to date with its files (only new or changed ones are hashed): the report
     of index_library, and whether an unreadable or outdated index was rebuilt."""
     path = landmarks_path(bank)
-    previous, rebuilt = None, False
+    previous, saved, rebuilt = None, None, False
     if path.exists():
         try:
             previous = LandmarkIndex.load(path)
+            saved = previous.cfg
         except EdgeavError:
             rebuilt = True  # another version's settings or a damaged file: hash the library again
     index, report = index_library(files, digests, previous)
     if previous is not None and index is not previous:
         rebuilt = True  # the library grew past the size that hashes in triplets (or shrank below it)
-    if report["added"] or report["dropped"] or rebuilt or previous is None:
+    if report["added"] or report["dropped"] or rebuilt or previous is None or index.cfg != saved:
         index.save(path)
     return {**report, "rebuilt": rebuilt, "path": str(path)}

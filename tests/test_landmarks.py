@@ -285,3 +285,23 @@ def test_the_whitening_filter_flattens_a_coloured_soundtrack():
     flat = np.convolve(x, a)[: len(x)]
     assert band_spread(x) > 1000 and band_spread(flat) < 3, (band_spread(x), band_spread(flat))
     assert whitening_filter(np.zeros(1000), 16).tolist() == [1.0]
+
+
+def test_an_index_with_other_lookup_settings_is_kept_and_only_its_settings_change(tmp_path):
+    """A bank's index saved by a version that looked soundtracks up or verified them otherwise holds the same hashes:
+    it is kept (nothing hashed again), and saved with today's settings."""
+    import edgeav.landmarks as lm
+
+    lib = tmp_path / "lib"
+    shutil.copytree(ASSETS / "sounds" / "funnyboat", lib)
+    files, digests = _library(lib)
+    bank = tmp_path / "bank.npz"
+    old, _ = index_library(files, digests, min_votes=9.0, whiten_order=0, residual_lookups=0)
+    old.save(landmarks_path(bank))
+    rep = lm.update_bank_landmarks(bank, files, digests)
+    assert (rep["added"], rep["kept"], rep["rebuilt"]) == (0, len(files), False)
+    assert LandmarkIndex.load(landmarks_path(bank)).cfg == LandmarkConfig.for_library(len(files))
+    other, _ = index_library(files, digests, fan_out=3)  # hashed otherwise: hashed again
+    other.save(landmarks_path(bank))
+    rep = lm.update_bank_landmarks(bank, files, digests)
+    assert rep["added"] == len(files) and rep["kept"] == 0 and rep["rebuilt"]
