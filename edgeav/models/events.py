@@ -27,17 +27,21 @@ def to_tensor(stacks: np.ndarray) -> torch.Tensor:
 
 def pooled_tensor(stacks: np.ndarray, pool: int) -> torch.Tensor:
     """uint8 frames (B, T, H, W, 3) → float (B, T, 3, H/pool, W/pool) in [0, 1]: `to_tensor` then the head's
-    average pooling, done on the integers (pool² uint8 values sum within uint16) so only a pool²-th of the floats
+    average pooling, done on the integers (pool² uint8 values sum within int16) so only a pool²-th of the floats
     is made; equal to it up to float rounding. The torch paths feed `encode_pooled` with it."""
     a = np.asarray(stacks)
     if pool == 1:
         return to_tensor(a)
     h, w = a.shape[-3] // pool * pool, a.shape[-2] // pool * pool  # AvgPool2d drops the remainder rows too
-    total = np.zeros((*a.shape[:-3], h // pool, w // pool, a.shape[-1]), np.uint16)
-    for dy in range(pool):
-        for dx in range(pool):
-            total += a[..., dy:h:pool, dx:w:pool, :]
-    return torch.from_numpy(total).permute(0, 1, 4, 2, 3).float().mul_(1.0 / (pool * pool * 255.0))
+    t = torch.from_numpy(np.ascontiguousarray(a[..., :h, :w, :]))
+    t = t.view(*a.shape[:-3], h // pool, pool, w // pool, pool, a.shape[-1])  # (..., h', dy, w', dx, 3)
+    rows = t.select(-4, 0).to(torch.int16)  # torch's integer adds: 6× numpy's strided ones at 128×96
+    for dy in range(1, pool):
+        rows += t.select(-4, dy)
+    total = rows.select(-2, 0).clone()
+    for dx in range(1, pool):
+        total += rows.select(-2, dx)
+    return total.permute(0, 1, 4, 2, 3).float().mul_(1.0 / (pool * pool * 255.0))
 
 
 def _conv_bn(cin: int, cout: int, stride: int) -> nn.Sequential:
