@@ -417,6 +417,10 @@ def _subtract(x: np.ndarray, start: float, w: np.ndarray, rate: int) -> None:
     seg -= np.dot(seg, w[: len(seg)]) * w[: len(seg)]
 
 
+def _start(d: tuple[float, int, float]) -> float:
+    return d[0]
+
+
 class _Residual:
     """A soundtrack with each start found so far taken out (its opening's least-squares fit): whitened, where the
     verifier correlates, and as heard, where a lookup hashes peaks again."""
@@ -426,8 +430,7 @@ class _Residual:
         self.a = whitening_filter(x, cfg.whiten_order)
         self.white = _filtered(self.a, x)
         self.heard = np.array(x, np.float32)
-        self.times: list[float] = []  # the starts found, in time order
-        self.kept: list[tuple[float, int, float]] = []  # and each (start s, file index, correlation), alike
+        self.kept: list[tuple[float, int, float]] = []  # the starts found (start s, file index, correlation), by time
         self._templates: dict[int, np.ndarray] = {}
 
     def template(self, j: int) -> np.ndarray:
@@ -438,8 +441,8 @@ class _Residual:
     def overlapping(self, t: float, j: int) -> list[tuple[float, int, float]]:
         """The starts found whose openings overlap file `j`'s opening at `t`."""
         rate = self.cfg.sample_rate
-        lo = bisect.bisect_right(self.times, t - self.cfg.template_s)
-        hi = bisect.bisect_left(self.times, t + len(self.template(j)) / rate)
+        lo = bisect.bisect_right(self.kept, t - self.cfg.template_s, key=_start)
+        hi = bisect.bisect_left(self.kept, t + len(self.template(j)) / rate, key=_start)
         return [k for k in self.kept[lo:hi] if t < k[0] + len(self.template(k[1])) / rate]
 
     def take(self, cands: list[tuple[float, int, float]]) -> list[tuple[float, int, float]]:
@@ -459,9 +462,7 @@ class _Residual:
                     continue
             elif d[2] < cfg.floor:
                 continue  # (one that overlaps a start found later may still reach it on the residual)
-            i = bisect.bisect(self.times, d[0])
-            self.times.insert(i, d[0])
-            self.kept.insert(i, d)
+            bisect.insort(self.kept, d, key=_start)
             new.append(d)
             _subtract(self.white, d[0], self.template(d[1]), cfg.sample_rate)
             _subtract(self.heard, d[0], self.opening(d[1]), cfg.sample_rate)
