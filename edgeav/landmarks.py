@@ -405,11 +405,6 @@ def _filtered(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.convolve(np.asarray(x, np.float32), a.astype(np.float32))[: len(x)]
 
 
-def _as_template(w: np.ndarray) -> np.ndarray:
-    w = w - w.mean()
-    return (w / max(float(np.linalg.norm(w)), 1e-12)).astype(np.float32)
-
-
 def _subtract(x: np.ndarray, start: float, w: np.ndarray, rate: int) -> None:
     """Take the unit template `w`'s least-squares fit at `start` out of `x` (in place)."""
     i = int(round(start * rate))
@@ -435,7 +430,7 @@ class _Residual:
 
     def template(self, j: int) -> np.ndarray:
         if j not in self._templates:
-            self._templates[j] = _as_template(_filtered(self.a, self.opening(j)))
+            self._templates[j] = unit_opening(_filtered(self.a, self.opening(j)), self.cfg)
         return self._templates[j]
 
     def overlapping(self, t: float, j: int) -> list[tuple[float, int, float]]:
