@@ -125,6 +125,8 @@ def detect(x: np.ndarray, templates: Templates) -> list[tuple[float, int, float]
 def fingerprint_dir(cache: str | Path, matcher: LibraryMatcher) -> Path:
     """Where the detections of `matcher`'s library by its method are kept (a new folder when either changes)."""
     method = asdict(matcher.index.cfg) if matcher.cfg.landmarks else asdict(matcher.cfg)
+    if matcher.two_pass:
+        method["search"] = "survey, then the files present"
     key = hashlib.sha1(f"{matcher.ids}{method}".encode()).hexdigest()[:12]
     return Path(cache) / f"fingerprints-{key}"
 
@@ -139,19 +141,57 @@ class LibraryMatcher:
 
             files = {p.relative_to(sounds).as_posix(): p for p in audio_files(sounds)}
             digests = {i: sha1_file(p) for i, p in files.items()}
+            from edgeav.landmarks import FootageSearch
+
             self.index, _ = index_library(files, digests, **cfg.landmark_fields())
-            self.ids, self._openings = self.index.ids, Openings(self.index, files)
+            openings = Openings(self.index, files)
+            self.ids, self.search = self.index.ids, FootageSearch(self.index, openings, openings.heard)
         else:
             self.templates = Templates(sounds, cfg)
             self.ids = self.templates.ids
         self.cfg = cfg
 
+    @property
+    def two_pass(self) -> bool:
+        """Whether the footage is surveyed for which files play before their starts are found (a large library)."""
+        return self.cfg.landmarks and self.search.two_pass
+
+    def survey(self, x: np.ndarray) -> None:
+        if self.two_pass:
+            self.search.survey(x)
+
     def find(self, x: np.ndarray) -> list[tuple[float, int, float]]:
         if self.cfg.landmarks:
-            from edgeav.landmarks import find_starts
-
-            return find_starts(x, self.index, self._openings)
+            return self.search.find(x)
         return detect(np.asarray(x, np.float64), self.templates)
+
+
+def _soundtrack(source: str, rate: int) -> np.ndarray:
+    """A clip's soundtrack, mono at `rate`."""
+    from scipy.signal import resample_poly
+
+    from edgeav.io import VideoFile
+
+    v = VideoFile(source, fps=None, sample_rate=16000, require_audio=True)
+    x = v.audio(0, v.duration + 1)
+    v.close()
+    return resample_poly(x, rate, 16000) if rate != 16000 else x
+
+
+def survey_footage(matcher: LibraryMatcher, sources: list[str], out: Path) -> None:
+    """For a two-pass matcher: which library files play anywhere in the footage (every clip, whatever the shard),
+    kept in OUT/present.json so a resumed run finds the same files."""
+    path = out / "present.json"
+    if path.exists():
+        where = {s: j for j, s in enumerate(matcher.ids)}
+        matcher.search.present = {where[s] for s in json.loads(path.read_text())["present"] if s in where}
+        return
+    t0 = time.perf_counter()
+    for i, src in enumerate(sources):
+        matcher.survey(_soundtrack(src, matcher.cfg.sample_rate))
+        print(f"[survey {i + 1}/{len(sources)}] {len(matcher.search.present)} library files heard so far", flush=True)
+    write_json(path, {"present": sorted(matcher.ids[j] for j in matcher.search.present)})
+    print(f"survey: {len(matcher.search.present)} library files play in the footage ({time.perf_counter() - t0:.0f} s)")
 
 
 def detect_footage(
@@ -163,24 +203,19 @@ def detect_footage(
 ) -> Path:
     """Detections for every clip of `splits` in the cache, one JSON per clip (resumable; `shard` i/n splits the
     clips between processes): {"ids": library ids, "detections": [[t, index, score], ...]}."""
-    from scipy.signal import resample_poly
-
-    from edgeav.io import VideoFile
-
     matcher = LibraryMatcher(sounds, cfg)
     out = fingerprint_dir(cache, matcher)
     out.mkdir(parents=True, exist_ok=True)
     manifest = json.loads((Path(cache) / "manifest.json").read_text())
-    keys = sorted(k for k, e in manifest["clips"].items() if e["split"] in splits)[shard[0] :: shard[1]]
+    every = sorted(k for k, e in manifest["clips"].items() if e["split"] in splits)
+    keys = every[shard[0] :: shard[1]]
+    if matcher.two_pass and not all((out / f"{k}.json").exists() for k in keys):
+        survey_footage(matcher, [manifest["clips"][k]["source"] for k in every], out)
     t0 = time.perf_counter()
     for i, key in enumerate(keys):
         if (out / f"{key}.json").exists():
             continue
-        v = VideoFile(manifest["clips"][key]["source"], fps=None, sample_rate=16000, require_audio=True)
-        x = v.audio(0, v.duration + 1)
-        v.close()
-        x = resample_poly(x, cfg.sample_rate, 16000) if cfg.sample_rate != 16000 else x
-        found = matcher.find(x)
+        found = matcher.find(_soundtrack(manifest["clips"][key]["source"], cfg.sample_rate))
         write_json(
             out / f"{key}.json",
             {"ids": matcher.ids, "detections": [[round(t, 4), j, round(m, 4)] for t, j, m in found]},

@@ -492,8 +492,8 @@ def test_event_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
 
 
 def test_fingerprint_scale_benchmark_tiny(tmp_path, mini_corpus):
-    """The bundled clips against the bundled library, then with synthetic distractors, hashed both ways: most logged
-    starts found."""
+    """The bundled clips against the bundled library, then with synthetic distractors, hashed both ways (triplets
+    searched in two passes): most logged starts found."""
     out = tmp_path / "results"
     r = subprocess.run(
         [sys.executable, "-m", "benchmarks.fingerprint_scale", "--corpus", str(mini_corpus), "--split", "train"]
@@ -510,6 +510,7 @@ def test_fingerprint_scale_benchmark_tiny(tmp_path, mini_corpus):
     assert (real["hashes"], grown["hashes"], other["hashes"]) == ("pairs", "pairs", "triplets")
     for row in (real, other):
         assert row["recall"] > 0.5 and row["precision"] > 0.8 and row["events"] == res["events"] > 20
+    assert real["files_present"] is None and 1 <= other["files_present"] <= 67  # triplets: surveyed, two passes
 
 
 def test_adapt_time_benchmark_tiny(tmp_path, mini_corpus):

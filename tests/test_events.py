@@ -64,6 +64,26 @@ def test_frame_cache_keeps_every_frame_and_the_onset_target_lands_on_the_sounds_
     assert clips.starts(folder, ids) == [{SOUND_FRAME: ids.index("kraah.ogg")}]
 
 
+def test_a_library_hashed_in_triplets_is_surveyed_once_then_searched_for_the_files_present(cache, monkeypatch):
+    """A large library's footage search: the survey's files are kept beside the detections (present.json) and a
+    resumed run searches for those, not for others; the start lands on the same frame as a small library's."""
+    import edgeav.landmarks as lm
+    from edgeav_train.events import FrameClips
+    from edgeav_train.fingerprint import Templates, detect_footage
+
+    monkeypatch.setattr(lm, "TRIPLETS_FROM", 1)  # this library of a few files hashed as a large one is
+    folder = detect_footage(cache, LIB, splits=("train", "val"))
+    assert json.loads((folder / "present.json").read_text())["present"] == ["kraah.ogg"]
+    clips, ids = FrameClips(cache, ("train", "val")), Templates(LIB).ids
+    assert clips.starts(folder, ids) == [{SOUND_FRAME: ids.index("kraah.ogg")}]
+    (folder / "present.json").write_text(json.dumps({"present": ["pam.ogg"]}))
+    for p in folder.glob("*.json"):
+        if p.name != "present.json":
+            p.unlink()
+    assert detect_footage(cache, LIB, splits=("train", "val")) == folder
+    assert clips.starts(folder, ids) == [{}]  # resumed with the kept survey: only pam.ogg is looked for
+
+
 def test_pick_onsets_rule():
     from edgeav.events import pick_onsets
 

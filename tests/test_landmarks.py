@@ -1,6 +1,7 @@
 """The landmark index (edgeav.landmarks): the library's files found in a soundtrack without scanning the library,
 verified by the exact matcher, kept beside the bank and updated file by file."""
 
+import collections
 import copy
 import dataclasses
 import json
@@ -67,6 +68,30 @@ def test_finds_the_real_clips_effects_where_they_fire(library, request):
     hit = np.mean([any(s == e["sound_id"] and abs(t - e["t"]) < 0.06 for t, s in found) for e in events])
     real = np.mean([any(s == e["sound_id"] and abs(t - e["t"]) < 0.06 for e in events) for t, s in found])
     assert len(events) > 20 and hit > 0.8 and real > 0.8, (hit, real, len(found))
+
+
+def test_a_large_librarys_search_finds_the_files_present_and_at_least_the_one_pass_starts(bundled_in_triplets):
+    """Triplet-hashed, the footage is surveyed for which files play, then searched with an index of those alone
+    (pairs): on the bundled funnyboat clip the survey names the sounds logged more than once and no other, the starts
+    found are real ones, and none of the one-pass lookup's starts is lost."""
+    from edgeav.io import VideoFile
+    from edgeav.landmarks import FootageSearch
+
+    index, openings = bundled_in_triplets
+    clip = ASSETS / "clips" / "funnyboat-s12_20-35.mp4"
+    events = json.loads(clip.with_name(clip.stem + ".events.json").read_text())["sound_events"]
+    v = VideoFile(clip, fps=None, sample_rate=16000)
+    x = v.audio(0, v.duration + 1)
+    v.close()
+    search = FootageSearch(index, openings, openings.heard)
+    assert search.two_pass and search.find(x) == []  # nothing surveyed: no file is known to play
+    search.survey(x)
+    logged = collections.Counter(e["sound_id"] for e in events)  # pam 18, kraah 3, blub once (under the others)
+    assert {s for s, n in logged.items() if n > 1} <= {index.ids[j] for j in search.present} <= set(logged)
+    found = [(t, index.ids[j]) for t, j, _ in search.find(x)]
+    once = [(t, index.ids[j]) for t, j, _ in find_starts(x, index, openings)]
+    real = np.mean([any(s == e["sound_id"] and abs(t - e["t"]) < 0.06 for e in events) for t, s in found])
+    assert real > 0.9 and all(any(s == k and abs(t - u) < 0.01 for u, k in found) for t, s in once), (real, once)
 
 
 @pytest.mark.parametrize("library", ["bundled", "bundled_in_triplets"])
