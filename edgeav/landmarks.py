@@ -73,11 +73,11 @@ class LandmarkConfig:
         return cls(**{**(TRIPLETS if files >= TRIPLETS_FROM else {}), **fields})
 
 
-# chosen on the train clips' soundtracks against 1k to 100k files (benchmarks/results/fingerprint_scale-train.md):
-# music's peaks come between a sound's own, so the soundtrack hashes each anchor with more later peaks; a bucket of
-# more than 30 openings does not vote (it costs more lookups than it tells); the residual is not looked up again
-# (at 100k files it found 1.6% more of the logged starts for a third more lookup time: 53 footage minutes per
-# CPU-minute against 68)
+# chosen on the train clips' soundtracks against 1k to 100k files, looked up in one pass (a survey takes
+# `survey_fan_out` instead of `footage_fan_out`): music's peaks come between a sound's own, so the soundtrack hashes
+# each anchor with more later peaks; a bucket of more than 30 openings does not vote (it costs more lookups than it
+# tells); the residual is not looked up again (at 100k files it found 1.6% more of the logged starts for a third
+# more lookup time)
 TRIPLETS: dict = {
     "peaks_per_hash": 3,
     "footage_fan_out": 6,
