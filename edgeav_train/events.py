@@ -65,6 +65,9 @@ class EventTrainConfig:
     """Frames read before and after the candidate frame."""
     pool: int = 2
     """Frames are average-pooled by this first (2: 128×96 → 64×48)."""
+    stem: int = 1
+    """> 1: the head's first conv is a stem×stem patch conv at that stride (sees every pixel of the pooled frame);
+    1: a 3×3 conv at stride 2."""
     steps: int = 2500
     """Optimizer steps."""
     batch: int = 96
@@ -210,7 +213,12 @@ def with_event_head(model: AVModel, cfg: EventTrainConfig) -> AVModel:
     if model.cfg.event_widths and not cfg.fresh:
         return model.eval()
     arch = dataclasses.replace(
-        model.cfg, event_widths=cfg.widths, event_dim=cfg.dim, event_context=cfg.context, event_pool=cfg.pool
+        model.cfg,
+        event_widths=cfg.widths,
+        event_dim=cfg.dim,
+        event_context=cfg.context,
+        event_pool=cfg.pool,
+        event_stem=cfg.stem,
     )
     card = model.card.replace(onset_threshold=None) if model.cfg.event_widths else model.card  # the old head's
     out = AVModel(arch, card)

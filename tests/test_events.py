@@ -50,6 +50,18 @@ def model_path(tmp_path_factory):
     return str(save_model(m, tmp_path_factory.mktemp("m") / "tiny_events", ModelCard(onset_threshold=-1e9)))
 
 
+@pytest.fixture(scope="module")
+def patch_model_path(tmp_path_factory):
+    """A head whose first level is a 4×4 patch conv on the unpooled frame (`event_stem`)."""
+    from edgeav.models import create_model, save_model
+    from edgeav.models.card import ModelCard
+
+    torch.manual_seed(0)
+    m = create_model("tiny", event_widths=(4, 8), event_dim=8, event_stem=4)
+    assert m.events.encoder.convs[0][0].kernel_size == (4, 4) and m.events.encoder.convs[0][0].stride == (4, 4)
+    return str(save_model(m, tmp_path_factory.mktemp("m") / "tiny_patch", ModelCard(onset_threshold=-1e9)))
+
+
 def test_frame_cache_keeps_every_frame_and_the_onset_target_lands_on_the_sounds_frame(cache):
     from edgeav_train.events import FrameClips
     from edgeav_train.fingerprint import Templates, detect_footage
@@ -94,12 +106,14 @@ def test_pick_onsets_rule():
     assert pick_onsets(s, 1.5, 0).tolist() == [2, 4, 8, 9, 11]
 
 
-def test_streaming_detector_finds_what_the_offline_scores_give_and_reports_after_its_lookahead(model_path):
+@pytest.mark.parametrize("head", ["model_path", "patch_model_path"])
+def test_streaming_detector_finds_what_the_offline_scores_give_and_reports_after_its_lookahead(head, request):
     from edgeav.backends.torch_backend import TorchBackend
     from edgeav.events import EventDetector, pick_onsets
     from edgeav.models import load_model
     from edgeav_train.event_eval import clip_scores
 
+    model_path = request.getfixturevalue(head)
     frames = np.random.default_rng(1).integers(0, 256, (60, 48, 64, 3), dtype=np.uint8)
     logits, embs = clip_scores(load_model(model_path).events, frames)
     threshold = float(np.nanquantile(logits, 0.6))

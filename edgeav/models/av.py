@@ -58,6 +58,7 @@ class AVConfig:
     event_context: tuple[int, int] = (4, 2)  # frames read before and after the candidate onset frame
     event_pool: int = 1  # the frame is average-pooled by this before the event head's convs
     event_fps: float = 25.0  # the event head's frame rate
+    event_stem: int = 1  # > 1: the event head's first conv is a patch conv of this size and stride (else 3×3, 2)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -234,7 +235,14 @@ class AVModel(nn.Module):
 
             before, after = cfg.event_context
             self.events = EventHead(
-                cfg.event_widths, cfg.event_dim, cfg.embed_dim, before, after, cfg.event_pool, cfg.event_fps
+                cfg.event_widths,
+                cfg.event_dim,
+                cfg.embed_dim,
+                before,
+                after,
+                cfg.event_pool,
+                cfg.event_fps,
+                cfg.event_stem,
             )
 
     def project(self, z: torch.Tensor) -> torch.Tensor:

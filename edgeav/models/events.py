@@ -48,14 +48,21 @@ def _conv_bn(cin: int, cout: int, stride: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-class FrameEncoder(nn.Module):
-    """[f_t, f_t − f_{t−1}] (6 channels, [0, 1] scale) → (code (D,), attention map (h, w)) per frame."""
+def _patch_bn(cin: int, cout: int, size: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, size, size, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
-    def __init__(self, widths: tuple[int, ...], dim: int) -> None:
+
+class FrameEncoder(nn.Module):
+    """[f_t, f_t − f_{t−1}] (6 channels, [0, 1] scale) → (code (D,), attention map (h, w)) per frame.
+
+    `stem` > 1 makes the first level a stem×stem patch conv at stride stem (a learned downsampling that sees every
+    pixel: a sprite of a pixel or two still moves its patch's code) instead of a 3×3 conv at stride 2."""
+
+    def __init__(self, widths: tuple[int, ...], dim: int, stem: int = 1) -> None:
         super().__init__()
         layers, cin = [], 6
-        for w in widths:
-            layers.append(_conv_bn(cin, w, 2))
+        for i, w in enumerate(widths):
+            layers.append(_patch_bn(cin, w, stem) if i == 0 and stem > 1 else _conv_bn(cin, w, 2))
             cin = w
         layers.append(_conv_bn(cin, cin, 1))
         self.convs = nn.Sequential(*layers)
@@ -80,11 +87,12 @@ class EventHead(nn.Module):
         after: int,
         pool: int = 1,
         fps: float = 25.0,
+        stem: int = 1,
     ) -> None:
         super().__init__()
         self.spec = EventSpec(fps, before, after)
         self.pool = nn.AvgPool2d(pool) if pool > 1 else nn.Identity()  # before the change: 1/pool² of the work
-        self.encoder = FrameEncoder(widths, dim)
+        self.encoder = FrameEncoder(widths, dim, stem)
         self.temporal = nn.Sequential(
             nn.Conv1d(dim, dim, 3, padding=1), nn.ReLU(inplace=True), nn.Conv1d(dim, dim, 3, padding=1)
         )
