@@ -70,7 +70,10 @@ class FrameEncoder(nn.Module):
         self.out = nn.Linear(2 * cin, dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        m = self.convs(x.contiguous(memory_format=torch.channels_last))  # NHWC: oneDNN's faster layout on CPU
+        return self.read(self.convs(x.contiguous(memory_format=torch.channels_last)))  # NHWC: oneDNN's faster
+
+    def read(self, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The last conv level's map → (code, attention map)."""
         attn = torch.softmax(self.score(m).flatten(1), dim=1)  # (N, h·w)
         flat = m.flatten(2)
         pooled = torch.cat([(flat * attn[:, None]).sum(-1), flat.amax(-1)], dim=1)
@@ -99,6 +102,19 @@ class EventHead(nn.Module):
         self.trunk = nn.Sequential(nn.Linear(dim * self.spec.length, 2 * dim), nn.ReLU(inplace=True))
         self.onset = nn.Linear(2 * dim, 1)
         self.embed = nn.Linear(2 * dim, embed_dim)
+        self.per_frame: nn.Conv2d | None = None  # set by fold_frame_difference (the runtime's form)
+
+    def fold_frame_difference(self) -> None:
+        """The runtime form, after BatchNorm folding: the first conv of [f_t, f_t − f_{t−1}] becomes one conv of
+        each frame alone with weights [W_now + W_change; −W_change] (conv is linear), summed over each frame and the
+        one before it. Each frame is read once, and no 6-channel copy of the frames is built; the same function."""
+        first = self.encoder.convs[0][0]
+        w, c = first.weight.detach(), first.out_channels
+        bias = first.bias.detach() if first.bias is not None else torch.zeros(c)
+        conv = nn.Conv2d(3, 2 * c, first.kernel_size, first.stride, first.padding)
+        conv.weight.data = torch.cat([w[:, :3] + w[:, 3:], -w[:, 3:]])
+        conv.bias.data = torch.cat([bias, torch.zeros(c)])
+        self.per_frame = conv.eval()
 
     @property
     def pool_size(self) -> int:
@@ -113,8 +129,16 @@ class EventHead(nn.Module):
     def encode_pooled(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`encode_frames` of frames already pooled (`pooled_tensor`)."""
         b, n = frames.shape[:2]
-        x = torch.cat([frames[:, 1:], frames[:, 1:] - frames[:, :-1]], dim=2).flatten(0, 1)
-        codes, attn = self.encoder(x)
+        if self.per_frame is not None:
+            a = self.per_frame(frames.flatten(0, 1).contiguous(memory_format=torch.channels_last))
+            c = a.shape[1] // 2
+            a = a.view(b, n, *a.shape[1:])
+            first = (a[:, 1:, :c] + a[:, :-1, c:]).flatten(0, 1)
+            convs = self.encoder.convs
+            codes, attn = self.encoder.read(convs[1:](convs[0][1:](first)))
+        else:
+            x = torch.cat([frames[:, 1:], frames[:, 1:] - frames[:, :-1]], dim=2).flatten(0, 1)
+            codes, attn = self.encoder(x)
         return codes.view(b, n - 1, -1), attn.view(b, n - 1, *attn.shape[1:])
 
     def from_codes(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
