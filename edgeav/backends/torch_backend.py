@@ -38,8 +38,6 @@ class TorchBackend(EncoderBackend):
         self.model_path = path  # for size reports
         self.events = getattr(self.model, "events", None)
         self.event_spec = self.events.spec if self.events is not None else None
-        if self.events is not None:  # streams feed whole runs of frames: each frame's first conv computed once
-            self.events.fold_frame_difference()
 
     @functools.cached_property
     def audio_sha1(self) -> str:

@@ -60,7 +60,7 @@ class _EventFrame(torch.nn.Module):
         self.events = m.events
 
     def forward(self, frame_pair: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        code, attn = self.events.encode_frames(frame_pair)
+        code, attn = self.events.encode_frames(frame_pair, per_frame=False)  # pairs: one conv of six channels
         return code[:, 0], attn[:, 0]
 
 
