@@ -70,10 +70,13 @@ class FileSource(FrameSource):
 _END = object()
 
 
+HANDOFF = 8  # frames handed to the reader at a time: a queue handoff per frame costs a GIL round trip each
+
+
 def _decoded_ahead(frames: Iterator, ahead: int) -> Iterator:
-    """`frames`, produced on a thread up to `ahead` items before they are read; its errors re-raised here. Leaving
-    the loop early stops the thread."""
-    q: queue.Queue = queue.Queue(maxsize=ahead)
+    """`frames`, produced on a thread up to `ahead` items before they are read (in runs of `HANDOFF`); its errors
+    re-raised here, after the items decoded before them. Leaving the loop early stops the thread."""
+    q: queue.Queue = queue.Queue(maxsize=max(1, ahead // HANDOFF))
     stop = threading.Event()
 
     def put(item: object) -> bool:
@@ -87,14 +90,21 @@ def _decoded_ahead(frames: Iterator, ahead: int) -> Iterator:
         return False
 
     def produce() -> None:
+        run: list = []
         try:
             for item in frames:
-                if not put(item):
+                run.append(item)
+                if len(run) < HANDOFF:
+                    continue
+                if not put(run):
                     frames.close()
                     return
-            put(_END)
+                run = []
+            if not run or put(run):
+                put(_END)
         except BaseException as e:  # handed to the reader, which raises it
-            put(e)
+            if not run or put(run):
+                put(e)
 
     worker = threading.Thread(target=produce, name="edgeav-decode", daemon=True)
     worker.start()
@@ -105,7 +115,7 @@ def _decoded_ahead(frames: Iterator, ahead: int) -> Iterator:
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            yield from item
     finally:
         stop.set()
         worker.join(timeout=5)
