@@ -57,6 +57,8 @@ def head_without(game: str, a: argparse.Namespace, work: Path, root: Path) -> st
         fingerprints=a.fingerprints,
         leave_out=(f"{game}-",),
         steps=a.head_steps,
+        pool=a.pool,
+        stem=a.stem,
         calibrate=False,
         threads=a.threads,
     )
@@ -331,6 +333,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--cache25", default=".cache/gameplay-25", help="the corpus's frame-rate cache")
     ap.add_argument("--fingerprints", default=".cache/gameplay", help="detections folder, or the 5 fps cache")
     ap.add_argument("--head-steps", type=int, default=800)
+    ap.add_argument("--pool", type=int, default=None, help="the held-out head's pooling (edgeav train events')")
+    ap.add_argument("--stem", type=int, default=None, help="the held-out head's first level (edgeav train events')")
     ap.add_argument("--adapt-steps", type=int, default=300, help="edgeav adapt's window steps (its default)")
     ap.add_argument("--event-steps", type=int, default=150, help="edgeav adapt's event head steps (its default)")
     ap.add_argument("--verdicts", type=int, default=100)
@@ -341,6 +345,10 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--summary", action="store_true", help="only the table over every game measured in --out")
     a = ap.parse_args(argv)
+    from edgeav_train.events import EventTrainConfig
+
+    a.pool = EventTrainConfig.pool if a.pool is None else a.pool
+    a.stem = EventTrainConfig.stem if a.stem is None else a.stem
     if a.summary:
         return summary(a.out)
     root = corpus_root(a.corpus)
@@ -378,6 +386,8 @@ def main(argv: list[str] | None = None) -> dict:
     res = {
         "game": a.game,
         "head_steps": a.head_steps,
+        "head_pool": a.pool,
+        "head_stem": a.stem,
         "footage_clips": len(train),
         "footage_minutes": adapt_plain["report"]["footage_minutes"],
         "library": adapt_plain["report"]["library"]["files"],

@@ -5,9 +5,12 @@ frame at one thread (frames encoded in runs of 16 as `edgeav run` does on a file
 heads) and the val split's detection at the threshold calibrated there (the run's done.json) — model selection on
 val, never test.
 
-Writes results/event_heads.{json,md}.
+Writes results/NAME.{json,md} (`--name`, default event_heads). `--recount-macs` re-counts the MACs of a written
+NAME.json from each row's geometry alone (a head of that geometry, untrained: MACs do not depend on weights),
+keeping its measured times and val figures.
 
     python -m research.event_heads --row 'NAME=runs/ev-ctrl' --row ...
+    python -m research.event_heads --name NAME --recount-macs
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ def macs_per_frame(head: torch.nn.Module, frames: torch.Tensor) -> int:
     hooks = [m.register_forward_hook(count) for m in head.modules()]
     try:
         with torch.no_grad():
-            codes, _ = head.encode_frames(frames[:, :2])  # one frame's code
+            codes, _ = head.encode_frames(frames[:, :2], per_frame=False)  # one frame's code, every conv a module
             head.from_codes(torch.zeros(1, head.spec.length, codes.shape[-1]))
     finally:
         for h in hooks:
@@ -57,6 +60,8 @@ def geometry(run: Path) -> dict:
         "widths": list(m.cfg.event_widths),
         "context": [m.events.spec.before, m.events.spec.after],
         "pool": m.events.pool_size,
+        "first": f"{m.cfg.event_stem}×{m.cfg.event_stem} patch" if m.cfg.event_stem > 1 else "3×3, stride 2",
+        "stem": m.cfg.event_stem,
         "steps": card.get("steps"),
         "val": json.loads((run / "done.json").read_text())["val_detection"],
     }
@@ -66,10 +71,16 @@ def main(argv: list[str] | None = None) -> dict:
     from edgeav.models.events import pooled_tensor
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--row", action="append", required=True, help="NAME=RUN_FOLDER (model.safetensors, done.json)")
+    ap.add_argument("--row", action="append", default=[], help="NAME=RUN_FOLDER (model.safetensors, done.json)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--calls", type=int, default=40)
+    ap.add_argument("--name", default="event_heads", help="results/NAME.{json,md}")
+    ap.add_argument("--recount-macs", action="store_true", help="re-count the MACs of results/NAME.json, nothing else")
     a = ap.parse_args(argv)
+    if a.recount_macs:
+        return recount_macs(a.name)
+    if not a.row:
+        ap.error("give at least one --row NAME=RUN_FOLDER")
     torch.set_num_threads(1)
     rows = {name: geometry(Path(run)) for name, run in (r.split("=", 1) for r in a.row)}
     any_model = next(iter(rows.values()))["model"]
@@ -94,7 +105,29 @@ def main(argv: list[str] | None = None) -> dict:
         r["torch_ms_per_frame_1_thread"] = round(float(np.median(times[name])), 4)
         out[name] = r
     res = {"machine": machine(), "rows": out}
-    write_result("event_heads", res, markdown(res, command_line("research.event_heads", argv)), RESULTS)
+    write_result(a.name, res, markdown(res, command_line("research.event_heads", argv)), RESULTS)
+    return res
+
+
+def recount_macs(name: str) -> dict:
+    """MACs of each row of results/NAME.json from a head of its geometry; the rest of the file as measured."""
+    from edgeav.models import load_model
+    from edgeav.models.events import EventHead
+
+    path = RESULTS / f"{name}.json"
+    res = json.loads(path.read_text())
+    cfg = load_model("student").cfg  # the shipped model's frame size and code widths
+    w, h = cfg.frame_size
+    for r in res["rows"].values():
+        stem = r.get("stem") or (int(r["first"].split("×")[0]) if "patch" in r.get("first", "") else 1)
+        before, after = r["context"]
+        head = EventHead(
+            tuple(r["widths"]), cfg.event_dim, cfg.embed_dim, before, after, r["pool"], cfg.event_fps, stem
+        ).eval()
+        r["stem"] = stem
+        r["macs_per_frame"] = macs_per_frame(head, torch.rand(1, 2, 3, h, w))
+    cmd = (RESULTS / f"{name}.md").read_text().rsplit("Command: `", 1)[1].split("`")[0]
+    write_result(name, res, markdown(res, cmd), RESULTS)
     return res
 
 
@@ -106,14 +139,15 @@ def markdown(res: dict, cmd: str) -> str:
         "thread, frames in runs of 16, median of interleaved rounds "
         f"({res['machine']['cpu']}).",
         "",
-        "| head | conv widths | context (frames before, after) | pool | MMACs per frame | torch ms per frame | "
-        "val P / R / F1 |",
-        "|---|---|---|---|---|---|---|",
+        "| head | conv widths | first level | context (frames before, after) | pool | MMACs per frame | "
+        "torch ms per frame | val P / R / F1 |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in res["rows"].items():
         v = r["val"]
         lines.append(
-            f"| {name} | {', '.join(map(str, r['widths']))} | {r['context'][0]}, {r['context'][1]} | {r['pool']} | "
+            f"| {name} | {', '.join(map(str, r['widths']))} | {r.get('first', '3×3, stride 2')} | "
+            f"{r['context'][0]}, {r['context'][1]} | {r['pool']} | "
             f"{r['macs_per_frame'] / 1e6:.2f} | {r['torch_ms_per_frame_1_thread']:.3f} | "
             f"{v['precision']:.2f} / {v['recall']:.2f} / **{v['f1']:.3f}** |"
         )
