@@ -137,12 +137,10 @@ class LibraryMatcher:
     def __init__(self, sounds: str | Path, cfg: FingerprintConfig) -> None:
         if cfg.landmarks:
             from edgeav.atomic import sha1_file
-            from edgeav.landmarks import Openings, index_library
+            from edgeav.landmarks import FootageSearch, Openings, index_library
 
             files = {p.relative_to(sounds).as_posix(): p for p in audio_files(sounds)}
             digests = {i: sha1_file(p) for i, p in files.items()}
-            from edgeav.landmarks import FootageSearch
-
             self.index, _ = index_library(files, digests, **cfg.landmark_fields())
             openings = Openings(self.index, files)
             self.ids, self.search = self.index.ids, FootageSearch(self.index, openings, openings.heard)
