@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 
     from edgeav.backends.base import Backend
     from edgeav.bank import SoundBank
-    from edgeav.events import EventDetector
+    from edgeav.events import Event, EventDetector
     from edgeav.foley import ChangeGate
+    from edgeav.io.sources import FrameSource
     from edgeav.models.card import ModelCard
 
 STAGES = ("decode", "preprocess", "encode", "search", "total")
@@ -313,25 +314,11 @@ def _say(rec: dict) -> str:
     return head + "  ".join(f"{r['sound']} ({r['category']}) {r['score']:.2f}" for r in rec["recommendations"][:3])
 
 
-def run(
-    cfg: RunConfig,
-    on_window: Callable[[dict], None] | None = None,
-    on_ready: Callable[[Backend, SoundBank], None] | None = None,
-) -> RunResult:
-    """Run the loop over cfg.source (None: the bundled clip). `on_window(record)` is called with every window and
-    event record; `on_ready(backend, bank)` once everything opened without error."""
-    from edgeav.defaults import DEFAULT_CLIP
-    from edgeav.heap import keep_freed_memory
+def open_run_source(cfg: RunConfig, parts: RunParts, fps: float) -> FrameSource:
+    """cfg.source at `fps` on the cores the model leaves, then the viewer and explainer (what opened is closed
+    again when one of them cannot open)."""
     from edgeav.io import open_source
 
-    keep_freed_memory()  # the loop's per-call tensors reuse the heap instead of page-faulting in on every call
-    if cfg.source is None:
-        cfg = dataclasses.replace(cfg, source=str(DEFAULT_CLIP))
-
-    parts = open_parts(cfg)
-    offsets = parts.backend.cfg.frame_offsets
-    detector = parts.detector
-    fps = detector.spec.fps if detector is not None else _grid_fps(cfg.hop, offsets) or 25.0
     # the decoder takes the cores the model leaves: with frame threads of its own it would contend with the model
     # for them (2 cores, a 60 s clip, median of 7: 0.50 s with them, 0.46 s without)
     decode_threads = max(1, (os.cpu_count() or 2) - model_threads(cfg))
@@ -346,6 +333,27 @@ def run(
         src.close()  # a camera or stream opened above is released when the viewer cannot open
         parts.close()
         raise
+    return src
+
+
+def run(
+    cfg: RunConfig,
+    on_window: Callable[[dict], None] | None = None,
+    on_ready: Callable[[Backend, SoundBank], None] | None = None,
+) -> RunResult:
+    """Run the loop over cfg.source (None: the bundled clip). `on_window(record)` is called with every window and
+    event record; `on_ready(backend, bank)` once everything opened without error."""
+    from edgeav.defaults import DEFAULT_CLIP
+    from edgeav.heap import keep_freed_memory
+
+    keep_freed_memory()  # the loop's per-call tensors reuse the heap instead of page-faulting in on every call
+    if cfg.source is None:
+        cfg = dataclasses.replace(cfg, source=str(DEFAULT_CLIP))
+
+    parts = open_parts(cfg)
+    offsets = parts.backend.cfg.frame_offsets
+    fps = parts.detector.spec.fps if parts.detector is not None else _grid_fps(cfg.hop, offsets) or 25.0
+    src = open_run_source(cfg, parts, fps)
     asm = None if cfg.events_only else WindowAssembler(offsets, cfg.hop)
     if on_ready:
         on_ready(parts.backend, parts.bank)
@@ -359,6 +367,36 @@ def run(
         elif not cfg.quiet:
             print(_say(rec), flush=True)
 
+    t_start = time.perf_counter()
+    try:
+        _frame_loop(cfg, src, parts.detector, asm, res, lambda *w: emit(step(*w)), lambda ev: emit(event_step(ev)))
+    except KeyboardInterrupt:
+        res.ended_by = "interrupted"  # Ctrl-C: every output below is still flushed and closed
+    finally:
+        res.seconds = time.perf_counter() - t_start
+        reason = getattr(src, "ended_reason", None)
+        if reason and res.ended_by == "end of source":
+            res.ended_by = reason
+        src.close()
+        parts.close()
+        res.source_stats = dict(src.stats)
+        if out:
+            out.close()
+    write_run_outputs(cfg, res, parts.bank)
+    return res
+
+
+def _frame_loop(
+    cfg: RunConfig,
+    src: FrameSource,
+    detector: EventDetector | None,
+    asm: WindowAssembler | None,
+    res: RunResult,
+    on_window: Callable[[float, np.ndarray, float], None],
+    on_event: Callable[[Event], None],
+) -> None:
+    """Every frame of `src` to the event detector and the window assembler: `on_window(t, stack, decode seconds
+    since the last window)` per window, `on_event(event)` per onset; --max-seconds ends it (`res.ended_by`)."""
     # live or paced, every frame is scored as it comes (the lowest delay); a file read as fast as possible is
     # scored in runs of frames, the same events in fewer, larger calls
     batch = 1 if src.live or cfg.realtime else EVENT_BATCH
@@ -372,53 +410,42 @@ def run(
         res.event_ms += [(time.perf_counter() - t0) * 1e3 / len(items)] * len(items)
         items.clear()
         for ev in found:
-            emit(event_step(ev))
+            on_event(ev)
 
-    t_start = time.perf_counter()
     decode_acc = 0.0
-    try:
-        it = iter(src)
-        while True:
-            t0 = time.perf_counter()
-            try:
-                t, frame = next(it)
-            except StopIteration:
-                break
-            arrived = time.perf_counter()
-            decode_acc += arrived - t0
-            res.frames += 1
-            if detector is not None:
-                pending.append((t, frame, arrived))
-                if len(pending) >= batch:
-                    detect(pending)
-            for s, stack in asm.push(t, frame) if asm is not None else ():
-                emit(step(s, stack, decode_acc))
-                decode_acc = 0.0
-            if cfg.max_seconds is not None and t >= cfg.max_seconds:
-                res.ended_by = "max_seconds"
-                break
+    it = iter(src)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            t, frame = next(it)
+        except StopIteration:
+            break
+        arrived = time.perf_counter()
+        decode_acc += arrived - t0
+        res.frames += 1
         if detector is not None:
-            detect(pending)
-            for ev in detector.flush():
-                emit(event_step(ev))
-    except KeyboardInterrupt:
-        res.ended_by = "interrupted"  # Ctrl-C: every output below is still flushed and closed
-    finally:
-        res.seconds = time.perf_counter() - t_start
-        reason = getattr(src, "ended_reason", None)
-        if reason and res.ended_by == "end of source":
-            res.ended_by = reason
-        src.close()
-        parts.close()
-        res.source_stats = dict(src.stats)
-        if out:
-            out.close()
+            pending.append((t, frame, arrived))
+            if len(pending) >= batch:
+                detect(pending)
+        for s, stack in asm.push(t, frame) if asm is not None else ():
+            on_window(s, stack, decode_acc)
+            decode_acc = 0.0
+        if cfg.max_seconds is not None and t >= cfg.max_seconds:
+            res.ended_by = "max_seconds"
+            break
+    if detector is not None:
+        detect(pending)
+        for ev in detector.flush():
+            on_event(ev)
+
+
+def write_run_outputs(cfg: RunConfig, res: RunResult, bank: SoundBank) -> None:
+    """--save's video with the effects placed and --cues' cue sheet, once the run has ended."""
     if cfg.save:
         from edgeav.foley import write_foley_video
 
-        write_foley_video(cfg.source, cfg.save, res.placements, parts.bank)
+        write_foley_video(cfg.source, cfg.save, res.placements, bank)
     if cfg.cues:
         from edgeav.cues import Footage, write_cues
 
         write_cues(res.cues, cfg.cues, Footage.probe(cfg.source))
-    return res
