@@ -99,9 +99,14 @@ def _run(cfg: RunConfig) -> None:
         if s["events"] or cfg.events_only
         else ""
     )
+    windows = (  # an events-only run embeds no windows: their (empty) figures would only be noise
+        ""
+        if cfg.events_only
+        else f"{s['windows']} windows ({s['windows_per_s']:.1f} windows/s), latency ms p50/p95/max: {lat}; "
+    )
     typer.echo(
-        f"edgeav: {events}{s['windows']} windows in {res.seconds:.1f} s ({s['windows_per_s']:.1f} windows/s); "
-        f"latency ms p50/p95/max: {lat}; frames captured {src.get('captured', 0)}, dropped {src.get('dropped', 0)}, "
+        f"edgeav: {events}{windows}took {res.seconds:.1f} s; "
+        f"frames captured {src.get('captured', 0)}, dropped {src.get('dropped', 0)}, "
         f"reconnects {src.get('reconnects', 0)}; ended: {s['ended_by']}"
         + (f"; auto-foley: {len(res.placements)} effects → {cfg.save}" if cfg.save else ""),
         err=True,

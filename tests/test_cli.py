@@ -23,6 +23,14 @@ def test_default_run_uses_bundled_clip_bank_and_shipped_model(tmp_path):
     assert len(recs) >= 10 and all(len(x["recommendations"]) == 5 for x in recs)
 
 
+def test_an_events_only_run_reports_its_events_and_no_window_figures(tmp_path):
+    r = _run(["run", "--events-only", "--max-seconds", "6", "--quiet"], tmp_path)
+    assert r.returncode == 0, r.stderr[-1500:]
+    summary = r.stderr.strip().splitlines()[-1]
+    assert "events over 151 frames" in summary and "took" in summary
+    assert "windows" not in summary and "latency ms" not in summary
+
+
 @pytest.mark.parametrize(
     "args,needle",
     [
