@@ -24,37 +24,53 @@ class VerdictIn(BaseModel):
     t: float
 
 
+def frame_jpeg(session: ReviewSession, kind: str, t: float) -> bytes:
+    """A thumbnail of the frame at t (`kind` "thumb"), or the explanation of the window whose sound starts at t."""
+    import cv2
+
+    from edgeav.explain import explanation_image
+    from edgeav.frontends import WindowSpec
+    from edgeav.io.video import VideoFile
+
+    cfg = session.backend.cfg
+    if kind == "thumb":
+        with VideoFile(session.cfg.source, fps=None, size=(160, 120)) as v:
+            img = cv2.cvtColor(v.frame_at(min(t, max(0.0, v.duration - 0.05))), cv2.COLOR_RGB2BGR)
+    else:
+        s = next((x for x in session.suggestions if abs(x.t - t) < 1e-3), None)
+        if s is None:
+            raise EdgeavError(f"no suggestion at {t} s", "reload the page")
+        import numpy as np
+
+        with VideoFile(session.cfg.source, fps=None, size=cfg.frame_size) as v:
+            stack = np.stack([v.frame_at(min(s.window_t + o, v.duration - 0.05)) for o in cfg.frame_offsets])
+        img = explanation_image(
+            session.backend, session.bank, stack, s.t - WindowSpec().pre_roll_s, s.recommendations[0]
+        )
+    return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+
+
+def session_state(session: ReviewSession) -> dict:
+    """What the page shows: the source, the suggestions so far, the verdicts and whether the run is done."""
+    with session.lock:
+        sugg = [{"index": i, "t": s.t, "recommendations": s.recommendations} for i, s in enumerate(session.suggestions)]
+    return {
+        "source": Path(session.cfg.source).name,
+        "model": session.cfg.model,
+        "done": session.done,
+        "error": session.error,
+        "suggestions": sugg,
+        "verdicts": session.verdicts(),
+        "store": session.cfg.feedback,
+    }
+
+
 def create_app(session: ReviewSession):  # noqa: ANN201  (fastapi is imported here, where it is used)
     from fastapi import FastAPI, HTTPException
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
     app = FastAPI(title="edgeav review", docs_url=None, redoc_url=None)
-
-    @functools.lru_cache(maxsize=256)
-    def jpeg(kind: str, t: float) -> bytes:
-        """A thumbnail of the frame at t, or the explanation of the window whose sound starts at t."""
-        import cv2
-
-        from edgeav.explain import explanation_image
-        from edgeav.frontends import WindowSpec
-        from edgeav.io.video import VideoFile
-
-        cfg = session.backend.cfg
-        if kind == "thumb":
-            with VideoFile(session.cfg.source, fps=None, size=(160, 120)) as v:
-                img = cv2.cvtColor(v.frame_at(min(t, max(0.0, v.duration - 0.05))), cv2.COLOR_RGB2BGR)
-        else:
-            s = next((x for x in session.suggestions if abs(x.t - t) < 1e-3), None)
-            if s is None:
-                raise EdgeavError(f"no suggestion at {t} s", "reload the page")
-            import numpy as np
-
-            with VideoFile(session.cfg.source, fps=None, size=cfg.frame_size) as v:
-                stack = np.stack([v.frame_at(min(s.window_t + o, v.duration - 0.05)) for o in cfg.frame_offsets])
-            img = explanation_image(
-                session.backend, session.bank, stack, s.t - WindowSpec().pre_roll_s, s.recommendations[0]
-            )
-        return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+    jpeg = functools.lru_cache(maxsize=256)(functools.partial(frame_jpeg, session))  # images are asked for again
 
     def image(kind: str, t: float) -> Response:
         try:
@@ -68,21 +84,7 @@ def create_app(session: ReviewSession):  # noqa: ANN201  (fastapi is imported he
 
     @app.get("/api/state")
     def state() -> JSONResponse:
-        with session.lock:
-            sugg = [
-                {"index": i, "t": s.t, "recommendations": s.recommendations} for i, s in enumerate(session.suggestions)
-            ]
-        return JSONResponse(
-            {
-                "source": Path(session.cfg.source).name,
-                "model": session.cfg.model,
-                "done": session.done,
-                "error": session.error,
-                "suggestions": sugg,
-                "verdicts": session.verdicts(),
-                "store": session.cfg.feedback,
-            }
-        )
+        return JSONResponse(session_state(session))
 
     @app.get("/video")
     def video() -> FileResponse:  # Starlette answers Range requests: the browser streams and seeks
