@@ -69,39 +69,11 @@ def reranked_metrics(model, inputs, bank, verdicts, model_id: str, vcache) -> di
     return ranking_metrics(ranked, inputs.queries, dict(zip(bank.ids, bank.categories)))
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--game", default="pathological")
-    ap.add_argument("--corpus", default=None)
-    ap.add_argument("--cache", default=".cache/gameplay", help="corpus cache with lite0 features (edgeav cache)")
-    ap.add_argument("--work", default="runs/logo")
-    ap.add_argument("--steps", type=int, default=400, help="stage-1 steps (the shipped teacher's)")
-    ap.add_argument("--stage2-steps", type=int, default=600)
-    ap.add_argument("--adapt-steps", type=int, default=300)
-    ap.add_argument("--verdicts", type=int, default=100)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--eval-cache", default=".cache/eval")
-    ap.add_argument("--out", default=str(RESULTS))
-    a = ap.parse_args(argv)
-
-    from edgeav.backends.torch_backend import TorchBackend
-    from edgeav.models import load_model
-    from edgeav_train.adapt import AdaptConfig, adapt
+def held_out_models(a: argparse.Namespace, root: Path, work: Path, others: tuple, lib_others: Path) -> tuple:
+    """(stage 1, stage 2 towards the other games' sounds, stage 2 towards the whole library) model paths, each
+    trained where missing on the other games' footage alone."""
     from edgeav_train.bank_distill import BankDistillConfig, bank_distill
-    from edgeav_train.corpus import corpus_root, load_clips, load_sounds
-    from edgeav_train.evaluate import VisualCache, corpus_bank, evaluate, load_inputs
     from edgeav_train.train import TrainConfig, train
-
-    root = corpus_root(a.corpus)
-    work = Path(a.work) / a.game
-    games = sorted({c.game for c in load_clips(a.corpus)})
-    if a.game not in games:
-        raise SystemExit(f"unknown game {a.game}; the corpus has {', '.join(games)}")
-    others = tuple(g for g in games if g != a.game)
-    sounds = load_sounds(a.corpus)
-    lib_others = _link_files(
-        [root / s["file"] for s in sounds if s["game"] != a.game], work / "sounds-others", root / "sounds"
-    )
 
     # 1. the teacher, never shown the held-out game's footage or sounds
     stage1 = work / "stage1" / "model.safetensors"
@@ -147,6 +119,61 @@ def main(argv=None):
                 games=others,
             )
         )
+    return stage1, blind, before
+
+
+def markdown(result: dict) -> str:
+    ad, keys = result["adapt"], ("top1_file", "top1_file_macro", "top5_file", "top5_file_macro")
+    lines = [
+        f"Held-out game **{result['game']}** (teacher trained on {', '.join(result['trained_on'])}); its test split: "
+        f"{result['n_queries']} events, {result['n_effects']} effects, bank of {result['bank_size']} (all games). "
+        f"Adaptation: `edgeav adapt` on its {ad['clips']} train clips ({ad['footage_minutes']} min, unlabeled) in "
+        f"{ad['seconds_total']:.0f} s with {ad['threads']} CPU thread(s) "
+        f"(cache {ad.get('cache_s', 0):.0f} s, trunk features "
+        f"{ad.get('features_s', 0):.0f} s, {ad['steps']} steps {ad['stage2_s']:.0f} s). "
+        f"Feedback: {result['verdicts']['n']} simulated verdicts on its train clips. Command: `{result['command']}`.",
+        "",
+        "| | top-1 | macro top-1 | top-5 | macro top-5 |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in [*result["rows"].items(), ("blind prior", result["blind_prior"]), ("chance", result["chance"])]:
+        lines.append(f"| {name} | " + " | ".join(f"{r[k]:.3f}" for k in keys) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--game", default="pathological")
+    ap.add_argument("--corpus", default=None)
+    ap.add_argument("--cache", default=".cache/gameplay", help="corpus cache with lite0 features (edgeav cache)")
+    ap.add_argument("--work", default="runs/logo")
+    ap.add_argument("--steps", type=int, default=400, help="stage-1 steps (the shipped teacher's)")
+    ap.add_argument("--stage2-steps", type=int, default=600)
+    ap.add_argument("--adapt-steps", type=int, default=300)
+    ap.add_argument("--verdicts", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--eval-cache", default=".cache/eval")
+    ap.add_argument("--out", default=str(RESULTS))
+    a = ap.parse_args(argv)
+
+    from edgeav.backends.torch_backend import TorchBackend
+    from edgeav.models import load_model
+    from edgeav_train.adapt import AdaptConfig, adapt
+    from edgeav_train.corpus import corpus_root, load_clips, load_sounds
+    from edgeav_train.evaluate import VisualCache, corpus_bank, evaluate, load_inputs
+
+    root = corpus_root(a.corpus)
+    work = Path(a.work) / a.game
+    games = sorted({c.game for c in load_clips(a.corpus)})
+    if a.game not in games:
+        raise SystemExit(f"unknown game {a.game}; the corpus has {', '.join(games)}")
+    others = tuple(g for g in games if g != a.game)
+    sounds = load_sounds(a.corpus)
+    lib_others = _link_files(
+        [root / s["file"] for s in sounds if s["game"] != a.game], work / "sounds-others", root / "sounds"
+    )
+
+    stage1, blind, before = held_out_models(a, root, work, others, lib_others)
     # 2. adaptation: edgeav adapt on the held-out game's train clips (unlabeled) with the whole library
     footage = _link_files(
         [c.video for c in load_clips(a.corpus, "train") if c.game == a.game], work / "footage", root / "clips"
@@ -204,22 +231,7 @@ def main(argv=None):
         "verdicts": {"n": len(verdicts), "accepted": sum(v.verdict == "accept" for v in verdicts)},
         "command": command_line("adapt", argv),
     }
-    lines = [
-        f"Held-out game **{a.game}** (teacher trained on {', '.join(others)}); its test split: "
-        f"{result['n_queries']} events, {result['n_effects']} effects, bank of {result['bank_size']} (all games). "
-        f"Adaptation: `edgeav adapt` on its {rep['clips']} train clips ({rep['footage_minutes']} min, unlabeled) in "
-        f"{adapt_s:.0f} s with {torch.get_num_threads()} CPU thread(s) "
-        f"(cache {rep['seconds'].get('cache_s', 0):.0f} s, trunk features "
-        f"{rep['seconds'].get('features_s', 0):.0f} s, {a.adapt_steps} steps {rep['seconds']['stage2_s']:.0f} s). "
-        f"Feedback: {len(verdicts)} simulated verdicts on its train clips. Command: `{result['command']}`.",
-        "",
-        "| | top-1 | macro top-1 | top-5 | macro top-5 |",
-        "|---|---|---|---|---|",
-    ]
-    for name, r in [*result["rows"].items(), ("blind prior", result["blind_prior"]), ("chance", result["chance"])]:
-        lines.append(f"| {name} | " + " | ".join(f"{r[k]:.3f}" for k in keys) + " |")
-    md = "\n".join(lines) + "\n"
-    write_result(f"adapt-{a.game}", result, md, a.out)
+    write_result(f"adapt-{a.game}", result, markdown(result), a.out)
 
 
 if __name__ == "__main__":
