@@ -325,6 +325,7 @@ def main(argv: list[str] | None = None) -> dict:
     from edgeav.bank import SoundBank
     from edgeav.feedback import FeedbackStore
     from edgeav_train.corpus import corpus_root, event_counts, load_clips
+    from edgeav_train.events import EventTrainConfig
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--game", default="pathological")
@@ -333,8 +334,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--cache25", default=".cache/gameplay-25", help="the corpus's frame-rate cache")
     ap.add_argument("--fingerprints", default=".cache/gameplay", help="detections folder, or the 5 fps cache")
     ap.add_argument("--head-steps", type=int, default=800)
-    ap.add_argument("--pool", type=int, default=None, help="the held-out head's pooling (edgeav train events')")
-    ap.add_argument("--stem", type=int, default=None, help="the held-out head's first level (edgeav train events')")
+    ap.add_argument("--pool", type=int, default=EventTrainConfig.pool, help="the held-out head's pooling")
+    ap.add_argument("--stem", type=int, default=EventTrainConfig.stem, help="the held-out head's first level")
     ap.add_argument("--adapt-steps", type=int, default=300, help="edgeav adapt's window steps (its default)")
     ap.add_argument("--event-steps", type=int, default=150, help="edgeav adapt's event head steps (its default)")
     ap.add_argument("--verdicts", type=int, default=100)
@@ -345,10 +346,6 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--summary", action="store_true", help="only the table over every game measured in --out")
     a = ap.parse_args(argv)
-    from edgeav_train.events import EventTrainConfig
-
-    a.pool = EventTrainConfig.pool if a.pool is None else a.pool
-    a.stem = EventTrainConfig.stem if a.stem is None else a.stem
     if a.summary:
         return summary(a.out)
     root = corpus_root(a.corpus)
