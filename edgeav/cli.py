@@ -37,7 +37,8 @@ app = typer.Typer(
 train_app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="Train, distill and evaluate models; reproduce the shipped ones (pip install 'edgeav[train]').",
+    # rich markup would read "[train]" as a style tag and drop it
+    help="Train, distill and evaluate models; reproduce the shipped ones (pip install 'edgeav\\[train]').",
 )
 bench_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmarks (from a clone of the repository).")
 app.add_typer(train_app, name="train")
@@ -113,11 +114,8 @@ def _run(cfg: RunConfig) -> None:
     )
 
 
-app.command("run")(
-    friendly(
-        config_command(RunConfig, _run, doc="Recommend sounds every HOP seconds for SOURCE.", arguments=("source",))
-    )
-)
+RUN_DOC = "Suggest sounds for SOURCE at each detected event, and for a window every HOP seconds."
+app.command("run")(friendly(config_command(RunConfig, _run, doc=RUN_DOC, arguments=("source",))))
 
 
 @app.command()

@@ -26,6 +26,18 @@ def test_run_help_loads_no_training_module():
     assert "--precision" in r.stdout and r.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_help_keeps_the_extras_names():
+    """--help renders rich markup, where a bare "[train]" is a style tag and vanishes: the install hint must survive."""
+    from typer.testing import CliRunner
+
+    from edgeav.cli import app
+
+    runner = CliRunner()
+    for args in (["--help"], ["train", "--help"]):
+        out = runner.invoke(app, args, env={"COLUMNS": "200"}).output
+        assert "pip install 'edgeav[train]'" in out, out
+
+
 def test_model_card_is_validated_naming_the_field(tmp_path):
     from edgeav.models import ModelCard, create_model, load_model, save_model
 
