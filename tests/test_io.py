@@ -162,13 +162,17 @@ def test_a_file_read_ahead_gives_the_decoded_frames_and_stops_with_its_reader(tm
 
 
 def test_frames_scaled_by_one_scaler_equal_scaling_each_frame_alone():
-    """A pass keeps one scaler for all its frames (setting one up per frame cost more than decoding): the pixels
-    are those of scaling each decoded frame on its own, on every thread count of the decoder."""
+    """A pass keeps one scaler for all its frames (setting one up per frame cost more than decoding) and scales on
+    one thread: the pixels are those of PyAV's default, scaling each decoded frame on its own with libswscale's
+    threads, on every thread count of the decoder, scaled or at the native size."""
     import av
 
     clip = ASSETS / "clips" / "solarwolf-s11_10-40.mp4"
     with av.open(str(clip)) as c:
-        alone = [f.to_ndarray(format="rgb24", width=128, height=96, interpolation="AREA") for f in c.decode(video=0)]
-    for threads in (0, 1):
-        got = [img for _, img in VideoFile(clip, fps=None, size=(128, 96), threads=threads).frames()]
-        assert len(got) == len(alone) and all(np.array_equal(a, b) for a, b in zip(got, alone))
+        frames = list(c.decode(video=0))
+        scaled = [f.to_ndarray(format="rgb24", width=128, height=96, interpolation="AREA") for f in frames]
+        native = [f.to_ndarray(format="rgb24") for f in frames]
+    for size, alone in (((128, 96), scaled), (None, native)):
+        for threads in (0, 1):
+            got = [img for _, img in VideoFile(clip, fps=None, size=size, threads=threads).frames()]
+            assert len(got) == len(alone) and all(np.array_equal(a, b) for a, b in zip(got, alone))
