@@ -22,9 +22,10 @@ class AdaptConfig:
     """Adaptation steps (batch 256)."""
     event_steps: int = 150
     """Event head fine-tuning steps on the starts found in the footage (models with an event head; 0 = keep it)."""
-    prior_weight: float = 0.07
+    prior_weight: float = 0.02
     """How much the footage's own counts of each sound (the starts found playing in it) weigh in the adapted
-    model's ranking (edgeav.prior; 0 = not at all; `edgeav run --prior-weight` overrides it)."""
+    model's ranking (edgeav.prior; 0 = not at all; `edgeav run --prior-weight` overrides it). The default is the
+    weight that met the adaptation aim in the most held-out games' val clips (benchmarks.adapt_events)."""
     feedback: str = ""
     """Your verdicts file: those on this footage teach the event head (accepted: that sound there; rejected: pushed
     away there), and all are re-embedded for the adapted model's re-ranking."""
