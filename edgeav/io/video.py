@@ -150,9 +150,9 @@ class VideoFile:
     def _converter(self) -> Callable[[av.VideoFrame], np.ndarray]:
         """frame → RGB uint8 at `size`. One scaler serves every frame of a pass: `to_ndarray(width=...)` sets one up
         per frame, which costs more than decoding a 320×240 clip. It scales on the calling thread: libswscale's
-        default, a thread per core, spends more on handing out the slices of a frame this small than it saves
-        (320×240 → 128×96 RGB: 0.23 → 0.09 ms of CPU per frame, the same pixels), and the cores are the decoder's
-        and the model's."""
+        default, a thread per core, spends more on handing out the slices of a frame this small than it saves (a
+        10-minute 320×240 file to 128×96 RGB: 2.55 s and 3.90 CPU-seconds on its threads, 2.05 s and 3.31 on one,
+        the same pixels; benchmarks/results/event_latency.md), and the cores are the decoder's and the model's."""
         from av.video.reformatter import VideoReformatter
 
         scaler = VideoReformatter()
