@@ -177,6 +177,15 @@ def verdict_targets(path: str, clips: FrameClips, ids: list[str]) -> VerdictTarg
     return VerdictTargets(*as_rows, unplaced)
 
 
+def provenance_step(provenance: dict, fresh: bool) -> str:
+    """The card's provenance key of this run: `events` for a new head, else the next free `events_finetune`,
+    `events_finetune_2`, …: every fine-tune keeps its own record."""
+    if fresh or "events" not in provenance:
+        return "events"
+    names = ("events_finetune", *(f"events_finetune_{i}" for i in range(2, len(provenance) + 2)))
+    return next(n for n in names if n not in provenance)
+
+
 class EventTask(nn.Module):
     """Onset BCE over the drawn frames (weighted: a rejected verdict's frame says nothing about the onset) +
     logit-adjusted sound CE over the start frames + a push-away term, −log(1 − p), of each rejected sound."""
@@ -324,7 +333,7 @@ def train_events(cfg: EventTrainConfig, targets: Targets = fingerprinted_starts)
     done = fit(task, list(model.events.parameters()), draw, out, LoopConfig.of(cfg, warmup=100))
     if not done:
         return out / "checkpoint.pt"
-    step = "events_finetune" if "events" in model.card.provenance and not cfg.fresh else "events"  # keeps the first
+    step = provenance_step(model.card.provenance, cfg.fresh)
     card = model.card.replace(provenance={**model.card.provenance, step: asdict(cfg)})
     done_info = {
         "seconds": round(time.perf_counter() - t0, 1),

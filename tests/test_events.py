@@ -243,6 +243,21 @@ def test_train_events_end_to_end_on_the_made_footage(cache, tmp_path, monkeypatc
     assert all(torch.equal(v, base_sd[k]) for k, v in m.state_dict().items() if not k.startswith("events."))
 
 
+def test_train_events_twice_keeps_each_runs_record_in_the_card(cache, tmp_path, monkeypatch):
+    from edgeav.models import create_model, load_model, save_model
+    from edgeav_train.events import train_events
+
+    monkeypatch.delenv("EDGEAV_CORPUS", raising=False)
+    path = str(save_model(create_model("tiny"), tmp_path / "base"))
+    outs = []
+    for k in range(3):
+        outs.append(str(tmp_path / f"run{k}"))
+        path = str(train_events(_tiny_events(path, cache, tmp_path / f"run{k}", steps=1, batch=8)))
+    prov = load_model(path).card.provenance
+    runs = {k: prov[k]["out"] for k in ("events", "events_finetune", "events_finetune_2")}
+    assert list(runs.values()) == outs
+
+
 def test_fresh_replaces_a_models_event_head_and_its_threshold(model_path, tmp_path, monkeypatch):
     from edgeav.models import load_model
     from edgeav_train.events import EventTrainConfig, with_event_head
