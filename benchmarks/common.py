@@ -108,6 +108,33 @@ def paired_ratio(times: dict[str, dict], graph: str, base: str) -> float:
     return round_ratio(times[graph]["rounds_p50_ms"], times[base]["rounds_p50_ms"])
 
 
+def whole_call_rounds(forms: dict, rounds: int, base: str) -> dict:
+    """Interleaved rounds of whole calls (`forms`: name → a function of no arguments), each timed once per round by
+    wall clock and by CPU time (this process's threads and the child processes that ended within the call). Per
+    form: the medians and `speed`, the median over rounds of `base`'s wall time / the form's in the same round."""
+
+    def cpu() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in forms}
+    for _ in range(rounds):
+        for name, fn in forms.items():
+            t0, c0 = time.perf_counter(), cpu()
+            fn()
+            times[name].append((time.perf_counter() - t0, cpu() - c0))
+    base_s = np.array([w for w, _ in times[base]])
+    return {
+        k: {
+            "median_s": float(np.median([w for w, _ in v])),
+            "median_cpu_s": float(np.median([c for _, c in v])),
+            "speed": float(np.median(base_s / np.array([w for w, _ in v]))),
+            "rounds_s": [w for w, _ in v],
+        }
+        for k, v in times.items()
+    }
+
+
 def machine() -> dict:
     import torch
 

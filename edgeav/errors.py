@@ -7,3 +7,6 @@ class EdgeavError(Exception):
     def __init__(self, what: str, fix: str = "") -> None:
         self.what, self.fix = what, fix
         super().__init__(f"{what} — {fix}" if fix else what)
+
+    def __reduce__(self):  # what and fix stay apart when the error crosses a process boundary
+        return type(self), (self.what, self.fix)

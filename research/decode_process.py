@@ -3,13 +3,12 @@
 1. Decoding (PyAV, one thread, scaled to 128×96 RGB on it) alone, and beside a pure-Python busy thread: PyAV gives
    the GIL up and takes it back several times per frame, and each take can wait out the other thread's switch
    interval. A run's main thread runs Python between its torch calls.
-2. `edgeav run --events-only` as the product runs it (decoding on a thread) against a prototype with the decoder in
-   a forked child process writing into a shared-memory ring (the event head in the parent, in the run's calls),
-   beside decoding alone, and optionally the product's run with another model (`--other-model`, e.g. a cheaper
-   event head): paired rounds, wall time.
+2. The run's event path over the file decoded on a thread against the same path over the file decoded in a child
+   process (`edgeav.io.decode_process`, what `FileSource` does on Linux), beside decoding alone and the product's
+   `edgeav run --events-only`, and optionally the product's run with another model (`--other-model`, e.g. a
+   cheaper event head): paired rounds, wall and CPU time (the decoder process's included).
 
-The prototype is research, not the product's source: no error hand-back, no camera path. Linux (fork). Writes
-results/decode_process.{json,md}.
+Linux (fork). Writes results/decode_process.{json,md}.
 
     python -m research.decode_process --rounds 5
 """
@@ -17,20 +16,15 @@ results/decode_process.{json,md}.
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import threading
 import time
-from multiprocessing import shared_memory
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from benchmarks.common import command_line, machine, write_result
+from benchmarks.common import command_line, machine, whole_call_rounds, write_result
 from research import RESULTS
 
 SIZE = (128, 96)
-SLOTS = 512  # frames in the ring: the child decodes up to this far ahead
-RUN = 64  # frames per hand-off, the run's event batch
 
 
 def _frames(clip: str, limit: float | None = None):
@@ -65,85 +59,50 @@ def decode_beside_busy_thread(clip: str, seconds: float) -> dict:
     return {"frames": n, "alone_s": alone, "beside_busy_thread_s": beside}
 
 
-def _producer(clip: str, name: str, free_q, full_q) -> None:  # noqa: ANN001
-    shm = shared_memory.SharedMemory(name=name)
-    ring = np.ndarray((SLOTS, SIZE[1], SIZE[0], 3), np.uint8, buffer=shm.buf)
-    batch = []
-    for t, f in _frames(clip):
-        s = free_q.get()
-        ring[s] = f
-        batch.append((t, s))
-        if len(batch) == RUN:
-            full_q.put(batch)
-            batch = []
-    full_q.put(batch)
-    full_q.put(None)
-    del ring
-    shm.close()
-
-
-def run_with_decode_process(clip: str, model: str) -> int:
-    """The run's event path over frames a child process decodes; frames processed."""
+def event_path(clip: str, model: str, decoder: str) -> Callable[[], None]:
+    """`edgeav run --events-only`'s event path (its detector, its calls) over the file as a `FileSource` with
+    `decoder` ("thread" or "process") decodes it, one decoder thread as the run gives it on 2 cores."""
     from edgeav.backends import load_backend
-    from edgeav.pipeline import RunConfig, event_detector, model_threads
+    from edgeav.io.sources import FileSource
+    from edgeav.pipeline import EVENT_BATCH, RunConfig, event_detector, model_threads
 
     cfg = RunConfig(clip, model=model, events_only=True)
-    det = event_detector(cfg, load_backend(model, threads=model_threads(cfg)))
-    shm = shared_memory.SharedMemory(create=True, size=SLOTS * SIZE[0] * SIZE[1] * 3)
-    ring = np.ndarray((SLOTS, SIZE[1], SIZE[0], 3), np.uint8, buffer=shm.buf)
-    ctx = mp.get_context("fork")
-    free_q, full_q = ctx.Queue(), ctx.Queue()
-    for s in range(SLOTS):
-        free_q.put(s)
-    child = ctx.Process(target=_producer, args=(clip, shm.name, free_q, full_q))
-    child.start()
-    n = 0
-    try:
-        while (batch := full_q.get()) is not None:
-            items = [(t, ring[s].copy(), None) for t, s in batch]
-            for _, s in batch:
-                free_q.put(s)
-            det.push_many(items)
-            n += len(items)
+    be = load_backend(model, threads=model_threads(cfg))
+
+    def run() -> None:
+        det, run_ = event_detector(cfg, be), []
+        for t, f in FileSource(clip, 25.0, SIZE, threads=1, decoder=decoder):
+            run_.append((t, f, None))
+            if len(run_) == EVENT_BATCH:
+                det.push_many(run_)
+                run_ = []
+        det.push_many(run_)
         det.flush()
-    finally:
-        child.join(timeout=5)
-        del ring
-        shm.close()
-        shm.unlink()
-    return n
+
+    return run
 
 
 def file_rounds(clip: str, model: str, rounds: int, other: str | None) -> dict:
-    from edgeav.io import open_source
+    from edgeav.io import VideoFile
     from edgeav.pipeline import RunConfig, run
 
     def decode() -> None:
-        for _ in open_source(clip, 25.0, SIZE):
+        for _ in VideoFile(clip, fps=25.0, size=SIZE).frames():
             pass
 
     forms = {
         "decode alone": decode,
-        "run --events-only (decoding on a thread: the product)": lambda: run(
+        "run --events-only (the product: decoding in a child process)": lambda: run(
             RunConfig(clip, model=model, quiet=True, events_only=True)
         ),
-        "run's event path, decoding in a child process (prototype)": lambda: run_with_decode_process(clip, model),
+        "run's event path, decoding on a thread": event_path(clip, model, "thread"),
+        "run's event path, decoding in a child process": event_path(clip, model, "process"),
     }
     if other:
         forms[f"run --events-only with {other}"] = lambda: run(
             RunConfig(clip, model=other, quiet=True, events_only=True)
         )
-    times: dict[str, list[float]] = {k: [] for k in forms}
-    for _ in range(rounds):
-        for name, fn in forms.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    base = np.array(times["decode alone"])
-    return {
-        k: {"median_s": float(np.median(v)), "speed_vs_decode": float(np.median(base / np.array(v))), "rounds_s": v}
-        for k, v in times.items()
-    }
+    return whole_call_rounds(forms, rounds, "decode alone")
 
 
 def markdown(res: dict, cmd: str) -> str:
@@ -152,15 +111,16 @@ def markdown(res: dict, cmd: str) -> str:
         f"Decoding the first {res['gil_seconds']:.0f} s of {res['clip']} ({g['frames']} frames, one thread, 128×96 "
         f"RGB): {g['alone_s']:.2f} s alone, {g['beside_busy_thread_s']:.2f} s beside a thread spinning in Python.",
         "",
-        f"`edgeav run --events-only` ({res['model']}) on the whole file against the same event path with the decoder "
-        f"in a child process; wall time, median of {res['rounds']} interleaved rounds; speed = decode time / its time "
-        f"in the same round. Machine: {res['machine']['cpu']}.",
+        f"The run's event path ({res['model']}) over the whole file decoded on a thread or in a child process (one "
+        f"decoder thread, as a run on 2 cores has it), beside decoding alone (PyAV in this process, the codec's frame "
+        f"threads) and the product's run; median of {res['rounds']} interleaved rounds; CPU includes the decoder "
+        f"process; speed = decode time / its time in the same round. Machine: {res['machine']['cpu']}.",
         "",
-        "| what | median s | speed vs decoding alone |",
-        "|---|---|---|",
+        "| what | median s | CPU s | speed vs decoding alone |",
+        "|---|---|---|---|",
     ]
     for name, r in res["file"].items():
-        lines.append(f"| {name} | {r['median_s']:.2f} | {r['speed_vs_decode']:.2f} |")
+        lines.append(f"| {name} | {r['median_s']:.2f} | {r['median_cpu_s']:.2f} | {r['speed']:.2f} |")
     return "\n".join(lines + ["", f"Command: `{cmd}`"]) + "\n"
 
 

@@ -94,7 +94,7 @@ def test_run_all_benchmarks_tiny(tmp_path, mini_corpus):
     assert found["true_events"] > 0 and 0 <= found["f1"] <= 1 and ev["offline"]["all"]["tick"]["predicted"] > 0
     assert ev["end_to_end"]["all"]["true_events"] == found["true_events"]  # the same events, through edgeav run
     speed = json.loads((out / "event_latency.json").read_text())
-    assert speed["per_frame"]["torch fp32"]["p50_ms"] > 0 and speed["file"]["decode alone"]["speed_vs_decode"] == 1
+    assert speed["per_frame"]["torch fp32"]["p50_ms"] > 0 and speed["file"]["decode alone"]["speed"] == 1
     for f in ("summary.md", "models.md", "accuracy_vs_latency.png", "bank_scale.png"):
         assert (out / f).stat().st_size > 0, f
     assert "| ONNX INT8 (Q/DQ, TensorRT form) | ✅ |" in (out / "summary.md").read_text().replace(f"| {model} ", "| ")

@@ -136,19 +136,42 @@ def test_sources_accept_the_uri_forms(tmp_path):
     assert "/dev/video99" in str(e.value)
 
 
-def test_a_file_read_ahead_gives_the_decoded_frames_and_stops_with_its_reader(tmp_path):
+def _left_behind(src) -> list:
+    """What a file source's decoder left running or allocated: decoder threads, a live child, its ring."""
     import threading
+    from pathlib import Path
 
-    from edgeav.io.sources import _decoded_ahead
+    left = [t.name for t in threading.enumerate() if t.name == "edgeav-decode"]
+    child = getattr(src, "last_child", None)
+    if child is not None:
+        left += ["process"] * child.process.is_alive() + ["ring"] * Path("/dev/shm", child.name).exists()
+    return left
 
+
+@pytest.mark.parametrize("decoder", ["thread", "process"])
+def test_a_file_read_ahead_gives_the_decoded_frames_and_stops_with_its_reader(tmp_path, decoder):
+    from edgeav.io import decode_process
+    from edgeav.io.sources import FileSource
+
+    if decoder == "process" and not decode_process.available():
+        pytest.skip("the decoder process forks: Linux only")
     p = make_clip(tmp_path / "a.mp4", seconds=2.0)
     direct = list(VideoFile(p, fps=25, size=(32, 24)).frames())
-    ahead = list(open_source(str(p), fps=25, size=(32, 24)))
+    src = FileSource(str(p), 25, (32, 24), decoder=decoder)
+    ahead = list(src)
     assert [t for t, _ in ahead] == [t for t, _ in direct] and len(ahead) == 50
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(ahead, direct))
-    for _ in open_source(str(p), fps=25, size=(32, 24)):
-        break  # a reader that leaves early (--max-seconds, Ctrl-C) leaves no decoder thread behind
-    assert not any(t.name == "edgeav-decode" for t in threading.enumerate())
+    assert not _left_behind(src)
+    # a reader that leaves early (--max-seconds, Ctrl-C) leaves nothing behind: by closing the source, or the loop
+    for close in (lambda it: src.close(), lambda it: it.close()):
+        it = iter(src)
+        next(it)
+        close(it)
+        assert not _left_behind(src)
+
+
+def test_a_decoding_thread_hands_its_error_over_after_the_frames_before_it():
+    from edgeav.io.sources import _decoded_ahead
 
     def broken():
         yield 1
@@ -159,6 +182,48 @@ def test_a_file_read_ahead_gives_the_decoded_frames_and_stops_with_its_reader(tm
         for x in _decoded_ahead(broken(), 4):
             got.append(x)
     assert got == [1]
+
+
+@pytest.mark.parametrize("failure", ["edgeav", "other", "killed"])
+def test_a_decoder_process_hands_its_failure_over_after_the_frames_before_it(tmp_path, monkeypatch, failure):
+    """The child's errors reach the reader as one line naming the file, after every frame decoded before them; a
+    child that dies (killed) reads as its exit code; either way nothing is left running."""
+    import os
+    import signal
+
+    from edgeav.io import decode_process
+    from edgeav.io.sources import FileSource
+
+    if not decode_process.available():
+        pytest.skip("the decoder process forks: Linux only")
+    p = make_clip(tmp_path / "a.mp4", seconds=1.0)
+    frames = VideoFile.frames
+
+    def failing(self, *a, **k):  # runs in the child: forked, it has the patched class
+        for i, item in enumerate(frames(self, *a, **k)):
+            if i == 11:
+                if failure == "edgeav":
+                    raise EdgeavError("frame 11 is damaged", "re-encode the file")
+                if failure == "other":
+                    raise ValueError("bad\npacket")
+                os.kill(os.getpid(), signal.SIGKILL)
+            yield item
+
+    monkeypatch.setattr(VideoFile, "frames", failing)
+    src = FileSource(str(p), 25, (32, 24), decoder="process")
+    got = []
+    expected = {"edgeav": "frame 11 is damaged", "other": "failed after 0.40s: ValueError: bad packet"}
+    with pytest.raises(EdgeavError) as e:
+        for t, _ in src:
+            got.append(t)
+    if failure == "killed":
+        assert "decoder process ended (exit code -9)" in str(e.value) and len(got) <= 11
+    else:
+        assert got == pytest.approx([i / 25 for i in range(11)]) and expected[failure] in str(e.value)
+        assert e.value.fix == "re-encode the file" or "ffmpeg" in e.value.fix
+    if failure != "edgeav":
+        _one_line(e.value, p)
+    assert not _left_behind(src)
 
 
 def test_frames_scaled_by_one_scaler_equal_scaling_each_frame_alone():
@@ -176,3 +241,21 @@ def test_frames_scaled_by_one_scaler_equal_scaling_each_frame_alone():
         for threads in (0, 1):
             got = [img for _, img in VideoFile(clip, fps=None, size=size, threads=threads).frames()]
             assert len(got) == len(alone) and all(np.array_equal(a, b) for a, b in zip(got, alone))
+
+
+def test_without_shared_memory_a_file_is_decoded_on_a_thread_unless_a_process_was_asked_for(tmp_path, monkeypatch):
+    from edgeav.io import decode_process
+    from edgeav.io.sources import FileSource
+
+    if not decode_process.available():
+        pytest.skip("the decoder process forks: Linux only")
+    p = make_clip(tmp_path / "a.mp4", seconds=1.0)
+
+    def no_shm(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(decode_process.shared_memory, "SharedMemory", no_shm)
+    assert len(list(FileSource(str(p), 25, (32, 24)))) == 25
+    with pytest.raises(EdgeavError, match="cannot start a decoder process") as e:
+        list(FileSource(str(p), 25, (32, 24), decoder="process"))
+    _one_line(e.value, p)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -38,25 +39,75 @@ class FrameSource:
 class FileSource(FrameSource):
     """A video file at a fixed fps; as fast as possible, or paced to the wall clock with `realtime`.
 
-    As fast as possible, frames are decoded on a thread ahead of the consumer (PyAV decodes and scales without the
-    GIL), so decoding one frame overlaps the model's work on the one before; paced, a frame is decoded when due.
+    As fast as possible, frames are decoded ahead of the consumer, so decoding one frame overlaps the model's work
+    on the one before: by a child process on Linux (`edgeav.io.decode_process`: a decoding thread would wait on the
+    consumer's GIL), else by a thread (`decoder="thread"` asks for it anywhere). Paced, a frame is decoded when due.
     """
 
     AHEAD = 64  # frames decoded ahead of the consumer: ~2.6 s at 25 fps, 2.4 MB at 128×96
 
     def __init__(
-        self, path: str, fps: float, size: tuple[int, int] | None, realtime: bool = False, threads: int = 0
+        self,
+        path: str,
+        fps: float,
+        size: tuple[int, int] | None,
+        realtime: bool = False,
+        threads: int = 0,
+        decoder: str = "auto",
     ) -> None:
+        from edgeav.io import decode_process
+
         super().__init__()
+        if decoder not in ("auto", "process", "thread"):
+            raise EdgeavError(f"unknown decoder {decoder!r}", "use auto, process or thread")
+        if decoder == "process" and not decode_process.available():
+            raise EdgeavError(f"no decoder process on {sys.platform}", "use decoder='thread' (or auto)")
         self.video = VideoFile(path, fps=fps, size=size, threads=threads)
         self.realtime = realtime
+        self.decoder = decoder
+        self.in_process = decoder == "process" or (decoder == "auto" and decode_process.available())
+        self.last_child = None  # the latest decoder process (a ChildDecoder), ended by close()
+        self._reading: Iterator | None = None  # the latest pass's frames, closed by close()
 
     def __iter__(self):
-        frames = self._paced() if self.realtime else _decoded_ahead(self.video.frames(), self.AHEAD)
-        for t, img in frames:
-            self.stats["captured"] += 1
-            self.stats["delivered"] += 1
-            yield t, img
+        try:
+            for t, img in self._frames():
+                self.stats["captured"] += 1
+                self.stats["delivered"] += 1
+                yield t, img
+        finally:
+            self.close()
+
+    def _frames(self) -> Iterator[tuple[float, np.ndarray]]:
+        self.close()
+        if self.realtime:
+            self._reading = self._paced()
+        elif self.in_process and self._start_child():
+            self._reading = iter(self.last_child)
+        else:
+            self._reading = _decoded_ahead(self.video.frames(), self.AHEAD)
+        return self._reading
+
+    def _start_child(self) -> bool:
+        """Start a decoder process; False when the system cannot give one (no shared memory, no processes left) and
+        the reader asked for none in particular: a thread decodes then, the same frames."""
+        from edgeav.io.decode_process import ChildDecoder
+
+        try:
+            self.last_child = ChildDecoder(self.video, self.AHEAD, HANDOFF)
+        except OSError as e:
+            if self.decoder == "process":
+                raise EdgeavError(
+                    f"cannot start a decoder process for {self.video.path}: {e}", "use decoder='thread'"
+                ) from None
+            return False
+        return True
+
+    def close(self) -> None:
+        if self._reading is not None:
+            self._reading.close()  # a decoding thread stops with its generator
+        if self.last_child is not None:
+            self.last_child.close()  # a child whose frames were never asked for is ended too
 
     def _paced(self):
         t_start = time.perf_counter()
