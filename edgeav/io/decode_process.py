@@ -112,8 +112,8 @@ class ChildDecoder:
 def _decode_into_ring(video: VideoFile, ring: np.ndarray, free, conn, run: int, reader: int) -> None:  # noqa: ANN001
     """The child: frames into the ring, their times and the ending down `conn`; it gives up when its reader (pid
     `reader`) is gone without ending it (killed)."""
-    times: list[float] = []
-    k = 0
+    times: list[float] = []  # of the frames in the ring not yet announced
+    k, last = 0, None
     try:
         try:
             for t, frame in video.frames():
@@ -121,14 +121,14 @@ def _decode_into_ring(video: VideoFile, ring: np.ndarray, free, conn, run: int, 
                     if os.getppid() != reader:
                         return
                 ring[k % len(ring)] = frame
-                k += 1
+                k, last = k + 1, t
                 times.append(t)
                 if len(times) == run:
                     conn.send(("frames", times))
                     times = []
             ending: tuple[str, object] = ("end", video.truncated)
         except Exception as e:  # handed to the reader, after the frames decoded before it
-            ending = ("error", _readable(e, video.path, times[-1] if times else None))
+            ending = ("error", _readable(e, video.path, last))
         if times:
             conn.send(("frames", times))
         conn.send(ending)

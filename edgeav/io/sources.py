@@ -64,8 +64,7 @@ class FileSource(FrameSource):
             raise EdgeavError(f"no decoder process on {sys.platform}", "use decoder='thread' (or auto)")
         self.video = VideoFile(path, fps=fps, size=size, threads=threads)
         self.realtime = realtime
-        self.decoder = decoder
-        self.in_process = decoder == "process" or (decoder == "auto" and decode_process.available())
+        self.decoder = decoder  # as asked: "auto" decodes in a process where there is one
         self.last_child = None  # the latest decoder process (a ChildDecoder), ended by close()
         self._reading: Iterator | None = None  # the latest pass's frames, closed by close()
 
@@ -79,10 +78,12 @@ class FileSource(FrameSource):
             self.close()
 
     def _frames(self) -> Iterator[tuple[float, np.ndarray]]:
+        from edgeav.io import decode_process
+
         self.close()
         if self.realtime:
             self._reading = self._paced()
-        elif self.in_process and self._start_child():
+        elif self.decoder != "thread" and decode_process.available() and self._start_child():
             self._reading = iter(self.last_child)
         else:
             self._reading = _decoded_ahead(self.video.frames(), self.AHEAD)
