@@ -22,6 +22,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from edgeav.errors import EdgeavError
+from edgeav.io._av import _short
 from edgeav.io.video import VideoFile
 
 
@@ -145,6 +146,6 @@ def _readable(e: Exception, path: str, t: float | None) -> EdgeavError:
         return e
     where = f" after {t:.2f}s" if t is not None else ""
     return EdgeavError(
-        f"decoding {path} failed{where}: {type(e).__name__}: {' '.join(str(e).split())[:160]}",
+        f"decoding {path} failed{where}: {type(e).__name__}: {_short(e)}",
         "re-encode the file, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4",
     )
