@@ -16,9 +16,15 @@ from benchmarks.common import RESULTS, command_line, write_result
 
 
 def markdown(res: dict, cmd: str) -> str:
+    from edgeav.adapt import AdaptConfig
+
     stages = ", ".join(f"{k.removesuffix('_s')} {v:.0f} s" for k, v in res["stages_s"].items())
+    steps, event_steps = res["steps"]
+    changed = [f"{steps} steps"] * (steps != AdaptConfig.steps)
+    changed += [f"{event_steps} event steps"] * (event_steps != AdaptConfig.event_steps)
+    how = f"with {' and '.join(changed)} (its other defaults, " if changed else "with its defaults ("
     return (
-        f"`edgeav adapt` with its defaults (model `{res['model']}`) on {res['footage_minutes']:.0f} min of "
+        f"`edgeav adapt` {how}model `{res['model']}`) on {res['footage_minutes']:.0f} min of "
         f"{res['game']} footage ({res['clips']} train clips, unlabeled) and the corpus's {res['library_files']} "
         f"sounds, on {res['cores']} cores{res['beside']}: **{res['total_s']:.0f} s** ({res['total_s'] / 60:.1f} min; "
         f"{stages}). It found {res['playing']} of the library's files playing, {res['starts']:,} starts.\n\n"

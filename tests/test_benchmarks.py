@@ -528,6 +528,7 @@ def test_adapt_time_benchmark_tiny(tmp_path, mini_corpus):
     assert r.returncode == 0, r.stderr[-2500:]
     res = json.loads((out / "adapt_time-funnyboat.json").read_text())
     assert res["clips"] == 1 and res["playing"] > 0 and res["total_s"] >= sum(res["stages_s"].values()) > 0
+    assert "with 2 steps and 0 event steps (its other defaults, model" in (out / "adapt_time-funnyboat.md").read_text()
 
 
 def test_adaptation_aim_needs_both_top1_and_twice_the_prior_macro():
