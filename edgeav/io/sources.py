@@ -18,6 +18,7 @@ from types import ModuleType
 import numpy as np
 
 from edgeav.errors import EdgeavError
+from edgeav.io import decode_process
 from edgeav.io.video import VideoFile
 
 
@@ -55,8 +56,6 @@ class FileSource(FrameSource):
         threads: int = 0,
         decoder: str = "auto",
     ) -> None:
-        from edgeav.io import decode_process
-
         super().__init__()
         if decoder not in ("auto", "process", "thread"):
             raise EdgeavError(f"unknown decoder {decoder!r}", "use auto, process or thread")
@@ -78,8 +77,6 @@ class FileSource(FrameSource):
             self.close()
 
     def _frames(self) -> Iterator[tuple[float, np.ndarray]]:
-        from edgeav.io import decode_process
-
         self.close()
         if self.realtime:
             self._reading = self._paced()
@@ -92,10 +89,8 @@ class FileSource(FrameSource):
     def _start_child(self) -> bool:
         """Start a decoder process; False when the system cannot give one (no shared memory, no processes left) and
         the reader asked for none in particular: a thread decodes then, the same frames."""
-        from edgeav.io.decode_process import ChildDecoder
-
         try:
-            self.last_child = ChildDecoder(self.video, self.AHEAD, HANDOFF)
+            self.last_child = decode_process.ChildDecoder(self.video, self.AHEAD, HANDOFF)
         except OSError as e:
             if self.decoder == "process":
                 raise EdgeavError(
