@@ -1,4 +1,6 @@
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -9,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 # banks the tests index land in a throw-away folder, never in the user's ~/.cache
 os.environ["EDGEAV_CACHE"] = tempfile.mkdtemp(prefix="edgeav-test-cache-")
+atexit.register(shutil.rmtree, os.environ["EDGEAV_CACHE"], ignore_errors=True)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "gameplay"

@@ -133,6 +133,21 @@ def test_review_page_load_play_accept_export(server, browser):
     page.close()
 
 
+def test_an_export_leaves_no_folder_behind(server, monkeypatch, tmp_path):
+    import tempfile
+    import urllib.request
+
+    _, url, _ = server
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the server runs in this process: its exports land here
+    with urllib.request.urlopen(url + "api/export?format=otio") as r:
+        assert r.status == 200 and r.read()
+    for _ in range(100):  # the folder goes in a task after the response
+        if not list(tmp_path.glob("edgeav-export-*")):
+            break
+        time.sleep(0.02)
+    assert not list(tmp_path.glob("edgeav-export-*"))
+
+
 def test_review_page_says_when_a_sound_file_is_missing(server, browser, tmp_path):
     session, url, _ = server
     copy = tmp_path / "sounds"

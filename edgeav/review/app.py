@@ -4,6 +4,7 @@ explanations on demand, the suggested sounds, verdicts, and the export of accept
 from __future__ import annotations
 
 import functools
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -68,6 +69,7 @@ def session_state(session: ReviewSession) -> dict:
 def create_app(session: ReviewSession):  # noqa: ANN201  (fastapi is imported here, where it is used)
     from fastapi import FastAPI, HTTPException
     from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+    from starlette.background import BackgroundTask
 
     app = FastAPI(title="edgeav review", docs_url=None, redoc_url=None)
     jpeg = functools.lru_cache(maxsize=256)(functools.partial(frame_jpeg, session))  # images are asked for again
@@ -124,8 +126,15 @@ def create_app(session: ReviewSession):  # noqa: ANN201  (fastapi is imported he
         ext = "." + format.lstrip(".")
         if ext not in FORMATS:
             raise HTTPException(400, f"unknown format {format}; one of {', '.join(FORMATS)}")
-        out = Path(tempfile.mkdtemp(prefix="edgeav-export-")) / f"{Path(session.cfg.source).stem}-accepted{ext}"
-        write_cues(session.accepted_cues(), out, Footage.probe(session.cfg.source))
-        return FileResponse(out, filename=out.name)
+        folder = Path(tempfile.mkdtemp(prefix="edgeav-export-"))
+        out = folder / f"{Path(session.cfg.source).stem}-accepted{ext}"
+        try:
+            write_cues(session.accepted_cues(), out, Footage.probe(session.cfg.source))
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        # the file lives until it is sent, then its folder goes (one per export would pile up in /tmp)
+        cleanup = BackgroundTask(shutil.rmtree, folder, ignore_errors=True)
+        return FileResponse(out, filename=out.name, background=cleanup)
 
     return app
