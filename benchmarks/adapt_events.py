@@ -192,10 +192,11 @@ def markdown(res: dict, cmd: str) -> str:
         f"{name} {t['set']} (was {t['was']}; {t['detects']:,} detections, {t['starts']:,} starts)"
         for name, t in res["thresholds"].items()
     )
+    steps = f" ({res['event_steps']} event-head steps)" if "event_steps" in res else ""
     lines = [
         f"Held-out game **{res['game']}**: the student's event head retrained without it ({res['head_steps']} steps, "
-        f"fingerprinted starts of the other games), then `edgeav adapt` on its {res['footage_clips']} train clips "
-        f"({res['footage_minutes']:.1f} min, unlabeled, the corpus's {res['library']} sounds) in "
+        f"fingerprinted starts of the other games), then `edgeav adapt`{steps} on its {res['footage_clips']} train "
+        f"clips ({res['footage_minutes']:.1f} min, unlabeled, the corpus's {res['library']} sounds) in "
         f"{res['adapt_seconds']:.0f} s; with {res['verdicts']} simulated verdicts on those clips in "
         f"{res['adapt_feedback_seconds']:.0f} s. Scored end to end on its {res['test_clips']} test clips "
         f"({res['test_events']} events): `edgeav run --events-only` lines within ±80 ms. The window encoder and the "
@@ -322,6 +323,7 @@ def summary(out: str | Path = RESULTS) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     from benchmarks.adapt import _link_files
     from benchmarks.value import corpus_bank
+    from edgeav.adapt import AdaptConfig
     from edgeav.bank import SoundBank
     from edgeav.feedback import FeedbackStore
     from edgeav_train.corpus import corpus_root, event_counts, load_clips
@@ -336,8 +338,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--head-steps", type=int, default=800)
     ap.add_argument("--pool", type=int, default=EventTrainConfig.pool, help="the held-out head's pooling")
     ap.add_argument("--stem", type=int, default=EventTrainConfig.stem, help="the held-out head's first level")
-    ap.add_argument("--adapt-steps", type=int, default=300, help="edgeav adapt's window steps (its default)")
-    ap.add_argument("--event-steps", type=int, default=150, help="edgeav adapt's event head steps (its default)")
+    ap.add_argument("--adapt-steps", type=int, default=AdaptConfig.steps, help="edgeav adapt's window steps")
+    ap.add_argument("--event-steps", type=int, default=AdaptConfig.event_steps, help="edgeav adapt's event head steps")
     ap.add_argument("--verdicts", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for the held-out head's training")
     ap.add_argument("--work", default="runs/logo-events")
@@ -385,6 +387,8 @@ def main(argv: list[str] | None = None) -> dict:
         "head_steps": a.head_steps,
         "head_pool": a.pool,
         "head_stem": a.stem,
+        "adapt_steps": a.adapt_steps,
+        "event_steps": a.event_steps,
         "footage_clips": len(train),
         "footage_minutes": adapt_plain["report"]["footage_minutes"],
         "library": adapt_plain["report"]["library"]["files"],

@@ -489,6 +489,14 @@ def test_event_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
     assert list(table["games"]) == ["funnyboat"] and table["games"]["funnyboat"]["adapted"] == res["rows"]["adapted"]
     assert table["met"]["adapted"] == (["funnyboat"] if meets_aim(res["rows"]["adapted"]) else [])
     assert "| funnyboat |" in (out / "adapt_events_summary.md").read_text()
+    assert res["event_steps"] == 2 and "(2 event-head steps)" in (out / "adapt_events-funnyboat.md").read_text()
+    from research.adapt_event_steps import main as compare_steps
+
+    rows = ["--row", f"2={out}", "--row", f"2 again={tmp_path / 'again'}", "--out", str(tmp_path / "research")]
+    steps = compare_steps(rows)["rows"]
+    assert steps["2"]["val"]["games"]["funnyboat"]["f1"] == res["val_rows"]["adapted"]["f1"]
+    assert steps["2"]["test"] == steps["2 again"]["test"]  # the same runs scored twice
+    assert "| funnyboat |" in (tmp_path / "research" / "adapt_event_steps.md").read_text()
 
 
 def test_fingerprint_scale_benchmark_tiny(tmp_path, mini_corpus):

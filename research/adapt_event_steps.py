@@ -1,0 +1,111 @@
+"""How many event-head steps should `edgeav adapt` take? Every held-out game adapted once per step count
+(`benchmarks.adapt_events --event-steps N`, one result folder per count), compared on the games' val clips — the
+choice — with their test clips beside. Each figure is the adapted model as a user runs it (`edgeav run
+--events-only`, the footage prior at the weight the model carries): detection F1, found & right at top-1 over all
+events, and the games meeting the adaptation aim at found events (top-1 at or above the blind prior's, macro
+top-1 ≥ 2× the prior's), adapted and adapted + verdicts.
+
+    python -m research.adapt_event_steps --row '150=benchmarks/results' --row '300=runs/logo-ev300/results'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from benchmarks.adapt_events import meets_aim
+from benchmarks.common import command_line, write_result
+from research import RESULTS
+
+NAMED = ("adapted", "adapted + verdicts")
+
+
+def load_games(folder: Path) -> dict:
+    """{game: its adapt_events result} in a results folder."""
+    out = {}
+    for path in sorted(folder.glob("adapt_events-*.json")):
+        if path.stem != "adapt_events_summary":
+            res = json.loads(path.read_text())
+            out[res["game"]] = res
+    return out
+
+
+def split_rows(res: dict, split: str) -> dict:
+    return res["val_rows"] if split == "val" else res["rows"]
+
+
+def figures(games: dict, split: str) -> dict:
+    """Per game F1 and found & right (adapted), the aim met (adapted, + verdicts); and their means and counts."""
+    per_game = {}
+    for g, res in games.items():
+        rows = split_rows(res, split)
+        per_game[g] = {
+            "f1": rows["adapted"]["f1"],
+            "found_right": rows["adapted"]["found_right"],
+            "macro_top1_at_found": rows["adapted"]["macro_top1_at_found"],
+            "met": [name for name in NAMED if meets_aim(rows[name])],
+        }
+    n = len(per_game)
+    return {
+        "games": per_game,
+        "mean_f1": round(sum(r["f1"] for r in per_game.values()) / max(n, 1), 4),
+        "mean_found_right": round(sum(r["found_right"] for r in per_game.values()) / max(n, 1), 4),
+        "met": {name: sorted(g for g, r in per_game.items() if name in r["met"]) for name in NAMED},
+    }
+
+
+def markdown(res: dict, cmd: str) -> str:
+    labels = list(res["rows"])
+    games = sorted(set().union(*(res["rows"][k]["val"]["games"] for k in labels)))
+    lines = [
+        "Event-head steps of `edgeav adapt`, every held-out game (its head trained without it, adapted on its train "
+        "clips, unlabeled). Per cell: detection F1 / found & right at top-1 / macro top-1 at found events, adapted "
+        "(`edgeav run --events-only`, the footage prior at the model's weight); ✓ where adapted and v✓ where "
+        "adapted with verdicts meets the aim (top-1 at found events ≥ the prior's, macro ≥ 2× the prior's). "
+        "The count is chosen on val; test beside it.",
+        "",
+        "| held-out game | " + " | ".join(f"{k} steps: val | {k} steps: test" for k in labels) + " |",
+        "|---|" + "---|---|" * len(labels),
+    ]
+
+    def cell(r: dict | None) -> str:
+        if r is None:
+            return "—"
+        mark = (" ✓" if "adapted" in r["met"] else "") + (" v✓" if "adapted + verdicts" in r["met"] else "")
+        return f"{r['f1']:.2f} / {r['found_right']:.3f} / {r['macro_top1_at_found']:.3f}{mark}"
+
+    for g in games:
+        cells = [cell(res["rows"][k][s]["games"].get(g)) for k in labels for s in ("val", "test")]
+        lines.append(f"| {g} | " + " | ".join(cells) + " |")
+    totals = []
+    for k in labels:
+        for s in ("val", "test"):
+            f = res["rows"][k][s]
+            n = len(f["games"])
+            totals.append(
+                f"mean {f['mean_f1']:.2f} / {f['mean_found_right']:.3f}; aim met {len(f['met']['adapted'])} of {n}, "
+                f"with verdicts {len(f['met']['adapted + verdicts'])} of {n}"
+            )
+    lines += ["| all | " + " | ".join(totals) + " |", "", f"Command: `{cmd}`"]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--row", action="append", required=True, help="STEPS=FOLDER of adapt_events-GAME.json results")
+    ap.add_argument("--name", default="adapt_event_steps")
+    ap.add_argument("--out", default=str(RESULTS))
+    a = ap.parse_args(argv)
+    rows = {}
+    for spec in a.row:
+        label, folder = spec.split("=", 1)
+        games = load_games(Path(folder))
+        rows[label] = {"folder": folder, "val": figures(games, "val"), "test": figures(games, "test")}
+    res = {"rows": rows}
+    write_result(a.name, res, markdown(res, command_line("research.adapt_event_steps", argv)), a.out)
+    return res
+
+
+if __name__ == "__main__":
+    main()
