@@ -20,8 +20,9 @@ class AdaptConfig:
     """Folder for the footage cache, checkpoints and the adapted model."""
     steps: int = 300
     """Adaptation steps (batch 256)."""
-    event_steps: int = 150
-    """Event head fine-tuning steps on the starts found in the footage (models with an event head; 0 = keep it)."""
+    event_steps: int = 300
+    """Event head fine-tuning steps on the starts found in the footage (models with an event head; 0 = keep it).
+    The count that met the adaptation aim in the most held-out games' val clips (research.adapt_event_steps)."""
     prior_weight: float = 0.02
     """How much the footage's own counts of each sound (the starts found playing in it) weigh in the adapted
     model's ranking (edgeav.prior; 0 = not at all; `edgeav run --prior-weight` overrides it). The default is the
