@@ -181,6 +181,7 @@ def adapted(model: str, footage: Path, root: Path, out: Path, a: argparse.Namesp
             steps=a.adapt_steps,
             event_steps=a.event_steps,
             feedback=feedback,
+            seed=a.seed,
         )
     )
     # the report's stage times add up over resumed runs: what the adaptation cost in all
@@ -192,7 +193,9 @@ def markdown(res: dict, cmd: str) -> str:
         f"{name} {t['set']} (was {t['was']}; {t['detects']:,} detections, {t['starts']:,} starts)"
         for name, t in res["thresholds"].items()
     )
-    steps = f" ({res['event_steps']} event-head steps)" if "event_steps" in res else ""
+    said = [f"{res['event_steps']} event-head steps"] if "event_steps" in res else []
+    said += [f"seed {res['seed']}"] if res.get("seed") else []
+    steps = f" ({', '.join(said)})" if said else ""
     lines = [
         f"Held-out game **{res['game']}**: the student's event head retrained without it ({res['head_steps']} steps, "
         f"fingerprinted starts of the other games), then `edgeav adapt`{steps} on its {res['footage_clips']} train "
@@ -341,6 +344,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--adapt-steps", type=int, default=AdaptConfig.steps, help="edgeav adapt's window steps")
     ap.add_argument("--event-steps", type=int, default=AdaptConfig.event_steps, help="edgeav adapt's event head steps")
     ap.add_argument("--verdicts", type=int, default=100)
+    seed_help = "edgeav adapt's seed (the simulated verdicts judge the same events under every seed)"
+    ap.add_argument("--seed", type=int, default=AdaptConfig.seed, help=seed_help)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for the held-out head's training")
     ap.add_argument("--work", default="runs/logo-events")
     ap.add_argument("--bank-cache", default=".cache/value")
@@ -389,6 +394,7 @@ def main(argv: list[str] | None = None) -> dict:
         "head_stem": a.stem,
         "adapt_steps": a.adapt_steps,
         "event_steps": a.event_steps,
+        "seed": a.seed,
         "footage_clips": len(train),
         "footage_minutes": adapt_plain["report"]["footage_minutes"],
         "library": adapt_plain["report"]["library"]["files"],

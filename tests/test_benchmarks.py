@@ -455,6 +455,7 @@ def test_event_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
     args = ["--game", "funnyboat", "--model", model, "--corpus", str(mini_corpus), "--cache25", str(cache25)]
     args += ["--fingerprints", str(corpus_cache), "--head-steps", "2", "--adapt-steps", "2", "--event-steps", "2"]
     args += ["--verdicts", "5", "--work", str(tmp_path / "logo"), "--bank-cache", str(tmp_path / "banks")]
+    args += ["--seed", "1"]
     r = subprocess.run(
         [sys.executable, "-m", "benchmarks.adapt_events", *args, "--out", str(out)],
         cwd=REPO,
@@ -489,7 +490,8 @@ def test_event_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
     assert list(table["games"]) == ["funnyboat"] and table["games"]["funnyboat"]["adapted"] == res["rows"]["adapted"]
     assert table["met"]["adapted"] == (["funnyboat"] if meets_aim(res["rows"]["adapted"]) else [])
     assert "| funnyboat |" in (out / "adapt_events_summary.md").read_text()
-    assert res["event_steps"] == 2 and "(2 event-head steps)" in (out / "adapt_events-funnyboat.md").read_text()
+    assert res["event_steps"] == 2 and res["seed"] == 1
+    assert "(2 event-head steps, seed 1)" in (out / "adapt_events-funnyboat.md").read_text()
     from research.adapt_event_steps import main as compare_steps
 
     rows = ["--row", f"2={out}", "--row", f"2 again={tmp_path / 'again'}", "--out", str(tmp_path / "research")]
