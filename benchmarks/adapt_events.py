@@ -265,19 +265,22 @@ def prior_weight_table(games: dict) -> dict:
     return table
 
 
+def game_results(folder: str | Path) -> dict:
+    """{game: its result} of every held-out game measured in `folder` (adapt_events-GAME.json)."""
+    out = {}
+    for path in sorted(Path(folder).glob("adapt_events-*.json")):
+        res = json.loads(path.read_text())
+        if "game" in res:  # the summary sits beside them
+            out[res["game"]] = res
+    return out
+
+
 def summary(out: str | Path = RESULTS) -> dict:
     """One table over every held-out game measured (results/adapt_events-GAME.json): adapt_events_summary."""
-    out = Path(out)
-    games = {}
-    for path in sorted(out.glob("adapt_events-*.json")):
-        if path.stem.removeprefix("adapt_events-") != "summary":
-            res = json.loads(path.read_text())
-            games[res["game"]] = {
-                "library": res["library"],
-                "test_events": res["test_events"],
-                **res["rows"],
-                "val": res.get("val_rows", {}),
-            }
+    games = {
+        g: {"library": res["library"], "test_events": res["test_events"], **res["rows"], "val": res.get("val_rows", {})}
+        for g, res in game_results(out).items()
+    }
     plain, fed = ("adapted", "adapted + verdicts")
     res = {
         "games": games,

@@ -5,30 +5,19 @@ choice — with their test clips beside. Each figure is the adapted model as a u
 events, and the games meeting the adaptation aim at found events (top-1 at or above the blind prior's, macro
 top-1 ≥ 2× the prior's), adapted and adapted + verdicts.
 
-    python -m research.adapt_event_steps --row '150=benchmarks/results' --row '300=runs/logo-ev300/results'
+    python -m research.adapt_event_steps --row '150=research/results/adapt_events-steps150' \
+        --row '300=benchmarks/results'
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
-from benchmarks.adapt_events import meets_aim
+from benchmarks.adapt_events import game_results, meets_aim
 from benchmarks.common import command_line, write_result
 from research import RESULTS
 
 NAMED = ("adapted", "adapted + verdicts")
-
-
-def load_games(folder: Path) -> dict:
-    """{game: its adapt_events result} in a results folder."""
-    out = {}
-    for path in sorted(folder.glob("adapt_events-*.json")):
-        if path.stem != "adapt_events_summary":
-            res = json.loads(path.read_text())
-            out[res["game"]] = res
-    return out
 
 
 def split_rows(res: dict, split: str) -> dict:
@@ -100,7 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows = {}
     for spec in a.row:
         label, folder = spec.split("=", 1)
-        games = load_games(Path(folder))
+        games = game_results(folder)
         rows[label] = {"folder": folder, "val": figures(games, "val"), "test": figures(games, "test")}
     res = {"rows": rows}
     write_result(a.name, res, markdown(res, command_line("research.adapt_event_steps", argv)), a.out)
