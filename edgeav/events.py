@@ -80,7 +80,8 @@ class EventDetector:
         self.spec, self.threshold, self.gap = spec, threshold, gap
         self.encode, self.score = encode, score
         self.prev: np.ndarray | None = None
-        self.codes: deque = deque(maxlen=spec.length)  # (t, code, attention, arrived, frame)
+        self.tail: np.ndarray | None = None  # the last `length` − 1 frames' codes (the next windows' first rows)
+        self.tail_of: list = []  # their (t, attention, arrived, frame)
         self.scored: deque = deque(maxlen=2 * gap + 1)  # (t, logit, embedding, attention, arrived, frame)
 
     def push(self, t: float, frame: np.ndarray, arrived: float | None = None) -> list[Event]:
@@ -93,17 +94,18 @@ class EventDetector:
         frames = [f for _, f, _ in items]
         codes, attn = self.encode(np.stack([self.prev if self.prev is not None else frames[0], *frames]))
         self.prev = frames[-1]
-        windows, centres = [], []
-        for (t, frame, arrived), code, a in zip(items, codes, attn):
-            self.codes.append((t, code, a, arrived, frame))
-            if len(self.codes) == self.spec.length:
-                windows.append(np.stack([c[1] for c in self.codes]))
-                centres.append(self.codes[self.spec.before])
-        if not windows:
+        codes = codes if self.tail is None else np.concatenate([self.tail, codes])
+        of = self.tail_of + [(t, a, arrived, frame) for (t, frame, arrived), a in zip(items, attn)]
+        keep = self.spec.length - 1
+        self.tail, self.tail_of = codes[max(0, len(codes) - keep) :], of[max(0, len(of) - keep) :]
+        if len(codes) < self.spec.length:
             return []
-        logits, embs = self.score(np.stack(windows))
+        # every window of `length` consecutive codes, as one strided view: no copy per frame
+        windows = np.lib.stride_tricks.sliding_window_view(codes, self.spec.length, axis=0).transpose(0, 2, 1)
+        centres = of[self.spec.before : self.spec.before + len(windows)]
+        logits, embs = self.score(windows)
         out = []
-        for (t_c, _, attn_c, arrived_c, frame_c), logit, emb in zip(centres, logits, embs):
+        for (t_c, attn_c, arrived_c, frame_c), logit, emb in zip(centres, logits, embs):
             self.scored.append((t_c, float(logit), emb[None], attn_c, arrived_c, frame_c))
             out += self._decide()
         return out
