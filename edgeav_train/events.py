@@ -239,9 +239,14 @@ def with_event_head(model: AVModel, cfg: EventTrainConfig) -> AVModel:
 
 
 class BatchDraw:
-    """Batches of frame stacks: half start frames (fingerprinted, or accepted by the user), half any frame; onset
-    targets with the starts' ±1 neighbours weighted out (they are drawn as negatives only when not next to a start);
-    with rejected verdicts, an eighth of the batch is their frames, each pushing its sound away."""
+    """Batches of frame stacks: half drawn from the start frames (fingerprinted) and the user's verdicts, the other
+    half any frame, never next to a start (their ±1 neighbours are weighted out).
+
+    A verdict that says something the fingerprints do not — a sound accepted where none of it was found starting
+    (within a frame), or a sound rejected — is drawn as often as `feedback_repeat` starts; an accepted sound the
+    fingerprints found there already is that start, drawn once. Verdicts take start slots, never frame slots: half
+    of each batch still teaches what no onset looks like. (Repeating every verdict, and giving rejections a fixed
+    eighth of each batch, cost the held-out games' detection: research/results/adapt_verdict_draw.md.)"""
 
     def __init__(
         self,
@@ -256,19 +261,25 @@ class BatchDraw:
         self.before, self.after = cfg.context
         self.found = np.array([(c, f, b) for c, s in enumerate(starts) for f, b in s.items()], dtype=np.int64)
         self.found = self.found.reshape(-1, 3)
-        self.pos = np.concatenate([self.found, np.repeat(verdicts.accepted, cfg.feedback_repeat, axis=0)])
-        self.rejected = verdicts.rejected
+        news = [not any(starts[c].get(f + d) == b for d in (-1, 0, 1)) for c, f, b in verdicts.accepted]
+        self.confirmed = int(len(news) - sum(news))  # accepted where the same sound was fingerprinted starting
+        added = verdicts.accepted[np.array(news, bool).reshape(-1)]
+        self.pos = np.concatenate([self.found, np.repeat(added, cfg.feedback_repeat, axis=0)])
+        rejected = np.repeat(verdicts.rejected, cfg.feedback_repeat, axis=0)
+        starting = np.insert(self.pos, 3, -1, axis=1)  # rows (clip, frame, sound starting, sound pushed away)
+        self.drawn = np.concatenate([starting, np.insert(rejected, 2, -1, axis=1)])
         self.near = [set(s) | {f + d for f in s for d in (-1, 1)} for s in starts]
         for c, f, _ in verdicts.accepted:
             self.near[c] |= {f - 1, f, f + 1}
         if not len(self.pos):
             raise EdgeavError("no library sound was found in the footage", "check --sounds and --fingerprints")
 
+    def sound_counts(self, n: int) -> np.ndarray:
+        """How often each of the `n` library sounds is a start target in the draw (fingerprinted + accepted)."""
+        return np.bincount(self.pos[:, 2], minlength=n)
+
     def __call__(self, rng: np.random.Generator):
-        n_rej = self.cfg.batch // 8 if len(self.rejected) else 0
-        n_pos = self.cfg.batch // 2
-        rows = [(*r, -1) for r in self.pos[rng.integers(0, len(self.pos), n_pos)]]
-        rows += [(c, f, -1, b) for c, f, b in self.rejected[rng.integers(0, len(self.rejected), n_rej)]]
+        rows = [tuple(r) for r in self.drawn[rng.integers(0, len(self.drawn), self.cfg.batch // 2)]]
         while len(rows) < self.cfg.batch:
             c = int(rng.integers(len(self.clips.frames)))
             f = int(rng.integers(0, len(self.clips.frames[c])))
@@ -316,7 +327,7 @@ def train_events(cfg: EventTrainConfig, targets: Targets = fingerprinted_starts)
     clips = FrameClips(cfg.cache, cfg.splits, cfg.leave_out)
     verdicts = verdict_targets(cfg.feedback, clips, ids) if cfg.feedback else VerdictTargets.empty()
     draw = BatchDraw(clips, targets(cfg, clips, ids), cfg, verdicts, model.events.pool_size)
-    counts = np.bincount(draw.found[:, 2], minlength=len(ids)) + 1.0  # the prior of what the footage plays
+    counts = draw.sound_counts(len(ids)) + 1.0  # the prior the sound loss is trained under, verdicts included
     log_prior = torch.from_numpy(np.log(counts / counts.sum())).float()
     print(
         f"events: {len(clips.keys)} clips, {len(draw.found)} starts of {int((counts > 1).sum())} of "
@@ -325,8 +336,9 @@ def train_events(cfg: EventTrainConfig, targets: Targets = fingerprinted_starts)
     )
     if cfg.feedback:
         print(
-            f"events: verdicts from {cfg.feedback}: {len(verdicts.accepted)} accepted, {len(verdicts.rejected)} "
-            f"rejected used; {verdicts.unplaced} not on this footage or library",
+            f"events: verdicts from {cfg.feedback}: {len(verdicts.accepted)} accepted ({draw.confirmed} where the "
+            f"fingerprints found that sound already), {len(verdicts.rejected)} rejected used; {verdicts.unplaced} not "
+            "on this footage or library",
             flush=True,
         )
     task = EventTask(model.events, torch.from_numpy(bank), log_prior, cfg)
@@ -338,7 +350,11 @@ def train_events(cfg: EventTrainConfig, targets: Targets = fingerprinted_starts)
     done_info = {
         "seconds": round(time.perf_counter() - t0, 1),
         "starts": int(len(draw.found)),
-        "verdicts": {"accepted": len(verdicts.accepted), "rejected": len(verdicts.rejected)},
+        "verdicts": {
+            "accepted": len(verdicts.accepted),
+            "confirmed": draw.confirmed,
+            "rejected": len(verdicts.rejected),
+        },
     }
     if cfg.calibrate and (cfg.corpus or os.environ.get(CORPUS_ENV)):
         from edgeav_train.event_eval import calibrate_onsets

@@ -499,6 +499,8 @@ def test_event_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
     assert steps["2"]["val"]["games"]["funnyboat"]["f1"] == res["val_rows"]["adapted"]["f1"]
     assert steps["2"]["test"] == steps["2 again"]["test"]  # the same runs scored twice
     assert "| funnyboat |" in (tmp_path / "research" / "adapt_event_steps.md").read_text()
+    shown = compare_steps([*rows, "--shown", "adapted + verdicts", "--name", "verdicts"])["rows"]["2"]["val"]
+    assert shown["games"]["funnyboat"]["f1"] == res["val_rows"]["adapted + verdicts"]["f1"]
 
 
 def test_fingerprint_scale_benchmark_tiny(tmp_path, mini_corpus):

@@ -397,6 +397,36 @@ def test_verdicts_on_the_footage_become_event_targets_and_a_rejected_sound_is_pu
     assert kraah_lead_at_moment(with_) < kraah_lead_at_moment(without) - 0.1
 
 
+def test_verdicts_that_add_to_the_fingerprints_are_drawn_as_starts_and_half_of_every_batch_stays_any_frame():
+    from types import SimpleNamespace
+
+    from edgeav_train.events import BatchDraw, EventTrainConfig, VerdictTargets
+
+    clips = SimpleNamespace(frames=[np.zeros((400, 8, 8, 3), np.uint8)])
+    starts = [{f: 0 for f in range(20, 380, 20)}]  # 18 fingerprinted starts of sound 0
+    # accepted: sound 1 where nothing was found, sound 0 a frame off its fingerprinted start; 2 rejected
+    verdicts = VerdictTargets(np.array([[0, 50, 1], [0, 61, 0]]), np.array([[0, 90, 2], [0, 130, 2]]))
+    cfg = EventTrainConfig("tiny", "sounds", batch=32, feedback_repeat=8, context=(1, 1))
+    draw = BatchDraw(clips, starts, cfg, verdicts)
+    rng = np.random.default_rng(0)
+    drawn = {"any frame": 0, "start": 0, "accepted": 0, "rejected": 0}
+    for _ in range(300):
+        (_, onset, sound, reject, onset_w), n = draw(rng)
+        assert n == 32 and int(((sound < 0) & (reject < 0)).sum()) == 16  # verdicts never take a frame's slot
+        assert onset_w[reject >= 0].sum() == 0 and bool((onset[sound >= 0] == 1).all())
+        drawn["any frame"] += int(((sound < 0) & (reject < 0)).sum())
+        drawn["start"] += int((sound == 0).sum())
+        drawn["accepted"] += int((sound == 1).sum())
+        drawn["rejected"] += int((reject == 2).sum())
+    assert draw.confirmed == 1  # the start the fingerprints found is drawn as it is, not repeated for the verdict
+    # of the start slots: 18 starts, the new accepted verdict as 8 of them, the 2 rejected as 16 (18 : 8 : 16 of 42)
+    slots = 300 * 16
+    assert abs(drawn["start"] / slots - 18 / 42) < 0.04
+    assert abs(drawn["accepted"] / slots - 8 / 42) < 0.04 and abs(drawn["rejected"] / slots - 16 / 42) < 0.04
+    # the sound loss is logit-adjusted under what it is trained on: the new accepted verdict counts 8 times
+    assert draw.sound_counts(3).tolist() == [18, 8, 0]
+
+
 def test_show_draws_each_event_and_its_keys_judge_the_events_top_sound(model_path, tmp_path, monkeypatch):
     import edgeav.display
     from edgeav.feedback import FeedbackStore
