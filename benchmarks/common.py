@@ -222,7 +222,7 @@ def command_line(module: str, argv: list[str] | None) -> str:
     import sys
 
     module = module if "." in module else f"benchmarks.{module}"
-    return f"python -m {module} " + shlex.join(argv if argv is not None else sys.argv[1:])
+    return f"python -m {module} {shlex.join(argv if argv is not None else sys.argv[1:])}".rstrip()
 
 
 def write_result(name: str, data: dict, markdown: str, out_dir: str | Path = RESULTS) -> None:

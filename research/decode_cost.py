@@ -1,0 +1,153 @@
+"""What bounds `edgeav run` on a file against decoding that file alone, on 2 cores?
+
+1. The decoder's parts, one thread, over the 10-minute file `benchmarks.event_latency` joins: decoding only, then
+   decoding and scaling each frame to the model's size as the product does (libswscale's area filter to RGB), and
+   to the same size as YUV 4:2:0 planes (what a model reading the decoder's own colour format would need).
+2. `edgeav run --events-only` beside decoding alone (the codec's frame threads, the product's scaler: the event
+   latency benchmark's reference), in interleaved rounds: wall time, the run's own CPU time and its decoder
+   process's. The decoder process works on one core while the model works on the other; a run cannot end before
+   its decoder has, so decode alone / the decoder process's time bounds the run's speed.
+
+Writes results/decode_cost.{json,md}.
+
+    python -m research.decode_cost
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import command_line, machine, write_result
+from research import RESULTS
+
+SIZE = (128, 96)
+SCALED = {  # what the decoder hands on per frame
+    "decoding only": None,
+    "decoding + scaling to 128×96 RGB (the product's)": "rgb24",
+    "decoding + scaling to 128×96 YUV 4:2:0 planes": "yuv420p",
+}
+
+
+def decode_pass(clip: str, fmt: str | None) -> int:
+    """Decode every frame on one thread, each scaled to `fmt` at SIZE (None: not scaled)."""
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    scaler, n = VideoReformatter(), 0
+    with av.open(clip) as c:
+        vs = c.streams.video[0]
+        vs.codec_context.thread_count = 1
+        for frame in c.decode(vs):
+            if fmt is not None:
+                scaler.reformat(frame, *SIZE, fmt, interpolation="AREA", threads=1).to_ndarray()
+            n += 1
+    return n
+
+
+def cpu_times() -> tuple[float, float]:
+    """(this process's CPU seconds, its ended children's)."""
+    t = os.times()
+    return t.user + t.system, t.children_user + t.children_system
+
+
+def rounds_of(forms: dict, rounds: int) -> dict[str, list[tuple[float, float, float]]]:
+    """Interleaved rounds of each form: (wall, own CPU, children's CPU) per round."""
+    out: dict[str, list[tuple[float, float, float]]] = {k: [] for k in forms}
+    for _ in range(rounds):
+        for name, fn in forms.items():
+            (c0, k0), t0 = cpu_times(), time.perf_counter()
+            fn()
+            (c1, k1), wall = cpu_times(), time.perf_counter() - t0
+            out[name].append((wall, c1 - c0, k1 - k0))
+    return out
+
+
+def medians(rows: list[tuple[float, float, float]]) -> dict:
+    a = np.array(rows)
+    return {
+        "median_s": float(np.median(a[:, 0])),
+        "own_cpu_s": float(np.median(a[:, 1])),
+        "decoder_cpu_s": float(np.median(a[:, 2])),
+    }
+
+
+def measure(clip: str, model: str, bank: str, rounds: int) -> dict:
+    from edgeav.io import VideoFile
+    from edgeav.pipeline import RunConfig, run
+
+    parts = rounds_of({name: (lambda f=fmt: decode_pass(clip, f)) for name, fmt in SCALED.items()}, rounds)
+    frames = decode_pass(clip, None)
+
+    def decode_alone() -> None:
+        for _ in VideoFile(clip, fps=25.0, size=SIZE).frames():
+            pass
+
+    def run_events() -> None:
+        run(RunConfig(clip, model=model, bank=bank, quiet=True, events_only=True))
+
+    whole = rounds_of({"decode alone": decode_alone, "run --events-only": run_events}, rounds)
+    base = np.array([w for w, _, _ in whole["decode alone"]])
+    runs = np.array(whole["run --events-only"])
+    return {
+        "frames": frames,
+        "decoder_parts": {
+            k: {**medians(v), "us_per_frame": medians(v)["median_s"] / frames * 1e6} for k, v in parts.items()
+        },
+        "run": {k: medians(v) for k, v in whole.items()},
+        "speed": float(np.median(base / runs[:, 0])),
+        "bound": float(np.median(base / runs[:, 2])),  # decode alone / the decoder process's CPU time
+    }
+
+
+def markdown(res: dict, cmd: str) -> str:
+    r, d = res["run"], res["run"]["run --events-only"]
+    lines = [
+        f"The decoder's parts on one thread over {res['clip']} ({res['frames']:,} frames of 320×240 H.264), median "
+        f"of {res['rounds']} interleaved rounds. Machine: {res['machine']['cpu']}.",
+        "",
+        "| decoder work | s | µs per frame |",
+        "|---|---|---|",
+        *(f"| {k} | {v['median_s']:.2f} | {v['us_per_frame']:.0f} |" for k, v in res["decoder_parts"].items()),
+        "",
+        f"`edgeav run --events-only` ({res['model']}) beside decoding alone (the codec's frame threads, the product's "
+        "scaler), interleaved rounds: the run's own CPU time and its decoder process's.",
+        "",
+        "| what | median s | own CPU s | decoder process CPU s |",
+        "|---|---|---|---|",
+        *(f"| {k} | {v['median_s']:.2f} | {v['own_cpu_s']:.2f} | {v['decoder_cpu_s']:.2f} |" for k, v in r.items()),
+        "",
+        f"Speed vs decoding alone: {res['speed']:.2f}; decoding alone / the decoder process's time: {res['bound']:.2f} "
+        f"(the decoder process works {d['decoder_cpu_s']:.2f} s of the run's {d['median_s']:.2f} s).",
+        "",
+        f"Command: `{cmd}`",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    from benchmarks.value import corpus_bank
+    from edgeav_train.corpus import corpus_root
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="student")
+    ap.add_argument("--clip", default=".cache/bench/test-clips-10.mp4", help="benchmarks.event_latency's joined file")
+    ap.add_argument("--rounds", type=int, default=11)
+    ap.add_argument("--bank-cache", default=".cache/value")
+    ap.add_argument("--out", default=str(RESULTS))
+    a = ap.parse_args(argv)
+    if not Path(a.clip).exists():
+        raise SystemExit(f"{a.clip} is missing: python -m benchmarks.event_latency makes it")
+    bank = corpus_bank(a.model, corpus_root(None), Path(a.bank_cache))
+    res = {"model": a.model, "clip": Path(a.clip).name, "rounds": a.rounds, "machine": machine()}
+    res.update(measure(a.clip, a.model, bank, a.rounds))
+    write_result("decode_cost", res, markdown(res, command_line("research.decode_cost", argv)), a.out)
+    return res
+
+
+if __name__ == "__main__":
+    main()
