@@ -96,7 +96,8 @@ class EventTrainConfig:
     """Verdicts (edgeav feedback, the review page) on this footage: an accepted sound is a target at its moment, a
     rejected one is pushed away there; empty = none."""
     feedback_repeat: int = 8
-    """Each accepted verdict is drawn as often as this many fingerprinted starts (a user's word outweighs a match)."""
+    """A verdict the fingerprints do not already say (a sound accepted where it was not found starting, or a
+    rejection) is drawn as often as this many fingerprinted starts: a user's word outweighs a match."""
     w_reject: float = 1.0
     """Weight of the push-away loss of rejected sounds."""
 
