@@ -110,26 +110,31 @@ def paired_ratio(times: dict[str, dict], graph: str, base: str) -> float:
 
 def whole_call_rounds(forms: dict, rounds: int, base: str) -> dict:
     """Interleaved rounds of whole calls (`forms`: name → a function of no arguments), each timed once per round by
-    wall clock and by CPU time (this process's threads and the child processes that ended within the call). Per
-    form: the medians and `speed`, the median over rounds of `base`'s wall time / the form's in the same round."""
+    wall clock and by CPU time (this process's threads and the child processes that ended within the call; the
+    children's part also apart). Per form: the medians and `speed`, the median over rounds of `base`'s wall time /
+    the form's in the same round."""
 
-    def cpu() -> float:
+    def cpu() -> tuple[float, float]:
         t = os.times()
-        return t.user + t.system + t.children_user + t.children_system
+        return t.user + t.system, t.children_user + t.children_system
 
-    times: dict[str, list[tuple[float, float]]] = {k: [] for k in forms}
+    times: dict[str, list[tuple[float, float, float]]] = {k: [] for k in forms}  # (wall, own CPU, children's CPU)
     for _ in range(rounds):
         for name, fn in forms.items():
-            t0, c0 = time.perf_counter(), cpu()
+            t0, (own0, kids0) = time.perf_counter(), cpu()
             fn()
-            times[name].append((time.perf_counter() - t0, cpu() - c0))
-    base_s = np.array([w for w, _ in times[base]])
+            wall, (own1, kids1) = time.perf_counter() - t0, cpu()
+            times[name].append((wall, own1 - own0, kids1 - kids0))
+    base_s = np.array([w for w, _, _ in times[base]])
     return {
         k: {
-            "median_s": float(np.median([w for w, _ in v])),
-            "median_cpu_s": float(np.median([c for _, c in v])),
-            "speed": float(np.median(base_s / np.array([w for w, _ in v]))),
-            "rounds_s": [w for w, _ in v],
+            "median_s": float(np.median([w for w, _, _ in v])),
+            "median_cpu_s": float(np.median([own + kids for _, own, kids in v])),
+            "median_own_cpu_s": float(np.median([own for _, own, _ in v])),
+            "median_child_cpu_s": float(np.median([kids for _, _, kids in v])),
+            "speed": float(np.median(base_s / np.array([w for w, _, _ in v]))),
+            "rounds_s": [w for w, _, _ in v],
+            "rounds_child_cpu_s": [kids for _, _, kids in v],
         }
         for k, v in times.items()
     }

@@ -16,13 +16,11 @@ Writes results/decode_cost.{json,md}.
 from __future__ import annotations
 
 import argparse
-import os
-import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import command_line, machine, write_result
+from benchmarks.common import command_line, machine, whole_call_rounds, write_result
 from research import RESULTS
 
 SIZE = (128, 96)
@@ -49,38 +47,12 @@ def decode_pass(clip: str, fmt: str | None) -> int:
     return n
 
 
-def cpu_times() -> tuple[float, float]:
-    """(this process's CPU seconds, its ended children's)."""
-    t = os.times()
-    return t.user + t.system, t.children_user + t.children_system
-
-
-def rounds_of(forms: dict, rounds: int) -> dict[str, list[tuple[float, float, float]]]:
-    """Interleaved rounds of each form: (wall, own CPU, children's CPU) per round."""
-    out: dict[str, list[tuple[float, float, float]]] = {k: [] for k in forms}
-    for _ in range(rounds):
-        for name, fn in forms.items():
-            (c0, k0), t0 = cpu_times(), time.perf_counter()
-            fn()
-            (c1, k1), wall = cpu_times(), time.perf_counter() - t0
-            out[name].append((wall, c1 - c0, k1 - k0))
-    return out
-
-
-def medians(rows: list[tuple[float, float, float]]) -> dict:
-    a = np.array(rows)
-    return {
-        "median_s": float(np.median(a[:, 0])),
-        "own_cpu_s": float(np.median(a[:, 1])),
-        "decoder_cpu_s": float(np.median(a[:, 2])),
-    }
-
-
 def measure(clip: str, model: str, bank: str, rounds: int) -> dict:
     from edgeav.io import VideoFile
     from edgeav.pipeline import RunConfig, run
 
-    parts = rounds_of({name: (lambda f=fmt: decode_pass(clip, f)) for name, fmt in SCALED.items()}, rounds)
+    forms = {name: (lambda f=fmt: decode_pass(clip, f)) for name, fmt in SCALED.items()}
+    parts = whole_call_rounds(forms, rounds, "decoding only")
     frames = decode_pass(clip, None)
 
     def decode_alone() -> None:
@@ -90,18 +62,20 @@ def measure(clip: str, model: str, bank: str, rounds: int) -> dict:
     def run_events() -> None:
         run(RunConfig(clip, model=model, bank=bank, quiet=True, events_only=True))
 
-    whole = rounds_of({"decode alone": decode_alone, "run --events-only": run_events}, rounds)
-    base = np.array([w for w, _, _ in whole["decode alone"]])
-    runs = np.array(whole["run --events-only"])
+    whole = whole_call_rounds({"decode alone": decode_alone, "run --events-only": run_events}, rounds, "decode alone")
+    base, decoder = np.array(whole["decode alone"]["rounds_s"]), whole["run --events-only"]["rounds_child_cpu_s"]
     return {
         "frames": frames,
-        "decoder_parts": {
-            k: {**medians(v), "us_per_frame": medians(v)["median_s"] / frames * 1e6} for k, v in parts.items()
-        },
-        "run": {k: medians(v) for k, v in whole.items()},
-        "speed": float(np.median(base / runs[:, 0])),
-        "bound": float(np.median(base / runs[:, 2])),  # decode alone / the decoder process's CPU time
+        "decoder_parts": {k: {**split(v), "us_per_frame": v["median_s"] / frames * 1e6} for k, v in parts.items()},
+        "run": {k: split(v) for k, v in whole.items()},
+        "speed": whole["run --events-only"]["speed"],
+        "bound": float(np.median(base / np.array(decoder))),  # decode alone / the decoder process's CPU time
     }
+
+
+def split(r: dict) -> dict:
+    """A form's medians as the tables give them: wall, this process's CPU, its decoder process's."""
+    return {"median_s": r["median_s"], "own_cpu_s": r["median_own_cpu_s"], "decoder_cpu_s": r["median_child_cpu_s"]}
 
 
 def markdown(res: dict, cmd: str) -> str:
