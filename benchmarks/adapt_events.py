@@ -101,28 +101,37 @@ def simulated_verdicts(model: str, cache25: Path, clips: list, bank, n: int, see
 PRIOR_WEIGHTS = (0.0, 0.02, 0.04, 0.07, 0.1, 0.15)  # edgeav.prior weights scored for the adapted heads
 
 
-def found_events(model: str, bank_path: str, clips: list, k: int) -> tuple[dict, list]:  # noqa: ANN001
-    """`edgeav run --events-only` on each clip, the footage prior off, every event's top `k` sounds: detection
-    P/R/F1 and [(true sound, {sound: score})] at the found events."""
+def event_lines(model: str, bank_path: str, clip, k: int, **options) -> list[dict]:  # noqa: ANN001
+    """`edgeav run --events-only --jsonl` on one clip (RunConfig `options` beside), the footage prior off, every
+    event's top `k` sounds: its event lines."""
     from edgeav.pipeline import RunConfig, run
+
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "run.jsonl"
+        cfg = RunConfig(str(clip.video), model=model, bank=bank_path, events_only=True, jsonl=str(out), quiet=True)
+        run(dataclasses.replace(cfg, top_k=k, prior_weight=0.0, **options))
+        return [json.loads(x) for x in out.read_text().splitlines()]
+
+
+def scored_lines(clips: list, lines: list[list[dict]]) -> tuple[dict, list]:
+    """Each clip's event lines against its log: detection P/R/F1 and [(true sound, {sound: score})] at the found
+    events."""
     from edgeav.score import match_times
     from edgeav_train.event_eval import prf
 
     n_true = n_pred = tp = 0
     found = []
-    for clip in clips:
+    for clip, got in zip(clips, lines):
         ev = json.loads(clip.events.read_text())["sound_events"]
-        with tempfile.TemporaryDirectory() as d:
-            out = Path(d) / "run.jsonl"
-            cfg = RunConfig(
-                str(clip.video), model=model, bank=bank_path, events_only=True, jsonl=str(out), quiet=True, top_k=k
-            )
-            run(dataclasses.replace(cfg, prior_weight=0.0))
-            lines = [json.loads(x) for x in out.read_text().splitlines()]
-        pairs = match_times([r["t"] for r in lines], [e["t"] for e in ev], TOLERANCE_S)
-        n_true, n_pred, tp = n_true + len(ev), n_pred + len(lines), tp + len(pairs)
-        found += [(ev[j]["sound_id"], {r["sound"]: r["score"] for r in lines[i]["recommendations"]}) for i, j in pairs]
+        pairs = match_times([r["t"] for r in got], [e["t"] for e in ev], TOLERANCE_S)
+        n_true, n_pred, tp = n_true + len(ev), n_pred + len(got), tp + len(pairs)
+        found += [(ev[j]["sound_id"], {r["sound"]: r["score"] for r in got[i]["recommendations"]}) for i, j in pairs]
     return prf(tp, n_pred, n_true), found
+
+
+def found_events(model: str, bank_path: str, clips: list, k: int) -> tuple[dict, list]:  # noqa: ANN001
+    """`edgeav run --events-only` on each clip, scored (`scored_lines`)."""
+    return scored_lines(clips, [event_lines(model, bank_path, c, k) for c in clips])
 
 
 def sound_at_found(found: list, n_true: int, prior: str, bias: dict | None) -> dict:

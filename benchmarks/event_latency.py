@@ -145,16 +145,20 @@ def file_speed(model: str, int8_cpu: str | None, clip: str, bank: str, rounds: i
 
     cfg = load_model(model).cfg
 
-    def decode():
-        for _ in VideoFile(clip, fps=cfg.event_fps, size=cfg.frame_size).frames():
-            pass
+    def decode(deblock: bool = True) -> Callable[[], None]:
+        def frames() -> None:
+            for _ in VideoFile(clip, fps=cfg.event_fps, size=cfg.frame_size, deblock=deblock).frames():
+                pass
+
+        return frames
 
     def runner(m: str, **kw):
         return lambda: run(RunConfig(clip, model=m, bank=bank, quiet=True, **kw))
 
     forms = {
-        "decode alone": decode,
+        "decode alone": decode(),
         "run --events-only": runner(model, events_only=True),
+        "run --events-only --deblock": runner(model, events_only=True, deblock=True),
         "run (events + windows)": runner(model),
     }
     if int8_cpu is not None:
@@ -162,6 +166,7 @@ def file_speed(model: str, int8_cpu: str | None, clip: str, bank: str, rounds: i
     forms["reference: decode alone, scaled on libswscale's threads"] = lambda: decode_with_swscale_threads(
         clip, cfg.frame_size
     )
+    forms["reference: decode alone, deblocking skipped (as `run` decodes)"] = decode(deblock=False)
     forms["reference: the event head alone (frames decoded beforehand)"] = head_alone(
         model, clip, cfg.event_fps, cfg.frame_size
     )
@@ -186,9 +191,9 @@ def markdown(res: dict, cmd: str) -> str:
         "",
         f"`edgeav run` on {res['clip']} ({res['clip_s'] / 60:.1f} min at 25 fps: the first test clips joined), "
         f"whole-call wall time, median of {res['file_rounds']} interleaved rounds, each run at its default threads "
-        "(the model on all cores but one; a child process decodes ahead on the other); decode alone is PyAV with the "
-        "codec's frame threads on every core; CPU includes the decoder process; speed = decode time / run time in "
-        "the same round:",
+        "(the model on all cores but one; a child process decodes ahead on the other, skipping the codec's deblocking "
+        "filter unless --deblock); decode alone is PyAV with the codec's frame threads on every core and every "
+        "filter; CPU includes the decoder process; speed = decode time / run time in the same round:",
         "",
         "| what | median s | CPU s (threads and decoder process) | speed vs decoding alone |",
         "|---|---|---|---|",

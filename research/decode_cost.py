@@ -2,11 +2,13 @@
 
 1. The decoder's parts, one thread, over the 10-minute file `benchmarks.event_latency` joins: decoding only, then
    decoding and scaling each frame to the model's size as the product does (libswscale's area filter to RGB), and
-   to the same size as YUV 4:2:0 planes (what a model reading the decoder's own colour format would need).
-2. `edgeav run --events-only` beside decoding alone (the codec's frame threads, the product's scaler: the event
-   latency benchmark's reference), in interleaved rounds: wall time, the run's own CPU time and its decoder
-   process's. The decoder process works on one core while the model works on the other; a run cannot end before
-   its decoder has, so decode alone / the decoder process's time bounds the run's speed.
+   to the same size as YUV 4:2:0 planes (what a model reading the decoder's own colour format would need); each
+   with the codec's deblocking filter and without it (`edgeav run`'s default; research/results/deblock.md).
+2. `edgeav run --events-only` (deblocking skipped, its default, and with `--deblock`) beside decoding alone (the
+   codec's frame threads, every filter, the product's scaler: the event latency benchmark's reference), in
+   interleaved rounds: wall time, the run's own CPU time and its decoder process's. The decoder process works on
+   one core while the model works on the other; a run cannot end before its decoder has, so decode alone / the
+   decoder process's time bounds the run's speed.
 
 Writes results/decode_cost.{json,md}.
 
@@ -16,6 +18,7 @@ Writes results/decode_cost.{json,md}.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -24,15 +27,18 @@ from benchmarks.common import command_line, machine, whole_call_rounds, write_re
 from research import RESULTS
 
 SIZE = (128, 96)
-SCALED = {  # what the decoder hands on per frame
-    "decoding only": None,
-    "decoding + scaling to 128×96 RGB (the product's)": "rgb24",
-    "decoding + scaling to 128×96 YUV 4:2:0 planes": "yuv420p",
+PARTS = {  # what the decoder hands on per frame, and whether it deblocks
+    "decoding only": (None, True),
+    "decoding + scaling to 128×96 RGB (`run --deblock`)": ("rgb24", True),
+    "decoding + scaling to 128×96 YUV 4:2:0 planes": ("yuv420p", True),
+    "decoding only, deblocking skipped": (None, False),
+    "decoding, deblocking skipped, + scaling to 128×96 RGB (`run`)": ("rgb24", False),
 }
 
 
-def decode_pass(clip: str, fmt: str | None) -> int:
-    """Decode every frame on one thread, each scaled to `fmt` at SIZE (None: not scaled)."""
+def decode_pass(clip: str, fmt: str | None, deblock: bool = True) -> int:
+    """Decode every frame on one thread, each scaled to `fmt` at SIZE (None: not scaled); `deblock` False skips the
+    codec's loop filter."""
     import av
     from av.video.reformatter import VideoReformatter
 
@@ -40,6 +46,8 @@ def decode_pass(clip: str, fmt: str | None) -> int:
     with av.open(clip) as c:
         vs = c.streams.video[0]
         vs.codec_context.thread_count = 1
+        if not deblock:
+            vs.codec_context.options = {"skip_loop_filter": "all"}
         for frame in c.decode(vs):
             if fmt is not None:
                 scaler.reformat(frame, *SIZE, fmt, interpolation="AREA", threads=1).to_ndarray()
@@ -51,7 +59,7 @@ def measure(clip: str, model: str, bank: str, rounds: int) -> dict:
     from edgeav.io import VideoFile
     from edgeav.pipeline import RunConfig, run
 
-    forms = {name: (lambda f=fmt: decode_pass(clip, f)) for name, fmt in SCALED.items()}
+    forms = {name: (lambda f=fmt, d=deblock: decode_pass(clip, f, d)) for name, (fmt, deblock) in PARTS.items()}
     parts = whole_call_rounds(forms, rounds, "decoding only")
     frames = decode_pass(clip, None)
 
@@ -59,10 +67,11 @@ def measure(clip: str, model: str, bank: str, rounds: int) -> dict:
         for _ in VideoFile(clip, fps=25.0, size=SIZE).frames():
             pass
 
-    def run_events() -> None:
-        run(RunConfig(clip, model=model, bank=bank, quiet=True, events_only=True))
+    def run_events(deblock: bool) -> Callable[[], None]:
+        return lambda: run(RunConfig(clip, model=model, bank=bank, quiet=True, events_only=True, deblock=deblock))
 
-    whole = whole_call_rounds({"decode alone": decode_alone, "run --events-only": run_events}, rounds, "decode alone")
+    runs = {"decode alone": decode_alone, "run --events-only": run_events(False)}
+    whole = whole_call_rounds({**runs, "run --events-only --deblock": run_events(True)}, rounds, "decode alone")
     base, decoder = np.array(whole["decode alone"]["rounds_s"]), whole["run --events-only"]["rounds_child_cpu_s"]
     return {
         "frames": frames,
@@ -88,15 +97,16 @@ def markdown(res: dict, cmd: str) -> str:
         "|---|---|---|",
         *(f"| {k} | {v['median_s']:.2f} | {v['us_per_frame']:.0f} |" for k, v in res["decoder_parts"].items()),
         "",
-        f"`edgeav run --events-only` ({res['model']}) beside decoding alone (the codec's frame threads, the product's "
-        "scaler), interleaved rounds: the run's own CPU time and its decoder process's.",
+        f"`edgeav run --events-only` ({res['model']}) beside decoding alone (the codec's frame threads, every filter, "
+        "the product's scaler), interleaved rounds: the run's own CPU time and its decoder process's.",
         "",
         "| what | median s | own CPU s | decoder process CPU s |",
         "|---|---|---|---|",
         *(f"| {k} | {v['median_s']:.2f} | {v['own_cpu_s']:.2f} | {v['decoder_cpu_s']:.2f} |" for k, v in r.items()),
         "",
-        f"Speed vs decoding alone: {res['speed']:.2f}; decoding alone / the decoder process's time: {res['bound']:.2f} "
-        f"(the decoder process works {d['decoder_cpu_s']:.2f} s of the run's {d['median_s']:.2f} s).",
+        f"`run --events-only` speed vs decoding alone: {res['speed']:.2f}; decoding alone / the decoder process's "
+        f"time: {res['bound']:.2f} (the decoder process works {d['decoder_cpu_s']:.2f} s of the run's "
+        f"{d['median_s']:.2f} s).",
         "",
         f"Command: `{cmd}`",
     ]

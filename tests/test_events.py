@@ -99,19 +99,22 @@ def test_a_library_hashed_in_triplets_is_surveyed_once_then_searched_for_the_fil
 @pytest.mark.parametrize("head", ["model_path", "patch_model_path"])
 def test_each_frame_is_convolved_once_and_computes_the_heads_function(head, request):
     """encode_pooled (each frame's first conv once, the difference folded into the weights) equals the head's
-    definition, its conv stack over [f_t, f_t − f_{t−1}], as trained (BatchNorm on the batch) and deployed."""
+    definition, its conv stack over [f_t, f_t − f_{t−1}], as trained (BatchNorm on the batch) and deployed; fed
+    pixel-scale frames with the 1/255 in its weights (the torch backend's way), it equals it too."""
     from edgeav.models import load_model
     from edgeav.models.events import pooled_tensor
     from edgeav.models.rep import deploy_form
 
     m = load_model(request.getfixturevalue(head))
-    frames = pooled_tensor(np.random.default_rng(0).integers(0, 256, (2, 6, 48, 64, 3), dtype=np.uint8), 1)
+    uint8 = np.random.default_rng(0).integers(0, 256, (2, 6, 48, 64, 3), dtype=np.uint8)
+    frames, pixels = pooled_tensor(uint8, 1), pooled_tensor(uint8, 1, unit=False)
+    assert pixels.max() > 200 and frames.max() <= 1.0
     for ev in (m.events.train(), deploy_form(m).events):
         with torch.no_grad():
-            codes, attn = ev.encode_pooled(frames)
             ref_codes, ref_attn = ev.encode_pooled(frames, per_frame=False)
-        torch.testing.assert_close(codes, ref_codes, atol=1e-5, rtol=1e-4)
-        torch.testing.assert_close(attn, ref_attn, atol=1e-5, rtol=1e-4)
+            for codes, attn in (ev.encode_pooled(frames), ev.encode_pooled(pixels, scale=1 / 255)):
+                torch.testing.assert_close(codes, ref_codes, atol=1e-5, rtol=1e-4)
+                torch.testing.assert_close(attn, ref_attn, atol=1e-5, rtol=1e-4)
 
 
 def test_pick_onsets_rule():

@@ -243,6 +243,40 @@ def test_frames_scaled_by_one_scaler_equal_scaling_each_frame_alone():
             assert len(got) == len(alone) and all(np.array_equal(a, b) for a, b in zip(got, alone))
 
 
+def test_decoding_without_the_deblocking_filter_gives_the_same_frames_within_a_few_levels(monkeypatch):
+    """deblock=False (edgeav run's default) skips the codec's loop filter: the same frames at the same times, a few
+    levels apart at block edges, by the decoder process as by the reader; deblock=True is the exact decode. A run
+    hands its --deblock choice to the source it opens."""
+    from edgeav.io import decode_process
+    from edgeav.io.sources import FileSource
+
+    clip = ASSETS / "clips" / "solarwolf-s11_10-40.mp4"
+    exact = list(VideoFile(clip, fps=25, size=(128, 96)).frames(0, 4))
+    skipped = list(VideoFile(clip, fps=25, size=(128, 96), deblock=False).frames(0, 4))
+    assert [t for t, _ in skipped] == [t for t, _ in exact] and len(exact) == 100
+    diff = np.abs(np.stack([f for _, f in skipped]).astype(int) - np.stack([f for _, f in exact]))
+    assert diff.max() > 0  # the filter was skipped: the solarwolf clip's H.264 has one to skip
+    assert diff.mean() < 1.0 and np.percentile(diff, 99) <= 8
+    if decode_process.available():
+        ahead = list(FileSource(str(clip), 25, (128, 96), deblock=False, decoder="process"))[:100]
+        assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(ahead, skipped))
+
+    import edgeav.io
+    from edgeav.pipeline import RunConfig, run
+
+    asked = []
+    opened = edgeav.io.open_source
+
+    def spy(*args):
+        asked.append(args[-1])
+        return opened(*args)
+
+    monkeypatch.setattr(edgeav.io, "open_source", spy)
+    for deblock in (True, False):
+        run(RunConfig(str(clip), quiet=True, events_only=True, max_seconds=0.5, deblock=deblock))
+    assert asked == [True, False]
+
+
 def test_without_shared_memory_a_file_is_decoded_on_a_thread_unless_a_process_was_asked_for(tmp_path, monkeypatch):
     from edgeav.io import decode_process
     from edgeav.io.sources import FileSource

@@ -58,7 +58,9 @@ class TorchBackend(EncoderBackend):
 
     @torch.no_grad()
     def encode_event_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        codes, attn = self.events.encode_pooled(pooled_tensor(frames[None], self.events.pool_size))
+        # pixel-scale frames: the 1/255 rides on the first conv's weights (a twentieth of the head's time per frame)
+        pixels = pooled_tensor(frames[None], self.events.pool_size, unit=False)
+        codes, attn = self.events.encode_pooled(pixels, scale=1 / 255)
         return codes[0].numpy(), attn[0].numpy()
 
     @torch.no_grad()

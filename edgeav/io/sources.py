@@ -55,13 +55,14 @@ class FileSource(FrameSource):
         realtime: bool = False,
         threads: int = 0,
         decoder: str = "auto",
+        deblock: bool = True,
     ) -> None:
         super().__init__()
         if decoder not in ("auto", "process", "thread"):
             raise EdgeavError(f"unknown decoder {decoder!r}", "use auto, process or thread")
         if decoder == "process" and not decode_process.available():
             raise EdgeavError(f"no decoder process on {sys.platform}", "use decoder='thread' (or auto)")
-        self.video = VideoFile(path, fps=fps, size=size, threads=threads)
+        self.video = VideoFile(path, fps=fps, size=size, threads=threads, deblock=deblock)
         self.realtime = realtime
         self.decoder = decoder  # as asked: "auto" decodes in a process where there is one
         self.last_child = None  # the latest decoder process (a ChildDecoder), ended by close()
@@ -282,11 +283,16 @@ _URI_RE = re.compile(r"^(?P<scheme>[a-z0-9+]+)://(?P<rest>.*)$", re.I)
 
 
 def open_source(
-    source: str, fps: float, size: tuple[int, int] | None = None, realtime: bool = False, decode_threads: int = 0
+    source: str,
+    fps: float,
+    size: tuple[int, int] | None = None,
+    realtime: bool = False,
+    decode_threads: int = 0,
+    deblock: bool = True,
 ) -> FrameSource:
     """Open SOURCE as users write it: a file, `file://`, a camera index `0`, `/dev/videoN`, `v4l2://N`,
     `csi://N` (GStreamer nvarguscamerasrc on Jetson), `rtsp://`, `http(s)://`. `decode_threads` bounds a file's
-    decoder threads (0: as many as the codec takes)."""
+    decoder threads (0: as many as the codec takes); `deblock` False skips a file codec's loop filter."""
     s = str(source)
     m = _URI_RE.match(s)
     scheme = m.group("scheme").lower() if m else ""
@@ -299,7 +305,7 @@ def open_source(
             return LiveSource(s, size)
         if not Path(s).exists():
             raise EdgeavError(f"source not found: {s}", "give a video file, a camera index (0), /dev/videoN or a URL")
-        return FileSource(s, fps, size, realtime=realtime, threads=decode_threads)
+        return FileSource(s, fps, size, realtime=realtime, threads=decode_threads, deblock=deblock)
     if scheme == "v4l2":
         dev = m.group("rest")
         return LiveSource(int(dev) if dev.isdigit() else dev, size)

@@ -43,7 +43,8 @@ def _stream_start(stream: av.stream.Stream | None) -> float | None:
 
 class VideoFile:
     """Reads one video file. `size` is (width, height) of returned frames; `sample_rate` of returned audio;
-    `threads` of the decoder (0: as many as the codec takes)."""
+    `threads` of the decoder (0: as many as the codec takes); `deblock` False skips the codec's deblocking
+    (loop) filter: a sixth less decoding time for H.264, frames within a few levels of the exact ones."""
 
     def __init__(
         self,
@@ -53,9 +54,11 @@ class VideoFile:
         sample_rate: int = 16000,
         require_audio: bool = False,
         threads: int = 0,
+        deblock: bool = True,
     ) -> None:
         self.path = str(path)
         self.threads = threads  # decoder threads; 0: the codec's own choice (as many as the cores)
+        self.deblock = deblock
         self.fps, self.size, self.sample_rate = fps, size, sample_rate
         with open_container(self.path, "video") as c:
             if not c.streams.video:
@@ -99,6 +102,8 @@ class VideoFile:
             vs.thread_type = "AUTO"
             if self.threads:
                 vs.codec_context.thread_count = self.threads
+            if not self.deblock:  # codecs without a loop filter to skip ignore the option
+                vs.codec_context.options = {**vs.codec_context.options, "skip_loop_filter": "all"}
             zero = self.info.start_time
             if start > 0:
                 c.seek(max(0, int((start + zero) / vs.time_base)), stream=vs, backward=True)

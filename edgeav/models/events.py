@@ -21,18 +21,21 @@ from torch import nn
 from edgeav.events import EventSpec
 
 
-def to_tensor(stacks: np.ndarray) -> torch.Tensor:
-    """uint8 frames (B, T, H, W, 3) → float (B, T, 3, H, W) in [0, 1], the event head's input."""
-    return torch.from_numpy(np.ascontiguousarray(stacks)).permute(0, 1, 4, 2, 3).float().div_(255.0)
+def to_tensor(stacks: np.ndarray, unit: bool = True) -> torch.Tensor:
+    """uint8 frames (B, T, H, W, 3) → float (B, T, 3, H, W) in [0, 1], the event head's input (`unit` False: on
+    the pixel scale, 0 … 255)."""
+    t = torch.from_numpy(np.ascontiguousarray(stacks)).permute(0, 1, 4, 2, 3).float()
+    return t.div_(255.0) if unit else t
 
 
-def pooled_tensor(stacks: np.ndarray, pool: int) -> torch.Tensor:
+def pooled_tensor(stacks: np.ndarray, pool: int, unit: bool = True) -> torch.Tensor:
     """uint8 frames (B, T, H, W, 3) → float (B, T, 3, H/pool, W/pool) in [0, 1]: `to_tensor` then the head's
     average pooling, done on the integers (pool² uint8 values sum within int16) so only a pool²-th of the floats
-    is made; equal to it up to float rounding. The torch paths feed `encode_pooled` with it."""
+    is made; equal to it up to float rounding. The torch paths feed `encode_pooled` with it. `unit` False: on the
+    pixel scale (0 … 255), for `encode_pooled(..., scale=1 / 255)`."""
     a = np.asarray(stacks)
     if pool == 1:
-        return to_tensor(a)
+        return to_tensor(a, unit)
     h, w = a.shape[-3] // pool * pool, a.shape[-2] // pool * pool  # AvgPool2d drops the remainder rows too
     t = torch.from_numpy(np.ascontiguousarray(a[..., :h, :w, :]))
     t = t.view(*a.shape[:-3], h // pool, pool, w // pool, pool, a.shape[-1])  # (..., h', dy, w', dx, 3)
@@ -42,7 +45,7 @@ def pooled_tensor(stacks: np.ndarray, pool: int) -> torch.Tensor:
     total = rows.select(-2, 0).clone()
     for dx in range(1, pool):
         total += rows.select(-2, dx)
-    return total.permute(0, 1, 4, 2, 3).float().mul_(1.0 / (pool * pool * 255.0))
+    return total.permute(0, 1, 4, 2, 3).float().mul_(1.0 / (pool * pool * (255.0 if unit else 1.0)))
 
 
 def _conv_bn(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -114,8 +117,11 @@ class EventHead(nn.Module):
         pooled = self.pool(frames.flatten(0, 1))
         return self.encode_pooled(pooled.view(b, n, *pooled.shape[1:]), per_frame)
 
-    def encode_pooled(self, frames: torch.Tensor, per_frame: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """`encode_frames` of frames already pooled (`pooled_tensor`).
+    def encode_pooled(
+        self, frames: torch.Tensor, per_frame: bool = True, scale: float = 1.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`encode_frames` of frames already pooled (`pooled_tensor`), times `scale`: frames on the pixel scale with
+        `scale` 1 / 255 skip a pass over every value (the per-frame form scales the first conv's weights instead).
 
         `per_frame`: the first conv of [f_t, f_t − f_{t−1}] is computed as one conv of each frame alone with the
         weights [W_now + W_change; −W_change] (conv is linear), summed over each frame and the one before it: a run
@@ -124,22 +130,23 @@ class EventHead(nn.Module):
         definition's form, one conv of the 6 channels (the exported graph's: its input is frame pairs)."""
         b, n = frames.shape[:2]
         if not per_frame:
+            frames = frames * scale if scale != 1.0 else frames
             codes, attn = self.encoder(torch.cat([frames[:, 1:], frames[:, 1:] - frames[:, :-1]], 2).flatten(0, 1))
             return codes.view(b, n - 1, -1), attn.view(b, n - 1, *attn.shape[1:])
         first, rest = self.encoder.convs[0][0], self.encoder.convs[0][1:]
-        w = first.weight
+        w, c = first.weight, first.out_channels
+        bias = None  # the deploy form's (its BatchNorm folded in) rides on the frame's own half: no pass of its own
+        if first.bias is not None:
+            bias = torch.cat([first.bias, first.bias.new_zeros(c)])
         a = F.conv2d(
             frames.flatten(0, 1).contiguous(memory_format=torch.channels_last),
-            torch.cat([w[:, :3] + w[:, 3:], -w[:, 3:]]),
-            None,
+            torch.cat([w[:, :3] + w[:, 3:], -w[:, 3:]]) * scale,
+            bias,
             first.stride,
             first.padding,
         )
         a = a.view(b, n, *a.shape[1:])
-        c = first.out_channels
         x = a[:, 1:, :c] + a[:, :-1, c:]
-        if first.bias is not None:  # the deploy form's, with its BatchNorm folded in
-            x = x + first.bias.view(1, 1, c, 1, 1)
         codes, attn = self.encoder.read(self.encoder.convs[1:](rest(x.flatten(0, 1))))
         return codes.view(b, n - 1, -1), attn.view(b, n - 1, *attn.shape[1:])
 
