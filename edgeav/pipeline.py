@@ -277,6 +277,8 @@ def open_parts(cfg: RunConfig) -> RunParts:
 
 EVENT_BATCH = 64  # frames per event-head call on a file read as fast as possible (2.56 s at 25 fps; 0.89× the time of
 # runs of 16 end to end: the per-call work around the convs is paid a quarter as often)
+WINDOW_BATCH = 8  # windows embedded per call on a file read as fast as possible: the student's window encoder
+# runs 3.6× the windows per second at batch 8 as one at a time (benchmarks/results/latency.md); 4 s at a 0.5 s hop
 ONSET_GAP = 2  # frames: an onset is the highest score within ±2 frames (80 ms at 25 fps, the scoring tolerance)
 
 
@@ -370,9 +372,15 @@ def run(
         elif not cfg.quiet:
             print(_say(rec), flush=True)
 
+    def emit_all(recs: list[dict]) -> None:
+        for rec in recs:
+            emit(rec)
+
     t_start = time.perf_counter()
     try:
-        _frame_loop(cfg, src, parts.detector, asm, res, lambda *w: emit(step(*w)), lambda ev: emit(event_step(ev)))
+        _frame_loop(
+            cfg, src, parts.detector, asm, res, lambda ws: emit_all(step.many(ws)), lambda ev: emit(event_step(ev))
+        )
     except KeyboardInterrupt:
         res.ended_by = "interrupted"  # Ctrl-C: every output below is still flushed and closed
     finally:
@@ -395,49 +403,62 @@ def _frame_loop(
     detector: EventDetector | None,
     asm: WindowAssembler | None,
     res: RunResult,
-    on_window: Callable[[float, np.ndarray, float], None],
+    on_windows: Callable[[list[tuple[float, np.ndarray, float]]], None],
     on_event: Callable[[Event], None],
 ) -> None:
-    """Every frame of `src` to the event detector and the window assembler: `on_window(t, stack, decode seconds
-    since the last window)` per window, `on_event(event)` per onset; --max-seconds ends it (`res.ended_by`)."""
-    # live or paced, every frame is scored as it comes (the lowest delay); a file read as fast as possible is
-    # scored in runs of frames, the same events in fewer, larger calls
-    batch = 1 if src.live or cfg.realtime else EVENT_BATCH
+    """Every frame of `src` to the event detector and the window assembler: `on_windows([(t, stack, decode seconds
+    since the window before), ...])` per run of windows, `on_event(event)` per onset; --max-seconds ends it
+    (`res.ended_by`). What is pending when it ends, Ctrl-C included, is still handed on."""
+    # live, paced or shown, every frame and window is handled as it comes (the lowest delay); a file read as fast as
+    # possible is handled in runs of frames and of windows, the same events and windows in fewer, larger calls
+    one_by_one = src.live or cfg.realtime or cfg.show
+    batch, window_batch = (1, 1) if one_by_one else (EVENT_BATCH, WINDOW_BATCH)
     pending: list = []
+    windows: list = []
 
     def detect(items: list) -> None:
-        if not items:
+        run_, items[:] = items[:], []  # taken first: a call that fails is not made again on the way out
+        if not run_ or detector is None:
             return
         t0 = time.perf_counter()
-        found = detector.push_many(items)
-        res.event_ms += [(time.perf_counter() - t0) * 1e3 / len(items)] * len(items)
-        items.clear()
+        found = detector.push_many(run_)
+        res.event_ms += [(time.perf_counter() - t0) * 1e3 / len(run_)] * len(run_)
         for ev in found:
             on_event(ev)
 
+    def embed(items: list) -> None:
+        run_, items[:] = items[:], []
+        if run_:
+            on_windows(run_)
+
     decode_acc = 0.0
     it = iter(src)
-    while True:
-        t0 = time.perf_counter()
-        try:
-            t, frame = next(it)
-        except StopIteration:
-            break
-        arrived = time.perf_counter()
-        decode_acc += arrived - t0
-        res.frames += 1
-        if detector is not None:
-            pending.append((t, frame, arrived))
-            if len(pending) >= batch:
-                detect(pending)
-        for s, stack in asm.push(t, frame) if asm is not None else ():
-            on_window(s, stack, decode_acc)
-            decode_acc = 0.0
-        if cfg.max_seconds is not None and t >= cfg.max_seconds:
-            res.ended_by = "max_seconds"
-            break
-    if detector is not None:
+    try:
+        while True:
+            t0 = time.perf_counter()
+            try:
+                t, frame = next(it)
+            except StopIteration:
+                break
+            arrived = time.perf_counter()
+            decode_acc += arrived - t0
+            res.frames += 1
+            if detector is not None:
+                pending.append((t, frame, arrived))
+                if len(pending) >= batch:
+                    detect(pending)
+            for s, stack in asm.push(t, frame) if asm is not None else ():
+                windows.append((s, stack, decode_acc))
+                decode_acc = 0.0
+                if len(windows) >= window_batch:
+                    embed(windows)
+            if cfg.max_seconds is not None and t >= cfg.max_seconds:
+                res.ended_by = "max_seconds"
+                break
+    finally:
+        embed(windows)
         detect(pending)
+    if detector is not None:
         for ev in detector.flush():
             on_event(ev)
 

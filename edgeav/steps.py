@@ -131,21 +131,28 @@ class WindowStep:
         self.placer = Placer(parts.bank, res, min_gap_s=max(cfg.hop, 1.0))
 
     def __call__(self, s: float, stack: np.ndarray, decode_s: float) -> dict:
-        cfg, parts, bank = self.cfg, self.parts, self.parts.bank
+        return self.many([(s, stack, decode_s)])[0]
+
+    def many(self, windows: list[tuple[float, np.ndarray, float]]) -> list[dict]:
+        """Windows (start, frame stack, decode seconds since the window before) embedded in one call, then each
+        searched, recorded and placed in order; each window's preprocess and encode time is its share of the
+        call's."""
+        backend = self.parts.backend
         p0 = time.perf_counter()
-        x = parts.backend.preprocess(stack[None])
+        x = backend.preprocess(np.stack([stack for _, stack, _ in windows]))
         p1 = time.perf_counter()
-        v = parts.backend.encode_preprocessed(x)
+        v = backend.encode_preprocessed(x)
+        p2 = time.perf_counter()
+        share = {"preprocess": (p1 - p0) * 1e3 / len(windows), "encode": (p2 - p1) * 1e3 / len(windows)}
+        return [self._finish(s, stack, decode_s, v[i : i + 1], share) for i, (s, stack, decode_s) in enumerate(windows)]
+
+    def _finish(self, s: float, stack: np.ndarray, decode_s: float, v: np.ndarray, share: dict) -> dict:
+        cfg, parts, bank = self.cfg, self.parts, self.parts.bank
         p2 = time.perf_counter()
         ranked = rank_window(v, bank, cfg.top_k, cfg.search, parts.rules, parts.reranker, s, parts.prior)
         p3 = time.perf_counter()
         recs = recommendations(ranked, bank)
-        lat = {
-            "decode": decode_s * 1e3,
-            "preprocess": (p1 - p0) * 1e3,
-            "encode": (p2 - p1) * 1e3,
-            "search": (p3 - p2) * 1e3,
-        }
+        lat = {"decode": decode_s * 1e3, **share, "search": (p3 - p2) * 1e3}
         lat["total"] = sum(lat.values())
         for k, val in lat.items():
             self.res.latency_ms[k].append(val)

@@ -109,6 +109,34 @@ def test_run_bundled_clip_jsonl_and_foley_video(tiny, tmp_path, monkeypatch):
     assert np.abs(v.audio(t0, t0 + 0.2)).mean() > np.abs(orig).mean()
 
 
+def test_a_file_run_embeds_its_windows_in_runs_and_writes_what_one_at_a_time_writes(tiny, tmp_path, monkeypatch):
+    """Read as fast as possible, a file's windows go to the window encoder WINDOW_BATCH at a time (the last run
+    shorter, handed on when the source ends); the lines are those of embedding each window alone."""
+    import edgeav.pipeline
+    from edgeav.steps import WindowStep
+
+    sizes: list[int] = []
+    many = WindowStep.many
+    monkeypatch.setattr(WindowStep, "many", lambda self, ws: sizes.append(len(ws)) or many(self, ws))
+
+    def lines(batch: int) -> list[dict]:
+        monkeypatch.setattr(edgeav.pipeline, "WINDOW_BATCH", batch)
+        out = tmp_path / f"b{batch}.jsonl"
+        run(RunConfig(str(CLIP), model=tiny, top_k=3, jsonl=str(out), quiet=True, max_seconds=6.0))
+        return [json.loads(x) for x in out.read_text().splitlines()]
+
+    batched = lines(edgeav.pipeline.WINDOW_BATCH)
+    assert len(batched) > 8 and sizes[:-1] == [8] * (len(sizes) - 1) and sum(sizes) == len(batched)
+    sizes.clear()
+    alone = lines(1)
+    assert sizes == [1] * len(alone) and [r["t"] for r in alone] == [r["t"] for r in batched]
+    for a, b in zip(alone, batched):
+        assert [r["sound"] for r in a["recommendations"]] == [r["sound"] for r in b["recommendations"]]
+        assert np.allclose(
+            [r["score"] for r in a["recommendations"]], [r["score"] for r in b["recommendations"]], atol=1e-3
+        )
+
+
 def test_bad_sources_and_options_are_one_line(tiny, tmp_path):
     for cfg in (
         RunConfig(str(tmp_path / "nope.mp4"), model=tiny),
