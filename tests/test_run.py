@@ -137,6 +137,33 @@ def test_a_file_run_embeds_its_windows_in_runs_and_writes_what_one_at_a_time_wri
         )
 
 
+def test_ctrl_c_still_writes_the_windows_of_every_frame_read_before_it(tiny, tmp_path, monkeypatch):
+    """Windows waiting for their run of WINDOW_BATCH when Ctrl-C comes are embedded and written, like those of a run
+    that stops at that frame by itself."""
+    from edgeav.io.sources import FileSource
+
+    frames = FileSource._frames
+    seen: list[float] = []
+
+    def interrupted(self):
+        for t, frame in frames(self):
+            if len(seen) == 37:
+                raise KeyboardInterrupt
+            seen.append(t)
+            yield t, frame
+
+    def lines(name: str, **kw) -> tuple:
+        out = tmp_path / name
+        res = run(RunConfig(str(CLIP), model=tiny, top_k=3, jsonl=str(out), quiet=True, **kw))
+        return res, [json.loads(x)["t"] for x in out.read_text().splitlines()]
+
+    monkeypatch.setattr(FileSource, "_frames", interrupted)
+    res, got = lines("interrupted.jsonl")
+    monkeypatch.undo()
+    _, expected = lines("stopped.jsonl", max_seconds=seen[-1])
+    assert res.ended_by == "interrupted" and len(got) % 8 and got == expected
+
+
 def test_bad_sources_and_options_are_one_line(tiny, tmp_path):
     for cfg in (
         RunConfig(str(tmp_path / "nope.mp4"), model=tiny),
