@@ -92,8 +92,9 @@ class RunConfig:
     threads: int | None = None
     """CPU threads for the model; default: all cores but one, which decodes the source."""
     deblock: bool = False
-    """Decode a file with the codec's deblocking filter, as the models were trained. Off, it is skipped: a sixth
-    less decoding time for H.264, and the same events and suggestions within noise (docs/research.md)."""
+    """Decode a file with the codec's deblocking filter, as the models were trained. Off, it is skipped (H.264,
+    H.265; other codecs decode as they are): a sixth less decoding time for H.264, and the same events and
+    suggestions within noise (docs/research.md)."""
     max_seconds: float | None = None
     """Stop after this much source time."""
     qdq: str = "auto"
