@@ -16,23 +16,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from benchmarks.common import command_line, write_result
 from research import RESULTS
 
 WAYS = {"deblocked (--deblock, as trained)": True, "deblocking skipped (the default)": False}
-
-
-def scores(found: list) -> dict:
-    """Top-1 and macro top-1 (mean over the sounds that fired) at the found events [(true, {sound: score})]."""
-    hits: dict[str, list[bool]] = {}
-    for true, s in found:
-        hits.setdefault(true, []).append(max(s, key=s.get) == true)
-    return {
-        "top1_at_found": float(np.mean([h for v in hits.values() for h in v])),
-        "macro_top1_at_found": float(np.mean([np.mean(v) for v in hits.values()])),
-    }
 
 
 def agreement(pairs: list[tuple[list, list]]) -> dict:
@@ -56,13 +43,14 @@ def agreement(pairs: list[tuple[list, list]]) -> dict:
 
 
 def measure(model: str, bank: str, clips: list) -> dict:
-    from benchmarks.adapt_events import event_lines, scored_lines
+    from benchmarks.adapt_events import event_lines, scored_lines, sound_at_found
 
     lines = {name: [event_lines(model, bank, c, 5, deblock=d) for c in clips] for name, d in WAYS.items()}
     ways = {}
     for name, got in lines.items():
         det, found = scored_lines(clips, got)
-        ways[name] = {**det, **scores(found)}
+        named = sound_at_found(found, det["true_events"], "", None)  # "": no prior to score beside
+        ways[name] = {**det, **{k: named[k] for k in ("top1_at_found", "macro_top1_at_found")}}
     return {"ways": ways, "agreement": agreement(list(zip(*lines.values())))}
 
 
