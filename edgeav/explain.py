@@ -101,18 +101,27 @@ class Explainer:
 
     def explain_event(self, ev: Event, recs: list[dict]) -> Path | None:
         """The event's frame beside the event head's attention on it (its last conv level), with the top sound."""
+        label = f"event t={ev.t:.2f}s ({ev.confidence:.2f})"
+        return self._by_head(f"e{ev.t:08.2f}.png", {"type": "event", "t": ev.t}, ev.frame, ev.attention, recs, label)
+
+    def explain_named(self, t: float, frame: np.ndarray, attention: np.ndarray, recs: list[dict]) -> Path | None:
+        """A window the event head named: the frame where its sound would start beside the head's attention."""
+        return self._by_head(f"t{t:08.2f}.png", {"t": t}, frame, attention, recs, f"window t={t:.2f}s")
+
+    def _by_head(
+        self, name: str, line: dict, frame: np.ndarray | None, attn: np.ndarray | None, recs: list[dict], label: str
+    ) -> Path | None:
+        """`frame` beside the event head's attention on it, with the top sound; a line of the index."""
         import cv2
 
-        if not recs or ev.frame is None or ev.attention is None:
+        if not recs or frame is None or attn is None:
             return None
-        frame = ev.frame
-        heat = attention_heatmap([ev.attention[None]], (frame.shape[1], frame.shape[0]))
+        heat = attention_heatmap([attn[None]], (frame.shape[1], frame.shape[0]))
         top = recs[0]
-        label = f"event t={ev.t:.2f}s ({ev.confidence:.2f})  {top['sound']}  [{top['category']}]  {top['score']:.2f}"
-        path = self.folder / f"e{ev.t:08.2f}.png"
+        label = f"{label}  {top['sound']}  [{top['category']}]  {top['score']:.2f}"
+        path = self.folder / name
         cv2.imwrite(str(path), overlay_image(frame, heat, label, "where the event head looked (attention)"))
-        self.index.write(json.dumps({"type": "event", "t": ev.t, "image": path.name, "method": "attention", **top}))
-        self.index.write("\n")
+        self.index.write(json.dumps({**line, "image": path.name, "method": "attention", **top}) + "\n")
         return path
 
     def close(self) -> None:

@@ -21,8 +21,9 @@ import numpy as np
 
 from edgeav.defaults import DEFAULT_MODEL
 from edgeav.errors import EdgeavError
+from edgeav.frontends import WindowSpec
 from edgeav.prior import prior_bias
-from edgeav.steps import EventStep, WindowStep
+from edgeav.steps import EventStep, Window, WindowStep
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -278,8 +279,8 @@ def open_parts(cfg: RunConfig) -> RunParts:
 
 EVENT_BATCH = 64  # frames per event-head call on a file read as fast as possible (2.56 s at 25 fps; 0.89× the time of
 # runs of 16 end to end: the per-call work around the convs is paid a quarter as often)
-WINDOW_BATCH = 8  # windows embedded per call on a file read as fast as possible: the student's window encoder
-# runs 3.6× the windows per second at batch 8 as one at a time (benchmarks/results/latency.md); 4 s at a 0.5 s hop
+WINDOW_BATCH = 8  # windows embedded per call on a file read as fast as possible: a window encoder runs 2–4× the
+# windows per second at batch 8 as one at a time (benchmarks/results/latency.md); 4 s at a 0.5 s hop
 ONSET_GAP = 2  # frames: an onset is the highest score within ±2 frames (80 ms at 25 fps, the scoring tolerance)
 
 
@@ -404,18 +405,20 @@ def _frame_loop(
     detector: EventDetector | None,
     asm: WindowAssembler | None,
     res: RunResult,
-    on_windows: Callable[[list[tuple[float, np.ndarray, float]]], None],
+    on_windows: Callable[[list[Window]], None],
     on_event: Callable[[Event], None],
 ) -> None:
-    """Every frame of `src` to the event detector and the window assembler: `on_windows([(t, stack, decode seconds
-    since the window before), ...])` per run of windows, `on_event(event)` per onset; --max-seconds ends it
-    (`res.ended_by`). What is pending when it ends, Ctrl-C included, is still handed on."""
+    """Every frame of `src` to the event detector and the window assembler: `on_windows([Window, ...])` per run of
+    windows, `on_event(event)` per onset; --max-seconds ends it (`res.ended_by`). With an event head, a window is
+    handed on once the head has scored the frame where its sound would start (the head names it). What is pending
+    when the loop ends, Ctrl-C included, is still handed on."""
     # live, paced or shown, every frame and window is handled as it comes (the lowest delay); a file read as fast as
     # possible is handled in runs of frames and of windows, the same events and windows in fewer, larger calls
     one_by_one = src.live or cfg.realtime or cfg.show
     batch, window_batch = (1, 1) if one_by_one else (EVENT_BATCH, WINDOW_BATCH)
+    pre_roll = WindowSpec().pre_roll_s
     pending: list = []
-    windows: list = []
+    windows: list[Window] = []
 
     def detect(items: list) -> None:
         run_, items[:] = items[:], []  # taken first: a call that fails is not made again on the way out
@@ -427,9 +430,16 @@ def _frame_loop(
         for ev in found:
             on_event(ev)
 
-    def embed(items: list) -> None:
-        run_, items[:] = items[:], []
-        if run_:
+    def embed(every: bool = False) -> None:
+        """Hand on the leading windows that are ready (all of them with `every`) once there are a run of them."""
+        ready = len(windows)
+        if detector is not None and not every:
+            until = detector.scored_until + 1e-6
+            ready = next((k for k, w in enumerate(windows) if w.t + pre_roll > until), len(windows))
+        if ready and (every or ready >= window_batch):
+            run_, windows[:ready] = windows[:ready], []
+            if detector is not None:
+                run_ = [dataclasses.replace(w, named=detector.named_at(w.t + pre_roll)) for w in run_]
             on_windows(run_)
 
     decode_acc = 0.0
@@ -449,16 +459,15 @@ def _frame_loop(
                 if len(pending) >= batch:
                     detect(pending)
             for s, stack in asm.push(t, frame) if asm is not None else ():
-                windows.append((s, stack, decode_acc))
+                windows.append(Window(s, stack, decode_acc))
                 decode_acc = 0.0
-                if len(windows) >= window_batch:
-                    embed(windows)
+            embed()
             if cfg.max_seconds is not None and t >= cfg.max_seconds:
                 res.ended_by = "max_seconds"
                 break
     finally:
-        embed(windows)
         detect(pending)
+        embed(every=True)
     if detector is not None:
         for ev in detector.flush():
             on_event(ev)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -122,37 +123,51 @@ class Placer:
         return str(path), sound_duration(path)
 
 
+@dataclass
+class Window:
+    """A window of the run: its start, its frame stack, the decode seconds since the window before, and — for a
+    model with an event head — the head's (embedding (1, E), attention, frame) of the frame where its sound would
+    start, which names it."""
+
+    t: float
+    stack: np.ndarray
+    decode_s: float
+    named: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+
 class WindowStep:
-    """One window through the model, search, feedback and rules: its output record, latency, and what it places."""
+    """Windows through the model, search, feedback and rules: their output records, latency, and what they place."""
 
     def __init__(self, cfg: RunConfig, parts: RunParts, res: RunResult, out: TextIO | None = None) -> None:
         self.cfg, self.parts, self.res, self.out = cfg, parts, res, out
         self.spec = WindowSpec()
         self.placer = Placer(parts.bank, res, min_gap_s=max(cfg.hop, 1.0))
 
-    def __call__(self, s: float, stack: np.ndarray, decode_s: float) -> dict:
-        return self.many([(s, stack, decode_s)])[0]
+    def many(self, windows: list[Window]) -> list[dict]:
+        """Windows embedded in one call — the window encoder's, or for windows the event head named, its embeddings
+        (no encoder pass: preprocess and encode take no time) — then each searched, recorded and placed in order;
+        each window's preprocess and encode time is its share of the call's."""
+        if all(w.named is not None for w in windows):
+            v = np.concatenate([w.named[0] for w in windows])
+            share = {"preprocess": 0.0, "encode": 0.0}
+        else:
+            backend = self.parts.backend
+            p0 = time.perf_counter()
+            x = backend.preprocess(np.stack([w.stack for w in windows]))
+            p1 = time.perf_counter()
+            v = backend.encode_preprocessed(x)
+            p2 = time.perf_counter()
+            share = {"preprocess": (p1 - p0) * 1e3 / len(windows), "encode": (p2 - p1) * 1e3 / len(windows)}
+        return [self._finish(w, v[i : i + 1], share) for i, w in enumerate(windows)]
 
-    def many(self, windows: list[tuple[float, np.ndarray, float]]) -> list[dict]:
-        """Windows (start, frame stack, decode seconds since the window before) embedded in one call, then each
-        searched, recorded and placed in order; each window's preprocess and encode time is its share of the
-        call's."""
-        backend = self.parts.backend
-        p0 = time.perf_counter()
-        x = backend.preprocess(np.stack([stack for _, stack, _ in windows]))
-        p1 = time.perf_counter()
-        v = backend.encode_preprocessed(x)
-        p2 = time.perf_counter()
-        share = {"preprocess": (p1 - p0) * 1e3 / len(windows), "encode": (p2 - p1) * 1e3 / len(windows)}
-        return [self._finish(s, stack, decode_s, v[i : i + 1], share) for i, (s, stack, decode_s) in enumerate(windows)]
-
-    def _finish(self, s: float, stack: np.ndarray, decode_s: float, v: np.ndarray, share: dict) -> dict:
+    def _finish(self, w: Window, v: np.ndarray, share: dict) -> dict:
         cfg, parts, bank = self.cfg, self.parts, self.parts.bank
+        s, stack = w.t, w.stack
         p2 = time.perf_counter()
         ranked = rank_window(v, bank, cfg.top_k, cfg.search, parts.rules, parts.reranker, s, parts.prior)
         p3 = time.perf_counter()
         recs = recommendations(ranked, bank)
-        lat = {"decode": decode_s * 1e3, **share, "search": (p3 - p2) * 1e3}
+        lat = {"decode": w.decode_s * 1e3, **share, "search": (p3 - p2) * 1e3}
         lat["total"] = sum(lat.values())
         for k, val in lat.items():
             self.res.latency_ms[k].append(val)
@@ -169,7 +184,9 @@ class WindowStep:
                 rec["placed"] = placed
         if self.out:
             self.out.write(json.dumps(rec) + "\n")
-        if parts.explainer is not None:
+        if parts.explainer is not None and w.named is not None:
+            parts.explainer.explain_named(s, w.named[2], w.named[1], recs)
+        elif parts.explainer is not None:
             parts.explainer.explain(s, stack, recs)
         if parts.viewer is not None:
             action = parts.viewer.show(stack[-1], recs, s)

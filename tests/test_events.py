@@ -117,6 +117,44 @@ def test_each_frame_is_convolved_once_and_computes_the_heads_function(head, requ
                 torch.testing.assert_close(attn, ref_attn, atol=1e-5, rtol=1e-4)
 
 
+def test_a_model_with_an_event_head_names_its_windows_by_the_head(footage, model_path, tmp_path, monkeypatch):
+    """Each window's sounds are the bank's nearest to the event head's embedding of the frame where the window's
+    sound would start (0.2 s into it), with no window encoder pass; --explain shows the head's attention there."""
+    from edgeav.backends.torch_backend import TorchBackend
+    from edgeav.bank import SoundBank
+    from edgeav.io import VideoFile
+    from edgeav.pipeline import RunConfig, run
+    from edgeav_train.event_eval import clip_scores
+
+    bank = _bank(model_path, tmp_path)
+    clip = str(footage / "clip.mp4")
+    be = TorchBackend(model_path)
+    frames = np.stack([f for _, f in VideoFile(clip, fps=FPS, size=be.cfg.frame_size).frames()])
+    with torch.no_grad():
+        embs = clip_scores(be.events, frames)[1]
+    b = SoundBank.load(bank)
+
+    def no_encoder(*args, **kw):
+        raise AssertionError("the window encoder ran")
+
+    monkeypatch.setattr(TorchBackend, "encode_preprocessed", no_encoder)
+    jl = tmp_path / "named.jsonl"
+    run(
+        RunConfig(
+            clip, model=model_path, bank=bank, jsonl=str(jl), explain=str(tmp_path / "x"), quiet=True, deblock=True
+        )
+    )
+    windows = [x for x in map(json.loads, jl.read_text().splitlines()) if x["type"] == "window"]
+    assert len(windows) >= 6
+    for w in windows:
+        f = int(round((w["t"] + 0.2) * FPS))
+        assert w["recommendations"][0]["sound"] == b.ids[int(np.argmax(b.embeddings @ embs[f]))]
+        assert w["latency_ms"]["encode"] == 0.0
+    shown = [json.loads(x) for x in (tmp_path / "x" / "explanations.jsonl").read_text().splitlines()]
+    assert [x["t"] for x in shown if "type" not in x] == [w["t"] for w in windows]
+    assert all(x["method"] == "attention" and (tmp_path / "x" / x["image"]).exists() for x in shown)
+
+
 def test_pick_onsets_rule():
     from edgeav.events import pick_onsets
 
