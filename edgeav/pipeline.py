@@ -431,12 +431,14 @@ def _frame_loop(
             on_event(ev)
 
     def embed(every: bool = False) -> None:
-        """Hand on the leading windows that are ready (all of them with `every`) once there are a run of them."""
+        """Hand on the leading windows that are ready (all of them with `every`): the window encoder's once there
+        are a run of them; the head's at once, naming costs nothing and the head keeps its frames for NAMED_S only
+        (a run of 8 windows at a long --hop would outlast them)."""
         ready = len(windows)
         if detector is not None and not every:
             until = detector.scored_until + 1e-6
             ready = next((k for k, w in enumerate(windows) if w.t + pre_roll > until), len(windows))
-        if ready and (every or ready >= window_batch):
+        if ready and (every or detector is not None or ready >= window_batch):
             run_, windows[:ready] = windows[:ready], []
             if detector is not None:
                 run_ = [dataclasses.replace(w, named=detector.named_at(w.t + pre_roll)) for w in run_]
