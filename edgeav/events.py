@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -67,6 +68,15 @@ Encode = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 Score = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
+class ScoredFrame(NamedTuple):
+    """A frame the event head scored: its time, embedding (1, E) in the bank's space, attention map and pixels."""
+
+    t: float
+    embedding: np.ndarray
+    attention: np.ndarray | None
+    frame: np.ndarray | None
+
+
 NAMED_S = 10.0  # seconds of scored frames kept to name windows: longer than a file run's wait (a run of 64 frames
 # and one of 8 windows at a 0.5 s hop)
 
@@ -87,24 +97,23 @@ class EventDetector:
         self.tail: np.ndarray | None = None  # the last `length` − 1 frames' codes (the next windows' first rows)
         self.tail_of: list = []  # their (t, attention, arrived, frame)
         self.scored: deque = deque(maxlen=2 * gap + 1)  # (t, logit, embedding, attention, arrived, frame)
-        # every scored frame's (t, embedding, attention, frame) for the last NAMED_S: what names a window's sound
-        self.named: deque = deque(maxlen=int(NAMED_S * spec.fps))
+        # every frame scored in the last NAMED_S: what names a window's sound
+        self.named: deque[ScoredFrame] = deque(maxlen=int(NAMED_S * spec.fps))
 
     @property
     def scored_until(self) -> float:
         """The time of the last frame scored (−inf before the first)."""
-        return self.named[-1][0] if self.named else float("-inf")
+        return self.named[-1].t if self.named else float("-inf")
 
-    def named_at(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(embedding (1, E), attention, frame) of the scored frame nearest to `t`, among the last NAMED_S; None
-        before any frame is scored."""
+    def named_at(self, t: float) -> ScoredFrame | None:
+        """The scored frame nearest to `t`, among the last NAMED_S; None before any frame is scored."""
         best = None
-        for entry in reversed(self.named):  # from the newest: a live source's frames need not sit on a grid
-            if best is None or abs(entry[0] - t) < abs(best[0] - t):
-                best = entry
-            if entry[0] < t:
+        for scored in reversed(self.named):  # from the newest: a live source's frames need not sit on a grid
+            if best is None or abs(scored.t - t) < abs(best.t - t):
+                best = scored
+            if scored.t < t:
                 break
-        return None if best is None else best[1:]
+        return best
 
     def push(self, t: float, frame: np.ndarray, arrived: float | None = None) -> list[Event]:
         return self.push_many([(t, frame, arrived)])
@@ -129,7 +138,7 @@ class EventDetector:
         out = []
         for (t_c, attn_c, arrived_c, frame_c), logit, emb in zip(centres, logits, embs):
             self.scored.append((t_c, float(logit), emb[None], attn_c, arrived_c, frame_c))
-            self.named.append((t_c, emb[None], attn_c, frame_c))
+            self.named.append(ScoredFrame(t_c, emb[None], attn_c, frame_c))
             out += self._decide()
         return out
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from edgeav.backends.base import Backend
     from edgeav.bank import SoundBank
-    from edgeav.events import Event
+    from edgeav.events import Event, ScoredFrame
     from edgeav.feedback import FeedbackReranker, FeedbackStore
     from edgeav.foley import ChangeGate
     from edgeav.pipeline import RunConfig, RunParts, RunResult
@@ -126,13 +126,12 @@ class Placer:
 @dataclass
 class Window:
     """A window of the run: its start, its frame stack, the decode seconds since the window before, and — for a
-    model with an event head — the head's (embedding (1, E), attention, frame) of the frame where its sound would
-    start, which names it."""
+    model with an event head — the head's scored frame where its sound would start, which names it."""
 
     t: float
     stack: np.ndarray
     decode_s: float
-    named: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    named: ScoredFrame | None = None
 
 
 class WindowStep:
@@ -148,7 +147,7 @@ class WindowStep:
         (no encoder pass: preprocess and encode take no time) — then each searched, recorded and placed in order;
         each window's preprocess and encode time is its share of the call's."""
         if all(w.named is not None for w in windows):
-            v = np.concatenate([w.named[0] for w in windows])
+            v = np.concatenate([w.named.embedding for w in windows])
             share = {"preprocess": 0.0, "encode": 0.0}
         else:
             backend = self.parts.backend
@@ -185,7 +184,7 @@ class WindowStep:
         if self.out:
             self.out.write(json.dumps(rec) + "\n")
         if parts.explainer is not None and w.named is not None:
-            parts.explainer.explain_named(s, w.named[2], w.named[1], recs)
+            parts.explainer.explain_named(s, w.named.frame, w.named.attention, recs)
         elif parts.explainer is not None:
             parts.explainer.explain(s, stack, recs)
         if parts.viewer is not None:
