@@ -112,17 +112,18 @@ def decode_with_swscale_threads(clip: str, size: tuple[int, int]) -> None:
 
 
 def head_alone(model: str, clip: str, fps: float, size: tuple[int, int]) -> Callable[[], None]:
-    """The event head over the file's frames, decoded beforehand, in `edgeav run`'s calls (runs of EVENT_BATCH
-    frames, the run's model threads): what a run adds to decoding."""
+    """The event head over the file's frames, decoded beforehand as `edgeav run` decodes them, in its calls (runs of
+    EVENT_BATCH frames, the run's model threads): what a run adds to decoding."""
     from edgeav.backends import load_backend
     from edgeav.heap import keep_freed_memory
     from edgeav.io import open_source
     from edgeav.pipeline import EVENT_BATCH, RunConfig, event_detector, model_threads
 
     keep_freed_memory()  # as `edgeav run` does
-    frames = [(t, f, None) for t, f in open_source(clip, fps, size)]
     cfg = RunConfig(clip, model=model, events_only=True)
     be = load_backend(model, threads=model_threads(cfg))
+    # the frames as the run hands them on: deblocking skipped, YUV 4:2:0 planes to a head that reads them
+    frames = [(t, f, None) for t, f in open_source(clip, fps, size, deblock=False, yuv420=be.reads_yuv420)]
 
     def run() -> None:
         det = event_detector(cfg, be)
@@ -159,6 +160,7 @@ def file_speed(model: str, int8_cpu: str | None, clip: str, bank: str, rounds: i
         "decode alone": decode(),
         "run --events-only": runner(model, events_only=True),
         "run --events-only --deblock": runner(model, events_only=True, deblock=True),
+        "run --events-only --rgb": runner(model, events_only=True, rgb=True),
         "run (events + windows)": runner(model),
     }
     if int8_cpu is not None:
@@ -192,8 +194,9 @@ def markdown(res: dict, cmd: str) -> str:
         f"`edgeav run` on {res['clip']} ({res['clip_s'] / 60:.1f} min at 25 fps: the first test clips joined), "
         f"whole-call wall time, median of {res['file_rounds']} interleaved rounds, each run at its default threads "
         "(the model on all cores but one; a child process decodes ahead on the other, skipping the codec's deblocking "
-        "filter unless --deblock); decode alone is PyAV with the codec's frame threads on every core and every "
-        "filter; CPU includes the decoder process; speed = decode time / run time in the same round:",
+        "filter unless --deblock, to the YUV 4:2:0 planes the event head reads unless --rgb); decode alone is PyAV "
+        "with the codec's frame threads on every core and every filter, to RGB; CPU includes the decoder process; "
+        "speed = decode time / run time in the same round:",
         "",
         "| what | median s | CPU s (threads and decoder process) | speed vs decoding alone |",
         "|---|---|---|---|",

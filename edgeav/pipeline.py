@@ -96,6 +96,10 @@ class RunConfig:
     """Decode a file with the codec's deblocking filter, as the models were trained. Off, it is skipped (H.264,
     H.265; other codecs decode as they are): a sixth less decoding time for H.264, and the same events and
     suggestions within noise (docs/research.md)."""
+    rgb: bool = False
+    """Hand a file's frames to the model as RGB, as the models were trained, even where its event head reads the
+    decoder's YUV 4:2:0 planes (the default then: the scaler's RGB conversion skipped, the same events within noise;
+    docs/research.md)."""
     max_seconds: float | None = None
     """Stop after this much source time."""
     qdq: str = "auto"
@@ -321,6 +325,15 @@ def _say(rec: dict) -> str:
     return head + "  ".join(f"{r['sound']} ({r['category']}) {r['score']:.2f}" for r in rec["recommendations"][:3])
 
 
+def reads_yuv420(cfg: RunConfig, parts: RunParts) -> bool:
+    """Whether the run can take a file's frames as the decoder's YUV 4:2:0 planes (the scaler's RGB conversion
+    skipped: the decoder process's largest cost after decoding, docs/results.md#events): when the event head reads
+    them (its first conv folds the conversion in) and names the windows, no frame is shown or drawn, and --rgb is
+    not given."""
+    head_reads = parts.backend.reads_yuv420 and parts.detector is not None
+    return head_reads and not (cfg.rgb or cfg.show or cfg.explain)
+
+
 def open_run_source(cfg: RunConfig, parts: RunParts, fps: float) -> FrameSource:
     """cfg.source at `fps` on the cores the model leaves, then the viewer and explainer (what opened is closed
     again when one of them cannot open)."""
@@ -329,7 +342,8 @@ def open_run_source(cfg: RunConfig, parts: RunParts, fps: float) -> FrameSource:
     # the decoder takes the cores the model leaves: with frame threads of its own it would contend with the model
     # for them (2 cores, a 60 s clip, median of 7: 0.50 s with them, 0.46 s without)
     decode_threads = max(1, (os.cpu_count() or 2) - model_threads(cfg))
-    src = open_source(cfg.source, fps, parts.backend.cfg.frame_size, cfg.realtime, decode_threads, cfg.deblock)
+    size, yuv420 = parts.backend.cfg.frame_size, reads_yuv420(cfg, parts)
+    src = open_source(cfg.source, fps, size, cfg.realtime, decode_threads, cfg.deblock, yuv420)
     if (cfg.save or cfg.cues) and src.live:
         src.close()
         what = "--save" if cfg.save else "--cues"

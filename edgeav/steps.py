@@ -13,6 +13,7 @@ import numpy as np
 
 from edgeav.errors import EdgeavError
 from edgeav.frontends import WindowSpec
+from edgeav.yuv import yuv420_to_rgb
 
 if TYPE_CHECKING:
     from typing import TextIO
@@ -152,7 +153,9 @@ class WindowStep:
         else:
             backend = self.parts.backend
             p0 = time.perf_counter()
-            x = backend.preprocess(np.stack([w.stack for w in windows]))
+            # frames decoded as YUV planes (a head that reads them names nearly every window) are made RGB here
+            stacks = [w.stack if w.stack.ndim == 4 else yuv420_to_rgb(w.stack) for w in windows]
+            x = backend.preprocess(np.stack(stacks))
             p1 = time.perf_counter()
             v = backend.encode_preprocessed(x)
             p2 = time.perf_counter()

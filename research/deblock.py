@@ -1,14 +1,17 @@
-"""Does skipping the codec's deblocking filter change what `edgeav run` finds?
+"""Do the decoding shortcuts of `edgeav run` change what it finds?
 
-`edgeav run` decodes a file without H.264's loop filter by default (a sixth less decoding time; research/results/
-decode_cost.md); the models were trained on fully decoded frames. Here each val and test clip of the corpus is run
-both ways (`--events-only`, the shipped student, the corpus's bank): detection within ±80 ms and the sound at the
-found events, scored against the clips' logs, and how many of one run's events the other finds at the same frame
-with the same top sound.
+The models were trained on fully decoded RGB frames. `edgeav run` decodes a file without H.264's loop filter by
+default (a sixth less decoding time; research/results/decode_cost.md), and hands a head that reads them the
+decoder's YUV 4:2:0 planes instead of RGB (the scaler's conversion skipped; the head folds it into its first conv,
+each chroma sample standing for its 2×2 pixels). Here each val and test clip of the corpus is run both ways of one
+shortcut (`--events-only`, the shipped student, the corpus's bank): detection within ±80 ms and the sound at the
+found events, scored against the clips' logs, and how many of the first way's events the second finds at the same
+frame with the same top sound.
 
-Writes results/deblock.{json,md}.
+Writes results/deblock.{json,md} (`--shortcut deblock`) or results/yuv420.{json,md} (`--shortcut yuv420`).
 
     python -m research.deblock
+    python -m research.deblock --shortcut yuv420
 """
 
 from __future__ import annotations
@@ -19,12 +22,21 @@ from pathlib import Path
 from benchmarks.common import command_line, write_result
 from research import RESULTS
 
-WAYS = {"deblocked (--deblock, as trained)": True, "deblocking skipped (the default)": False}
+SHORTCUTS = {  # per shortcut, its two ways as RunConfig options: the one without it first
+    "deblock": {
+        "deblocked (--deblock, as trained)": {"deblock": True},
+        "deblocking skipped (the default)": {"deblock": False},
+    },
+    "yuv420": {
+        "RGB frames (--rgb, as trained)": {"rgb": True},
+        "YUV 4:2:0 planes (the default)": {"rgb": False},
+    },
+}
 
 
 def agreement(pairs: list[tuple[list, list]]) -> dict:
-    """Of the deblocked run's events (per clip: its lines, the other run's), the share the other run has at the
-    same frame (±1), and with the same top sound."""
+    """Of the first way's events (per clip: its lines, the other way's), the share the other way has at the same
+    frame (±1), and with the same top sound."""
     from edgeav.score import match_times
 
     same_frame = same_sound = total = 0
@@ -42,10 +54,10 @@ def agreement(pairs: list[tuple[list, list]]) -> dict:
     }
 
 
-def measure(model: str, bank: str, clips: list) -> dict:
+def measure(model: str, bank: str, clips: list, ways: dict) -> dict:
     from benchmarks.adapt_events import event_lines, scored_lines, sound_at_found
 
-    lines = {name: [event_lines(model, bank, c, 5, deblock=d) for c in clips] for name, d in WAYS.items()}
+    lines = {name: [event_lines(model, bank, c, 5, **options) for c in clips] for name, options in ways.items()}
     ways = {}
     for name, got in lines.items():
         det, found = scored_lines(clips, got)
@@ -56,8 +68,8 @@ def measure(model: str, bank: str, clips: list) -> dict:
 
 def markdown(res: dict, cmd: str) -> str:
     lines = [
-        f"`edgeav run --events-only` ({res['model']}, the corpus's bank) on the corpus's clips with and without the "
-        "codec's deblocking filter; found = within ±80 ms of a logged effect.",
+        f"`edgeav run --events-only` ({res['model']}, the corpus's bank) on the corpus's clips decoded two ways "
+        f"({res.get('shortcut', 'deblock')}); found = within ±80 ms of a logged effect.",
         "",
         "| split | decoding | P / R / F1 | top-1 / macro top-1 at found events |",
         "|---|---|---|---|",
@@ -68,7 +80,8 @@ def markdown(res: dict, cmd: str) -> str:
                 f"| {split} ({r['clips']} clips, {w['true_events']} events) | {name} | {w['precision']:.3f} / "
                 f"{w['recall']:.3f} / {w['f1']:.3f} | {w['top1_at_found']:.3f} / {w['macro_top1_at_found']:.3f} |"
             )
-    lines += ["", "Of the deblocked run's events, the run without deblocking has:", ""]
+    first, second = SHORTCUTS[res.get("shortcut", "deblock")]
+    lines += ["", f"Of the events with {first}, the run with {second} has:", ""]
     for split, r in res["splits"].items():
         g = r["agreement"]
         lines.append(
@@ -85,18 +98,19 @@ def main(argv: list[str] | None = None) -> dict:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="student")
+    ap.add_argument("--shortcut", choices=sorted(SHORTCUTS), default="deblock")
     ap.add_argument("--splits", nargs="+", default=["val", "test"])
     ap.add_argument("--bank-cache", default=".cache/value")
     ap.add_argument("--out", default=str(RESULTS))
     a = ap.parse_args(argv)
     root = corpus_root(None)
     bank = corpus_bank(a.model, root, Path(a.bank_cache))
-    res: dict = {"model": a.model, "splits": {}}
+    res: dict = {"model": a.model, "shortcut": a.shortcut, "splits": {}}
     for split in a.splits:
         clips = load_clips(root, split)
-        res["splits"][split] = {"clips": len(clips), **measure(a.model, bank, clips)}
+        res["splits"][split] = {"clips": len(clips), **measure(a.model, bank, clips, SHORTCUTS[a.shortcut])}
         print(split, res["splits"][split], flush=True)
-    write_result("deblock", res, markdown(res, command_line("research.deblock", argv)), a.out)
+    write_result(a.shortcut, res, markdown(res, command_line("research.deblock", argv)), a.out)
     return res
 
 

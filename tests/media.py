@@ -19,6 +19,7 @@ def make_clip(
     channels: int = 1,
     codec: str = "aac",
     soundtrack: np.ndarray | None = None,
+    pix_fmt: str = "yuv420p",
 ) -> Path:
     """A clip whose frame `flash_frame` is white (others dark) and whose audio has a click at `click_t` seconds
     (absolute time); the audio stream may start late (`audio_start`) or be left out (`audio_rate=None`). A given
@@ -30,7 +31,7 @@ def make_clip(
         # AVI cannot carry B-frame timestamps: real AVIs hold MPEG-4 Part 2 (or MJPEG), so use that there
         vcodec = {".webm": "libvpx-vp9", ".avi": "mpeg4"}.get(path.suffix, "libx264")
         vs = c.add_stream(vcodec, rate=fps)
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+        vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
         vs.options = {"preset": "ultrafast"} if vcodec == "libx264" else {}
         if audio_rate:
             layout = "mono" if channels == 1 else "stereo"

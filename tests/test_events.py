@@ -117,6 +117,88 @@ def test_each_frame_is_convolved_once_and_computes_the_heads_function(head, requ
                 torch.testing.assert_close(attn, ref_attn, atol=1e-5, rtol=1e-4)
 
 
+def test_a_patch_conv_head_reads_yuv420_planes_as_the_rgb_they_stand_for(model_path, patch_model_path):
+    """The first level folded for YUV 4:2:0 planes (each chroma sample over its 2×2 pixels, BT.601 limited range)
+    computes the head on the RGB frame those planes stand for, unclipped, as trained and deployed; the torch
+    backend takes either layout. A 3×3 first level cannot fold whole chroma samples: it reads RGB only."""
+    from edgeav.backends.torch_backend import TorchBackend
+    from edgeav.models import load_model
+    from edgeav.models.rep import deploy_form
+    from edgeav.yuv import BT601_LIMITED, YUV_ZERO
+
+    planes = np.random.default_rng(0).integers(16, 236, (1, 6, 72, 64), dtype=np.uint8)  # 48×64 frames
+    y = planes[..., :48, :].astype(np.float64)
+    uv = planes[..., 48:, :].reshape(1, 6, 2, 24, 32).repeat(2, -2).repeat(2, -1).astype(np.float64)
+    yuv = np.stack([y, uv[:, :, 0], uv[:, :, 1]], 2) - np.asarray(YUV_ZERO)[:, None, None]
+    rgb = torch.from_numpy(np.einsum("ck,btkhw->btchw", np.asarray(BT601_LIMITED), yuv).astype(np.float32))
+    m = load_model(patch_model_path)
+    for ev in (m.events.eval(), deploy_form(m).events):
+        assert ev.reads_yuv420()
+        with torch.no_grad():
+            ref_codes, ref_attn = ev.encode_pooled(rgb, per_frame=False, scale=1 / 255)
+            codes, attn = ev.encode_yuv420(torch.from_numpy(planes), ev.yuv420_first_level(1 / 255))
+        torch.testing.assert_close(codes, ref_codes, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(attn, ref_attn, atol=1e-5, rtol=1e-4)
+    be = TorchBackend(patch_model_path)
+    codes, _ = be.encode_event_frames(planes[0])
+    np.testing.assert_allclose(codes, ref_codes[0].numpy(), atol=1e-4)
+    assert not load_model(model_path).events.reads_yuv420() and not TorchBackend(model_path).reads_yuv420
+    with pytest.raises(ValueError, match="cannot read YUV"):
+        load_model(model_path).events.yuv420_first_level()
+
+
+def test_a_run_hands_a_head_that_reads_them_yuv420_planes_and_finds_what_it_finds_on_rgb(
+    footage, patch_model_path, model_path, tmp_path, monkeypatch
+):
+    """A file run with a patch-conv head decodes to YUV 4:2:0 planes (--rgb, --explain or a head that reads RGB
+    only: to RGB), and finds the same events with the same sounds (within a tie's noise); its windows are still
+    named and written."""
+    import edgeav.io
+    from edgeav.pipeline import RunConfig, run
+
+    asked, opened = [], edgeav.io.open_source
+
+    def spy(*args):
+        asked.append(args[6])
+        return opened(*args)
+
+    monkeypatch.setattr(edgeav.io, "open_source", spy)
+    clip = str(footage / "clip.mp4")
+    lines = {}
+    for name, options in {"yuv": {}, "rgb": {"rgb": True}}.items():
+        out = tmp_path / f"{name}.jsonl"
+        run(
+            RunConfig(
+                clip,
+                model=patch_model_path,
+                bank=_bank(patch_model_path, tmp_path),
+                jsonl=str(out),
+                quiet=True,
+                **options,
+            )
+        )
+        lines[name] = [json.loads(x) for x in out.read_text().splitlines()]
+    assert asked == [True, False]
+    events = {
+        k: [(x["t"], x["recommendations"][0]["sound"]) for x in v if x["type"] == "event"] for k, v in lines.items()
+    }
+    # an untrained head's scores on the clip's flat frames nearly tie: a level's difference can move a peak
+    shared = set(events["yuv"]) & set(events["rgb"])
+    assert events["yuv"] and len(shared) >= 0.75 * max(len(events["yuv"]), len(events["rgb"]))
+    assert sum(x["type"] == "window" for x in lines["yuv"]) == sum(x["type"] == "window" for x in lines["rgb"]) > 0
+    run(
+        RunConfig(
+            clip,
+            model=patch_model_path,
+            bank=_bank(patch_model_path, tmp_path),
+            explain=str(tmp_path / "x"),
+            quiet=True,
+        )
+    )
+    run(RunConfig(clip, model=model_path, bank=_bank(model_path, tmp_path), events_only=True, quiet=True))
+    assert asked[2:] == [False, False]
+
+
 def test_a_model_with_an_event_head_names_its_windows_by_the_head(footage, model_path, tmp_path, monkeypatch):
     """Each window's sounds are the bank's nearest to the event head's embedding of the frame where the window's
     sound would start (0.2 s into it), with no window encoder pass; --explain shows the head's attention there."""

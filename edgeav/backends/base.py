@@ -46,10 +46,12 @@ class EncoderBackend:
 
     event_spec: EventSpec | None = None
     """The event head's geometry; None: this model (or this form of it) has no event head."""
+    reads_yuv420: bool = False
+    """Whether `encode_event_frames` also takes YUV 4:2:0 planes (edgeav.yuv) for RGB frames."""
 
     def encode_event_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """N + 1 consecutive uint8 frames (N + 1, H, W, 3) → event codes (N, D) and attention maps (N, h, w) of the
-        last N (each read with the frame before it)."""
+        last N (each read with the frame before it); where `reads_yuv420`, (N + 1, 3H/2, W) planes too."""
         raise NotImplementedError
 
     def score_events(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -38,6 +38,9 @@ class TorchBackend(EncoderBackend):
         self.model_path = path  # for size reports
         self.events = getattr(self.model, "events", None)
         self.event_spec = self.events.spec if self.events is not None else None
+        # a head whose first level reads the decoder's YUV 4:2:0 planes: a file's frames need no RGB conversion
+        self.reads_yuv420 = self.events is not None and self.events.reads_yuv420()
+        self._yuv420_level = self.events.yuv420_first_level(1 / 255) if self.reads_yuv420 else None
 
     @functools.cached_property
     def audio_sha1(self) -> str:
@@ -58,6 +61,12 @@ class TorchBackend(EncoderBackend):
 
     @torch.no_grad()
     def encode_event_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """RGB frames (N + 1, H, W, 3), or YUV 4:2:0 planes (N + 1, 3H/2, W) where `reads_yuv420`."""
+        if frames.ndim == 3:
+            if self._yuv420_level is None:
+                raise EdgeavError("this model's event head reads RGB frames, not YUV planes", "decode to RGB")
+            codes, attn = self.events.encode_yuv420(torch.from_numpy(frames[None]), self._yuv420_level)
+            return codes[0].numpy(), attn[0].numpy()
         # pixel-scale frames: the 1/255 rides on the first conv's weights (a twentieth of the head's time per frame)
         pixels = pooled_tensor(frames[None], self.events.pool_size, unit=False)
         codes, attn = self.events.encode_pooled(pixels, scale=1 / 255)

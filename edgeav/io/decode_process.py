@@ -33,15 +33,17 @@ def available() -> bool:
 
 
 class ChildDecoder:
-    """Iterate `(t, rgb_uint8)` over `video.frames()`, decoded by a child process up to `slots` frames ahead."""
+    """Iterate `(t, frame)` over `video.frames()`, decoded by a child process up to `slots` frames ahead."""
 
     def __init__(self, video: VideoFile, slots: int = 64, run: int = 8) -> None:
         self.video = video
-        w, h = video.size or (video.info.width, video.info.height)
+        shape = video.frame_shape
         ctx = mp.get_context("fork")
-        self.shm: shared_memory.SharedMemory | None = shared_memory.SharedMemory(create=True, size=slots * h * w * 3)
+        self.shm: shared_memory.SharedMemory | None = shared_memory.SharedMemory(
+            create=True, size=slots * int(np.prod(shape))
+        )
         self.name = self.shm.name  # the ring's name under /dev/shm while it exists
-        self.ring: np.ndarray | None = np.ndarray((slots, h, w, 3), np.uint8, buffer=self.shm.buf)
+        self.ring: np.ndarray | None = np.ndarray((slots, *shape), np.uint8, buffer=self.shm.buf)
         self.free = ctx.Semaphore(slots)
         self.conn, send = ctx.Pipe(duplex=False)
         self.process = ctx.Process(

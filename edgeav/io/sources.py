@@ -56,13 +56,14 @@ class FileSource(FrameSource):
         threads: int = 0,
         decoder: str = "auto",
         deblock: bool = True,
+        yuv420: bool = False,
     ) -> None:
         super().__init__()
         if decoder not in ("auto", "process", "thread"):
             raise EdgeavError(f"unknown decoder {decoder!r}", "use auto, process or thread")
         if decoder == "process" and not decode_process.available():
             raise EdgeavError(f"no decoder process on {sys.platform}", "use decoder='thread' (or auto)")
-        self.video = VideoFile(path, fps=fps, size=size, threads=threads, deblock=deblock)
+        self.video = VideoFile(path, fps=fps, size=size, threads=threads, deblock=deblock, yuv420=yuv420)
         self.realtime = realtime
         self.decoder = decoder  # as asked: "auto" decodes in a process where there is one
         self.last_child = None  # the latest decoder process (a ChildDecoder), ended by close()
@@ -289,10 +290,12 @@ def open_source(
     realtime: bool = False,
     decode_threads: int = 0,
     deblock: bool = True,
+    yuv420: bool = False,
 ) -> FrameSource:
     """Open SOURCE as users write it: a file, `file://`, a camera index `0`, `/dev/videoN`, `v4l2://N`,
     `csi://N` (GStreamer nvarguscamerasrc on Jetson), `rtsp://`, `http(s)://`. `decode_threads` bounds a file's
-    decoder threads (0: as many as the codec takes); `deblock` False skips a file codec's loop filter."""
+    decoder threads (0: as many as the codec takes); `deblock` False skips a file codec's loop filter; `yuv420`
+    asks a file for YUV 4:2:0 planes where its stream allows (`VideoFile`; live sources give RGB)."""
     s = str(source)
     m = _URI_RE.match(s)
     scheme = m.group("scheme").lower() if m else ""
@@ -305,7 +308,7 @@ def open_source(
             return LiveSource(s, size)
         if not Path(s).exists():
             raise EdgeavError(f"source not found: {s}", "give a video file, a camera index (0), /dev/videoN or a URL")
-        return FileSource(s, fps, size, realtime=realtime, threads=decode_threads, deblock=deblock)
+        return FileSource(s, fps, size, realtime=realtime, threads=decode_threads, deblock=deblock, yuv420=yuv420)
     if scheme == "v4l2":
         dev = m.group("rest")
         return LiveSource(int(dev) if dev.isdigit() else dev, size)

@@ -41,10 +41,19 @@ def _stream_start(stream: av.stream.Stream | None) -> float | None:
     return float(stream.start_time * stream.time_base)
 
 
+# streams whose YUV a reader of the planes converts as libswscale would to RGB: BT.601 or unnamed, limited range
+_YUV420_SPACES = {"unspecified", "bt470bg", "smpte170m", "fcc"}
+
+
 class VideoFile:
     """Reads one video file. `size` is (width, height) of returned frames; `sample_rate` of returned audio;
     `threads` of the decoder (0: as many as the codec takes); `deblock` False skips the codec's deblocking
-    (loop) filter: a sixth less decoding time for H.264, frames within a few levels of the exact ones."""
+    (loop) filter: a sixth less decoding time for H.264, frames within a few levels of the exact ones.
+
+    `yuv420` asks for frames as YUV 4:2:0 planes, (3H/2, W) uint8 (Y's rows, then U's and V's samples laid in
+    H/4 rows each), scaled by libswscale as RGB frames are: half the scaler's time at 128×96. A stream that is not
+    4:2:0 in BT.601 (or unnamed) limited-range colour, or a size not divisible by 4, is read as RGB: `pixels` says
+    which, `pixels_note` why."""
 
     def __init__(
         self,
@@ -55,6 +64,7 @@ class VideoFile:
         require_audio: bool = False,
         threads: int = 0,
         deblock: bool = True,
+        yuv420: bool = False,
     ) -> None:
         self.path = str(path)
         self.threads = threads  # decoder threads; 0: the codec's own choice (as many as the cores)
@@ -84,6 +94,10 @@ class VideoFile:
                 a.codec_context.sample_rate if a is not None else None,
                 start,
             )
+            self.pixels, self.pixels_note = "rgb24", ""
+            if yuv420:
+                self.pixels_note = _yuv420_obstacle(vs, size or (self.info.width, self.info.height))
+                self.pixels = "rgb24" if self.pixels_note else "yuv420p"
         if require_audio and not self.info.has_audio:
             raise EdgeavError(f"no audio track in {self.path}", "training needs footage with sound; skip this file")
         self._audio: _AudioCursor | None = None
@@ -92,6 +106,12 @@ class VideoFile:
     @property
     def duration(self) -> float:
         return self.info.duration
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """The shape of the frames `frames` yields."""
+        w, h = self.size or (self.info.width, self.info.height)
+        return (h * 3 // 2, w) if self.pixels == "yuv420p" else (h, w, 3)
 
     # ---- frames -------------------------------------------------------------------------------------------
     def frames(self, start: float = 0.0, end: float | None = None) -> Iterator[tuple[float, np.ndarray]]:
@@ -160,11 +180,11 @@ class VideoFile:
         the same pixels; benchmarks/results/event_latency.md), and the cores are the decoder's and the model's."""
         from av.video.reformatter import VideoReformatter
 
-        scaler = VideoReformatter()
+        scaler, fmt = VideoReformatter(), self.pixels
         if self.size is None:
-            return lambda frame: scaler.reformat(frame, format="rgb24", threads=1).to_ndarray()
+            return lambda frame: scaler.reformat(frame, format=fmt, threads=1).to_ndarray()
         w, h = self.size
-        return lambda frame: scaler.reformat(frame, w, h, "rgb24", interpolation="AREA", threads=1).to_ndarray()
+        return lambda frame: scaler.reformat(frame, w, h, fmt, interpolation="AREA", threads=1).to_ndarray()
 
     def frame_at(self, t: float) -> np.ndarray:
         """The frame on screen at time t (seeks)."""
@@ -193,6 +213,24 @@ class VideoFile:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _yuv420_obstacle(vs: av.video.stream.VideoStream, size: tuple[int, int]) -> str:
+    """Why the stream's frames cannot be handed on as YUV 4:2:0 planes ("" when they can)."""
+    cc = vs.codec_context
+    fmt = cc.format.name if cc.format is not None else None
+    space = str(getattr(cc, "colorspace", "unspecified")).rsplit(".", 1)[-1].lower()
+    if fmt != "yuv420p":
+        return f"its pixels are {fmt}, not yuv420p"
+    if space.isdigit():  # PyAV versions that give the number: ffmpeg's AVColorSpace
+        space = {"2": "unspecified", "5": "bt470bg", "6": "smpte170m", "4": "fcc"}.get(space, space)
+    if space not in _YUV420_SPACES:
+        return f"its colour space is {space}, not BT.601"
+    if int(getattr(cc, "color_range", 0) or 0) == 2:  # AVCOL_RANGE_JPEG
+        return "its colour range is full, not limited"
+    if size[0] % 4 or size[1] % 4:
+        return f"its frames are {size[0]}×{size[1]}, not a multiple of 4"
+    return ""
 
 
 class _AudioCursor:

@@ -13,12 +13,15 @@ frame (`from_codes`).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from edgeav.events import EventSpec
+from edgeav.yuv import BT601_LIMITED, YUV_ZERO
 
 
 def to_tensor(stacks: np.ndarray, unit: bool = True) -> torch.Tensor:
@@ -46,6 +49,15 @@ def pooled_tensor(stacks: np.ndarray, pool: int, unit: bool = True) -> torch.Ten
     for dx in range(1, pool):
         total += rows.select(-2, dx)
     return total.permute(0, 1, 4, 2, 3).float().mul_(1.0 / (pool * pool * (255.0 if unit else 1.0)))
+
+
+class Yuv420Level(NamedTuple):
+    """An event head's per-frame first conv over YUV 4:2:0 planes (`EventHead.yuv420_first_level`)."""
+
+    luma: torch.Tensor  # (2c, 1, s, s)
+    chroma: torch.Tensor  # (2c, 2, s/2, s/2): U, V
+    bias: torch.Tensor  # (2c,)
+    stride: int
 
 
 def _conv_bn(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -133,7 +145,7 @@ class EventHead(nn.Module):
             frames = frames * scale if scale != 1.0 else frames
             codes, attn = self.encoder(torch.cat([frames[:, 1:], frames[:, 1:] - frames[:, :-1]], 2).flatten(0, 1))
             return codes.view(b, n - 1, -1), attn.view(b, n - 1, *attn.shape[1:])
-        first, rest = self.encoder.convs[0][0], self.encoder.convs[0][1:]
+        first = self.encoder.convs[0][0]
         w, c = first.weight, first.out_channels
         bias = None  # the deploy form's (its BatchNorm folded in) rides on the frame's own half: no pass of its own
         if first.bias is not None:
@@ -145,10 +157,57 @@ class EventHead(nn.Module):
             first.stride,
             first.padding,
         )
-        a = a.view(b, n, *a.shape[1:])
+        return self._from_first_level(a.view(b, n, *a.shape[1:]))
+
+    def _from_first_level(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each frame's first conv alone (B, N, 2c, h, w), [W_now + W_change; −W_change] → codes (B, N − 1, D) and
+        attention of frames 1 … N − 1."""
+        b, n, c = a.shape[0], a.shape[1], a.shape[2] // 2
         x = a[:, 1:, :c] + a[:, :-1, c:]
-        codes, attn = self.encoder.read(self.encoder.convs[1:](rest(x.flatten(0, 1))))
+        first = self.encoder.convs[0]
+        codes, attn = self.encoder.read(self.encoder.convs[1:](first[1:](x.flatten(0, 1))))
         return codes.view(b, n - 1, -1), attn.view(b, n - 1, *attn.shape[1:])
+
+    def reads_yuv420(self) -> bool:
+        """Whether `encode_yuv420` can read the decoder's YUV 4:2:0 planes: a first level that is a patch conv at an
+        even stride over unpooled frames, so each patch holds whole 2×2 chroma samples."""
+        first = self.encoder.convs[0][0]
+        s = first.stride[0]
+        return self.pool_size == 1 and first.kernel_size == first.stride == (s, s) and s % 2 == 0
+
+    def yuv420_first_level(self, scale: float = 1.0) -> Yuv420Level:
+        """The per-frame first conv of `encode_pooled` rewritten for YUV 4:2:0 planes (`reads_yuv420` heads).
+
+        A patch conv is linear in its pixels, and RGB = M·(YUV − zero) per pixel, so the RGB weights times M give
+        a conv over Y at the patch's stride and, each chroma sample standing for 2×2 pixels, one over U and V at
+        half of it (the 2×2 pixel weights summed); M·zero becomes bias. It is the head on the RGB frame whose
+        chroma is each sample repeated over its 2×2 pixels, unclipped."""
+        if not self.reads_yuv420():
+            raise ValueError("this event head's first level cannot read YUV 4:2:0 planes")
+        first = self.encoder.convs[0][0]
+        w, c, s = first.weight, first.out_channels, first.stride[0]
+        pair = torch.cat([w[:, :3] + w[:, 3:], -w[:, 3:]]) * scale  # (2c, 3, s, s), as encode_pooled convolves
+        m = torch.tensor(BT601_LIMITED, dtype=w.dtype)
+        per_plane = torch.einsum("okyx,kp->opyx", pair, m)  # (2c, Y/U/V, s, s)
+        chroma = per_plane[:, 1:].unflatten(2, (s // 2, 2)).unflatten(4, (s // 2, 2)).sum((3, 5))
+        bias = -(per_plane.sum((2, 3)) @ torch.tensor(YUV_ZERO, dtype=w.dtype))
+        if first.bias is not None:
+            bias = bias + torch.cat([first.bias, first.bias.new_zeros(c)])
+        return Yuv420Level(per_plane[:, :1].contiguous(), chroma.contiguous(), bias, s)
+
+    def encode_yuv420(self, planes: torch.Tensor, level: Yuv420Level) -> tuple[torch.Tensor, torch.Tensor]:
+        """`encode_frames` of frames given as YUV 4:2:0 planes, (B, N + 1, 3H/2, W) uint8 in the decoder's layout
+        (Y's H rows, then U's and V's H/2 × W/2 samples each laid in H/4 rows of W) → codes and attention of frames
+        1 … N. `level`: `yuv420_first_level`, made once."""
+        b, n, rows, w = planes.shape
+        h = rows * 2 // 3
+        flat = planes.reshape(b * n, rows * w).float()
+        # channels-last, as the convs read fastest: a view for the one-channel luma, U and V interleaved
+        luma = flat[:, : h * w].view(-1, h, w, 1).permute(0, 3, 1, 2)
+        chroma = flat[:, h * w :].view(-1, 2, h // 2, w // 2).contiguous(memory_format=torch.channels_last)
+        a = F.conv2d(luma, level.luma, level.bias, level.stride)
+        a += F.conv2d(chroma, level.chroma, None, level.stride // 2)
+        return self._from_first_level(a.view(b, n, *a.shape[1:]))
 
     def from_codes(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """codes (B, length, D) → onset logit (B,) of the frame `before` into them and its L2-normalized
