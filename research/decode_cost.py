@@ -2,9 +2,10 @@
 
 1. The decoder's parts, one thread, over the 10-minute file `benchmarks.event_latency` joins: decoding only, then
    decoding and scaling each frame to the model's size as the product does (libswscale's area filter to RGB), and
-   to the same size as YUV 4:2:0 planes (what a model reading the decoder's own colour format would need); each
-   with the codec's deblocking filter and without it (`edgeav run`'s default; research/results/deblock.md).
-2. `edgeav run --events-only` (deblocking skipped, its default, and with `--deblock`) beside decoding alone (the
+   to the same size as YUV 4:2:0 planes, and as NV12 (YUV 4:2:0 with U and V interleaved: what `edgeav run` hands
+   an event head that reads it); each with the codec's deblocking filter and without it (`edgeav run`'s default;
+   research/results/deblock.md).
+2. `edgeav run --events-only` (its defaults, with `--rgb` and with `--deblock`) beside decoding alone (the
    codec's frame threads, every filter, the product's scaler: the event latency benchmark's reference), in
    interleaved rounds: wall time, the run's own CPU time and its decoder process's. The decoder process works on
    one core while the model works on the other; a run cannot end before its decoder has, so decode alone / the
@@ -32,7 +33,8 @@ PARTS = {  # what the decoder hands on per frame, and whether it deblocks
     "decoding + scaling to 128×96 RGB (`run --deblock`)": ("rgb24", True),
     "decoding + scaling to 128×96 YUV 4:2:0 planes": ("yuv420p", True),
     "decoding only, deblocking skipped": (None, False),
-    "decoding, deblocking skipped, + scaling to 128×96 RGB (`run`)": ("rgb24", False),
+    "decoding, deblocking skipped, + scaling to 128×96 RGB (`run --rgb`)": ("rgb24", False),
+    "decoding, deblocking skipped, + scaling to 128×96 NV12 (`run`)": ("nv12", False),
 }
 
 
@@ -67,11 +69,16 @@ def measure(clip: str, model: str, bank: str, rounds: int) -> dict:
         for _ in VideoFile(clip, fps=25.0, size=SIZE).frames():
             pass
 
-    def run_events(deblock: bool) -> Callable[[], None]:
-        return lambda: run(RunConfig(clip, model=model, bank=bank, quiet=True, events_only=True, deblock=deblock))
+    def run_events(**options) -> Callable[[], None]:
+        return lambda: run(RunConfig(clip, model=model, bank=bank, quiet=True, events_only=True, **options))
 
-    runs = {"decode alone": decode_alone, "run --events-only": run_events(False)}
-    whole = whole_call_rounds({**runs, "run --events-only --deblock": run_events(True)}, rounds, "decode alone")
+    runs = {
+        "decode alone": decode_alone,
+        "run --events-only": run_events(),
+        "run --events-only --rgb": run_events(rgb=True),
+        "run --events-only --deblock": run_events(deblock=True),
+    }
+    whole = whole_call_rounds(runs, rounds, "decode alone")
     base, decoder = np.array(whole["decode alone"]["rounds_s"]), whole["run --events-only"]["rounds_child_cpu_s"]
     return {
         "frames": frames,

@@ -128,8 +128,8 @@ def test_a_patch_conv_head_reads_yuv420_planes_as_the_rgb_they_stand_for(model_p
 
     planes = np.random.default_rng(0).integers(16, 236, (1, 6, 72, 64), dtype=np.uint8)  # 48×64 frames
     y = planes[..., :48, :].astype(np.float64)
-    uv = planes[..., 48:, :].reshape(1, 6, 2, 24, 32).repeat(2, -2).repeat(2, -1).astype(np.float64)
-    yuv = np.stack([y, uv[:, :, 0], uv[:, :, 1]], 2) - np.asarray(YUV_ZERO)[:, None, None]
+    uv = planes[..., 48:, :].reshape(1, 6, 24, 32, 2).repeat(2, -3).repeat(2, -2).astype(np.float64)  # NV12
+    yuv = np.stack([y, uv[..., 0], uv[..., 1]], 2) - np.asarray(YUV_ZERO)[:, None, None]
     rgb = torch.from_numpy(np.einsum("ck,btkhw->btchw", np.asarray(BT601_LIMITED), yuv).astype(np.float32))
     m = load_model(patch_model_path)
     for ev in (m.events.eval(), deploy_form(m).events):

@@ -288,7 +288,7 @@ def test_a_file_read_as_yuv420_planes_stands_for_its_rgb_frames_and_other_stream
     clip = ASSETS / "clips" / "solarwolf-s11_10-40.mp4"
     rgb = list(VideoFile(clip, fps=25, size=(128, 96), deblock=False).frames(0, 4))
     video = VideoFile(clip, fps=25, size=(128, 96), deblock=False, yuv420=True)
-    assert video.pixels == "yuv420p" and video.frame_shape == (144, 128)
+    assert video.pixels == "nv12" and video.frame_shape == (144, 128)
     planes = list(video.frames(0, 4))
     assert [t for t, _ in planes] == [t for t, _ in rgb] and planes[0][1].shape == (144, 128)
     diff = np.abs(yuv420_to_rgb(np.stack([f for _, f in planes])).astype(int) - np.stack([f for _, f in rgb]))

@@ -50,8 +50,8 @@ class VideoFile:
     `threads` of the decoder (0: as many as the codec takes); `deblock` False skips the codec's deblocking
     (loop) filter: a sixth less decoding time for H.264, frames within a few levels of the exact ones.
 
-    `yuv420` asks for frames as YUV 4:2:0 planes, (3H/2, W) uint8 (Y's rows, then U's and V's samples laid in
-    H/4 rows each), scaled by libswscale as RGB frames are: half the scaler's time at 128×96. A stream that is not
+    `yuv420` asks for frames as YUV 4:2:0 (NV12: edgeav.yuv), (3H/2, W) uint8, scaled by libswscale as RGB frames
+    are: half the scaler's time at 128×96. A stream that is not
     4:2:0 in BT.601 (or unnamed) limited-range colour, or a size not divisible by 4, is read as RGB: `pixels` says
     which, `pixels_note` why."""
 
@@ -97,7 +97,7 @@ class VideoFile:
             self.pixels, self.pixels_note = "rgb24", ""
             if yuv420:
                 self.pixels_note = _yuv420_obstacle(vs, size or (self.info.width, self.info.height))
-                self.pixels = "rgb24" if self.pixels_note else "yuv420p"
+                self.pixels = "rgb24" if self.pixels_note else "nv12"
         if require_audio and not self.info.has_audio:
             raise EdgeavError(f"no audio track in {self.path}", "training needs footage with sound; skip this file")
         self._audio: _AudioCursor | None = None
@@ -111,7 +111,7 @@ class VideoFile:
     def frame_shape(self) -> tuple[int, ...]:
         """The shape of the frames `frames` yields."""
         w, h = self.size or (self.info.width, self.info.height)
-        return (h * 3 // 2, w) if self.pixels == "yuv420p" else (h, w, 3)
+        return (h * 3 // 2, w) if self.pixels == "nv12" else (h, w, 3)
 
     # ---- frames -------------------------------------------------------------------------------------------
     def frames(self, start: float = 0.0, end: float | None = None) -> Iterator[tuple[float, np.ndarray]]:

@@ -169,21 +169,21 @@ class EventHead(nn.Module):
         return codes.view(b, n - 1, -1), attn.view(b, n - 1, *attn.shape[1:])
 
     def reads_yuv420(self) -> bool:
-        """Whether `encode_yuv420` can read the decoder's YUV 4:2:0 planes: a first level that is a patch conv at an
-        even stride over unpooled frames, so each patch holds whole 2×2 chroma samples."""
+        """Whether `encode_yuv420` can read the decoder's YUV 4:2:0 frames: a first level that is a patch conv at an
+        even stride over unpooled frames, so each patch holds whole chroma samples (each over 2×2 pixels)."""
         first = self.encoder.convs[0][0]
         s = first.stride[0]
         return self.pool_size == 1 and first.kernel_size == first.stride == (s, s) and s % 2 == 0
 
     def yuv420_first_level(self, scale: float = 1.0) -> Yuv420Level:
-        """The per-frame first conv of `encode_pooled` rewritten for YUV 4:2:0 planes (`reads_yuv420` heads).
+        """The per-frame first conv of `encode_pooled` rewritten for YUV 4:2:0 frames (`reads_yuv420` heads).
 
         A patch conv is linear in its pixels, and RGB = M·(YUV − zero) per pixel, so the RGB weights times M give
         a conv over Y at the patch's stride and, each chroma sample standing for 2×2 pixels, one over U and V at
         half of it (the 2×2 pixel weights summed); M·zero becomes bias. It is the head on the RGB frame whose
         chroma is each sample repeated over its 2×2 pixels, unclipped."""
         if not self.reads_yuv420():
-            raise ValueError("this event head's first level cannot read YUV 4:2:0 planes")
+            raise ValueError("this event head's first level cannot read YUV 4:2:0 frames")
         first = self.encoder.convs[0][0]
         w, c, s = first.weight, first.out_channels, first.stride[0]
         pair = torch.cat([w[:, :3] + w[:, 3:], -w[:, 3:]]) * scale  # (2c, 3, s, s), as encode_pooled convolves
@@ -196,15 +196,16 @@ class EventHead(nn.Module):
         return Yuv420Level(per_plane[:, :1].contiguous(), chroma.contiguous(), bias, s)
 
     def encode_yuv420(self, planes: torch.Tensor, level: Yuv420Level) -> tuple[torch.Tensor, torch.Tensor]:
-        """`encode_frames` of frames given as YUV 4:2:0 planes, (B, N + 1, 3H/2, W) uint8 in the decoder's layout
-        (Y's H rows, then U's and V's H/2 × W/2 samples each laid in H/4 rows of W) → codes and attention of frames
-        1 … N. `level`: `yuv420_first_level`, made once."""
+        """`encode_frames` of frames given as YUV 4:2:0, (B, N + 1, 3H/2, W) uint8 in NV12's layout (edgeav.yuv: Y's
+        H rows, then H/2 rows of W/2 (U, V) pairs) → codes and attention of frames 1 … N. `level`:
+        `yuv420_first_level`, made once."""
         b, n, rows, w = planes.shape
         h = rows * 2 // 3
-        flat = planes.reshape(b * n, rows * w).float()
-        # channels-last, as the convs read fastest: a view for the one-channel luma, U and V interleaved
-        luma = flat[:, : h * w].view(-1, h, w, 1).permute(0, 3, 1, 2)
-        chroma = flat[:, h * w :].view(-1, 2, h // 2, w // 2).contiguous(memory_format=torch.channels_last)
+        flat = planes.reshape(b * n, rows * w)
+        # made float in one pass each, in the layout the convs read fastest: channels-last, as NV12's interleaved
+        # chroma already is (one-channel luma is laid the same either way)
+        luma = flat[:, : h * w].view(-1, 1, h, w).float()
+        chroma = flat[:, h * w :].view(-1, h // 2, w // 2, 2).permute(0, 3, 1, 2).float()
         a = F.conv2d(luma, level.luma, level.bias, level.stride)
         a += F.conv2d(chroma, level.chroma, None, level.stride // 2)
         return self._from_first_level(a.view(b, n, *a.shape[1:]))
