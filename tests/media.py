@@ -20,6 +20,7 @@ def make_clip(
     codec: str = "aac",
     soundtrack: np.ndarray | None = None,
     pix_fmt: str = "yuv420p",
+    colorspace: int | None = None,
 ) -> Path:
     """A clip whose frame `flash_frame` is white (others dark) and whose audio has a click at `click_t` seconds
     (absolute time); the audio stream may start late (`audio_start`) or be left out (`audio_rate=None`). A given
@@ -32,6 +33,8 @@ def make_clip(
         vcodec = {".webm": "libvpx-vp9", ".avi": "mpeg4"}.get(path.suffix, "libx264")
         vs = c.add_stream(vcodec, rate=fps)
         vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
+        if colorspace is not None:  # ffmpeg's AVColorSpace, tagged on the stream (1: BT.709)
+            vs.codec_context.colorspace = colorspace
         vs.options = {"preset": "ultrafast"} if vcodec == "libx264" else {}
         if audio_rate:
             layout = "mono" if channels == 1 else "stereo"

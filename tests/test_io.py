@@ -280,7 +280,7 @@ def test_decoding_without_the_deblocking_filter_gives_the_same_frames_within_a_f
 def test_a_file_read_as_yuv420_planes_stands_for_its_rgb_frames_and_other_streams_read_as_rgb(tmp_path):
     """yuv420=True hands on the scaler's YUV 4:2:0 planes, (3H/2, W), at the same times as the RGB frames, by the
     decoder process as by the reader; the RGB they stand for is within a few levels of the scaler's own. A stream
-    that is not 4:2:0 is read as RGB, saying why."""
+    that is not 4:2:0 or not BT.601 is read as RGB, saying why."""
     from edgeav.io import decode_process
     from edgeav.io.sources import FileSource
     from edgeav.yuv import yuv420_to_rgb
@@ -296,10 +296,13 @@ def test_a_file_read_as_yuv420_planes_stands_for_its_rgb_frames_and_other_stream
     if decode_process.available():
         ahead = list(FileSource(str(clip), 25, (128, 96), deblock=False, decoder="process", yuv420=True))[:100]
         assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(ahead, planes))
-    full_chroma = make_clip(tmp_path / "444.mp4", pix_fmt="yuv444p")
-    video = VideoFile(full_chroma, fps=25, size=(64, 48), yuv420=True)
-    assert video.pixels == "rgb24" and "yuv444p" in video.pixels_note
-    assert next(iter(video.frames()))[1].shape == (48, 64, 3)
+    for clip, why in (
+        (make_clip(tmp_path / "444.mp4", pix_fmt="yuv444p"), "yuv444p"),
+        (make_clip(tmp_path / "709.mp4", colorspace=1), "bt709"),
+    ):
+        video = VideoFile(clip, fps=25, size=(64, 48), yuv420=True)
+        assert video.pixels == "rgb24" and why in video.pixels_note
+        assert next(iter(video.frames()))[1].shape == (48, 64, 3)
 
 
 def test_without_shared_memory_a_file_is_decoded_on_a_thread_unless_a_process_was_asked_for(tmp_path, monkeypatch):

@@ -41,8 +41,10 @@ def _stream_start(stream: av.stream.Stream | None) -> float | None:
     return float(stream.start_time * stream.time_base)
 
 
-# streams whose YUV a reader of the planes converts as libswscale would to RGB: BT.601 or unnamed, limited range
-_YUV420_SPACES = {"unspecified", "bt470bg", "smpte170m", "fcc"}
+# the colour spaces libswscale converts to RGB with BT.601's matrix (an unnamed one included): the one a reader of
+# the YUV frames folds in (edgeav.yuv)
+_YUV420_SPACES = {"unspecified", "bt470bg", "smpte170m"}
+_COLOUR_SPACES = {"1": "bt709", "2": "unspecified", "4": "fcc", "5": "bt470bg", "6": "smpte170m", "9": "bt2020nc"}
 
 
 class VideoFile:
@@ -51,9 +53,8 @@ class VideoFile:
     (loop) filter: a sixth less decoding time for H.264, frames within a few levels of the exact ones.
 
     `yuv420` asks for frames as YUV 4:2:0 (NV12: edgeav.yuv), (3H/2, W) uint8, scaled by libswscale as RGB frames
-    are: half the scaler's time at 128×96. A stream that is not
-    4:2:0 in BT.601 (or unnamed) limited-range colour, or a size not divisible by 4, is read as RGB: `pixels` says
-    which, `pixels_note` why."""
+    are, in two thirds of the scaler's time to RGB at 128×96. A stream that is not 4:2:0 in BT.601 (or unnamed)
+    limited-range colour, or a size not divisible by 4, is read as RGB: `pixels` says which, `pixels_note` why."""
 
     def __init__(
         self,
@@ -115,7 +116,8 @@ class VideoFile:
 
     # ---- frames -------------------------------------------------------------------------------------------
     def frames(self, start: float = 0.0, end: float | None = None) -> Iterator[tuple[float, np.ndarray]]:
-        """Yield (t, RGB uint8 HxWx3) for t = start, start+1/fps, ... < end: the frame on screen at time t."""
+        """Yield (t, frame) for t = start, start+1/fps, ... < end: the frame on screen at time t, RGB uint8 H×W×3
+        (NV12 (3H/2, W) where `pixels` says so)."""
         c = open_container(self.path, "video")
         try:
             vs = c.streams.video[0]
@@ -223,7 +225,7 @@ def _yuv420_obstacle(vs: av.video.stream.VideoStream, size: tuple[int, int]) -> 
     if fmt != "yuv420p":
         return f"its pixels are {fmt}, not yuv420p"
     if space.isdigit():  # PyAV versions that give the number: ffmpeg's AVColorSpace
-        space = {"2": "unspecified", "5": "bt470bg", "6": "smpte170m", "4": "fcc"}.get(space, space)
+        space = _COLOUR_SPACES.get(space, space)
     if space not in _YUV420_SPACES:
         return f"its colour space is {space}, not BT.601"
     if int(getattr(cc, "color_range", 0) or 0) == 2:  # AVCOL_RANGE_JPEG
