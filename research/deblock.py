@@ -69,7 +69,7 @@ def measure(model: str, bank: str, clips: list, ways: dict) -> dict:
 def markdown(res: dict, cmd: str) -> str:
     lines = [
         f"`edgeav run --events-only` ({res['model']}, the corpus's bank) on the corpus's clips decoded two ways "
-        f"({res.get('shortcut', 'deblock')}); found = within ±80 ms of a logged effect.",
+        f"({res['shortcut']}); found = within ±80 ms of a logged effect.",
         "",
         "| split | decoding | P / R / F1 | top-1 / macro top-1 at found events |",
         "|---|---|---|---|",
@@ -80,7 +80,7 @@ def markdown(res: dict, cmd: str) -> str:
                 f"| {split} ({r['clips']} clips, {w['true_events']} events) | {name} | {w['precision']:.3f} / "
                 f"{w['recall']:.3f} / {w['f1']:.3f} | {w['top1_at_found']:.3f} / {w['macro_top1_at_found']:.3f} |"
             )
-    first, second = SHORTCUTS[res.get("shortcut", "deblock")]
+    first, second = SHORTCUTS[res["shortcut"]]
     lines += ["", f"Of the events with {first}, the run with {second} has:", ""]
     for split, r in res["splits"].items():
         g = r["agreement"]

@@ -39,8 +39,12 @@ class TorchBackend(EncoderBackend):
         self.events = getattr(self.model, "events", None)
         self.event_spec = self.events.spec if self.events is not None else None
         # a head whose first level reads the decoder's YUV 4:2:0 planes: a file's frames need no RGB conversion
-        self.reads_yuv420 = self.events is not None and self.events.reads_yuv420()
-        self._yuv420_level = self.events.yuv420_first_level(1 / 255) if self.reads_yuv420 else None
+        reads = self.events is not None and self.events.reads_yuv420()
+        self._yuv420_level = self.events.yuv420_first_level(1 / 255) if reads else None
+
+    @property
+    def reads_yuv420(self) -> bool:
+        return self._yuv420_level is not None
 
     @functools.cached_property
     def audio_sha1(self) -> str:
