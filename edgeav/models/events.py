@@ -51,13 +51,46 @@ def pooled_tensor(stacks: np.ndarray, pool: int, unit: bool = True) -> torch.Ten
     return total.permute(0, 1, 4, 2, 3).float().mul_(1.0 / (pool * pool * (255.0 if unit else 1.0)))
 
 
-class Yuv420Level(NamedTuple):
-    """An event head's per-frame first conv over YUV 4:2:0 planes (`EventHead.yuv420_first_level`)."""
+PIXEL_LAYOUTS = ("rgb24", "nv12")  # uint8 frames (H, W, 3) / YUV 4:2:0 in NV12's layout (3H/2, W): edgeav.yuv
 
-    luma: torch.Tensor  # (2c, 1, s, s)
-    chroma: torch.Tensor  # (2c, 2, s/2, s/2): U, V
+
+class PatchLevel(NamedTuple):
+    """An event head's per-frame first conv, a patch conv, as one matrix over each s×s patch's bytes of uint8
+    frames in `layout` (`EventHead.patch_first_level`), in `frame_patches`' byte order."""
+
+    weight: torch.Tensor  # (patch bytes, 2c)
     bias: torch.Tensor  # (2c,)
     stride: int
+    layout: str
+
+
+def _word(seg: int) -> torch.dtype:
+    """The widest integer a patch row of `seg` bytes splits into: the gather moves a 4-pixel luma row as one."""
+    for size, dtype in ((8, torch.int64), (4, torch.int32), (2, torch.int16)):
+        if seg % size == 0:
+            return dtype
+    return torch.uint8
+
+
+def _patch_rows(plane: torch.Tensor, rows: int, seg: int, word: torch.dtype) -> torch.Tensor:
+    """uint8 (N, R, row bytes) → (N, R / rows, row bytes / seg, rows, seg bytes as `word`s), a view: each patch's
+    `rows` rows of `seg` bytes."""
+    n, r, width = plane.shape
+    return plane.view(word).view(n, r // rows, rows, width // seg, -1).transpose(2, 3)
+
+
+def frame_patches(frames: torch.Tensor, s: int, layout: str) -> torch.Tensor:
+    """uint8 frames (N, H, W, 3) "rgb24" or (N, 3H/2, W) "nv12" → (N, H/s, W/s, patch bytes) uint8: each s×s
+    patch's bytes contiguous (rgb24: its s rows of s RGB pixels; nv12: its s luma rows of s samples, then its s/2
+    chroma rows of s/2 interleaved (U, V) pairs). A patch conv over them is one matrix product: oneDNN's
+    convolution of the frames at stride s (after making them float) costs several times this gather and product."""
+    if layout == "nv12":
+        h, word = frames.shape[1] * 2 // 3, _word(s)
+        parts = torch.cat([_patch_rows(frames[:, :h], s, s, word), _patch_rows(frames[:, h:], s // 2, s, word)], 3)
+    else:
+        n, h, w, c = frames.shape
+        parts = _patch_rows(frames.reshape(n, h, w * c), s, s * c, _word(s * c)).contiguous()
+    return parts.view(torch.uint8).flatten(3)
 
 
 def _conv_bn(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -168,46 +201,47 @@ class EventHead(nn.Module):
         codes, attn = self.encoder.read(self.encoder.convs[1:](first[1:](x.flatten(0, 1))))
         return codes.view(b, n - 1, -1), attn.view(b, n - 1, *attn.shape[1:])
 
-    def reads_yuv420(self) -> bool:
-        """Whether `encode_yuv420` can read the decoder's YUV 4:2:0 frames: a first level that is a patch conv at an
-        even stride over unpooled frames, so each patch holds whole chroma samples (each over 2×2 pixels)."""
+    def reads_pixels(self, layout: str) -> bool:
+        """Whether `encode_pixels` reads uint8 frames in `layout` (PIXEL_LAYOUTS): a first level that is a patch
+        conv over unpooled frames; for YUV 4:2:0 at an even stride, so each patch holds whole chroma samples (each
+        over 2×2 pixels)."""
         first = self.encoder.convs[0][0]
         s = first.stride[0]
-        return self.pool_size == 1 and first.kernel_size == first.stride == (s, s) and s % 2 == 0
+        patch = self.pool_size == 1 and first.kernel_size == first.stride == (s, s) and first.padding == (0, 0)
+        return patch and (layout == "rgb24" or (layout == "nv12" and s % 2 == 0))
 
-    def yuv420_first_level(self, scale: float = 1.0) -> Yuv420Level:
-        """The per-frame first conv of `encode_pooled` rewritten for YUV 4:2:0 frames (`reads_yuv420` heads).
+    @torch.no_grad()
+    def patch_first_level(self, layout: str, scale: float = 1.0) -> PatchLevel:
+        """The per-frame first conv of `encode_pooled` (weights × `scale`) as a matrix over `frame_patches`' bytes.
 
-        A patch conv is linear in its pixels, and RGB = M·(YUV − zero) per pixel, so the RGB weights times M give
-        a conv over Y at the patch's stride and, each chroma sample standing for 2×2 pixels, one over U and V at
-        half of it (the 2×2 pixel weights summed); M·zero becomes bias. It is the head on the RGB frame whose
-        chroma is each sample repeated over its 2×2 pixels, unclipped."""
-        if not self.reads_yuv420():
-            raise ValueError("this event head's first level cannot read YUV 4:2:0 frames")
+        For "nv12": a patch conv is linear in its pixels, and RGB = M·(YUV − zero) per pixel, so the RGB weights
+        times M weigh Y per pixel and, each chroma sample standing for 2×2 pixels, U and V per sample (the 2×2
+        pixel weights summed); M·zero becomes bias. It is the head on the RGB frame whose chroma is each sample
+        repeated over its 2×2 pixels, unclipped."""
+        if layout not in PIXEL_LAYOUTS or not self.reads_pixels(layout):
+            raise ValueError(f"this event head's first level cannot read {layout} frames")
         first = self.encoder.convs[0][0]
         w, c, s = first.weight, first.out_channels, first.stride[0]
-        pair = torch.cat([w[:, :3] + w[:, 3:], -w[:, 3:]]) * scale  # (2c, 3, s, s), as encode_pooled convolves
-        m = torch.tensor(BT601_LIMITED, dtype=w.dtype)
-        per_plane = torch.einsum("okyx,kp->opyx", pair, m)  # (2c, Y/U/V, s, s)
-        chroma = per_plane[:, 1:].unflatten(2, (s // 2, 2)).unflatten(4, (s // 2, 2)).sum((3, 5))
-        bias = -(per_plane.sum((2, 3)) @ torch.tensor(YUV_ZERO, dtype=w.dtype))
-        if first.bias is not None:
-            bias = bias + torch.cat([first.bias, first.bias.new_zeros(c)])
-        return Yuv420Level(per_plane[:, :1].contiguous(), chroma.contiguous(), bias, s)
+        pair = torch.cat([w[:, :3] + w[:, 3:], -w[:, 3:]]) * scale  # (2c, RGB, y, x), as encode_pooled convolves
+        bias = torch.zeros(2 * c) if first.bias is None else torch.cat([first.bias, first.bias.new_zeros(c)])
+        if layout == "rgb24":
+            weight = pair.permute(0, 2, 3, 1).flatten(1)  # (y, x, RGB): the patch's bytes
+        else:
+            per_plane = torch.einsum("okyx,kp->opyx", pair, torch.tensor(BT601_LIMITED, dtype=w.dtype))
+            chroma = per_plane[:, 1:].unflatten(2, (s // 2, 2)).unflatten(4, (s // 2, 2)).sum((3, 5))
+            bias = bias - per_plane.sum((2, 3)) @ torch.tensor(YUV_ZERO, dtype=w.dtype)
+            # luma (y, x), then chroma (y, x, U/V): the patch's bytes
+            weight = torch.cat([per_plane[:, 0].flatten(1), chroma.permute(0, 2, 3, 1).flatten(1)], 1)
+        return PatchLevel(weight.t().contiguous(), bias, s, layout)
 
-    def encode_yuv420(self, planes: torch.Tensor, level: Yuv420Level) -> tuple[torch.Tensor, torch.Tensor]:
-        """`encode_frames` of frames given as YUV 4:2:0, (B, N + 1, 3H/2, W) uint8 in NV12's layout (edgeav.yuv: Y's
-        H rows, then H/2 rows of W/2 (U, V) pairs) → codes and attention of frames 1 … N. `level`:
-        `yuv420_first_level`, made once."""
-        b, n, rows, w = planes.shape
-        h = rows * 2 // 3
-        flat = planes.reshape(b * n, rows * w)
-        # made float in one pass each, in the layout the convs read fastest: channels-last, as NV12's interleaved
-        # chroma already is (one-channel luma is laid the same either way)
-        luma = flat[:, : h * w].view(-1, 1, h, w).float()
-        chroma = flat[:, h * w :].view(-1, h // 2, w // 2, 2).permute(0, 3, 1, 2).float()
-        a = F.conv2d(luma, level.luma, level.bias, level.stride)
-        a += F.conv2d(chroma, level.chroma, None, level.stride // 2)
+    def encode_pixels(self, frames: torch.Tensor, level: PatchLevel) -> tuple[torch.Tensor, torch.Tensor]:
+        """`encode_frames` of uint8 frames (B, N + 1, …) in `level`'s layout (PIXEL_LAYOUTS) → codes and attention
+        of frames 1 … N. `level`: `patch_first_level`, made once."""
+        b, n = frames.shape[:2]
+        patches = frame_patches(frames.flatten(0, 1), level.stride, level.layout)
+        a = torch.addmm(level.bias, patches.flatten(0, 2).float(), level.weight)
+        # (B·N·h·w, 2c) is the first level's map channels-last, the layout the next convs read fastest
+        a = a.view(*patches.shape[:3], -1).permute(0, 3, 1, 2)
         return self._from_first_level(a.view(b, n, *a.shape[1:]))
 
     def from_codes(self, codes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
