@@ -2,9 +2,9 @@
 
 A file's frames can reach the event head as YUV 4:2:0 scaled to the model's size, in the NV12 layout as PyAV
 gives it: one (3H/2, W) uint8 array, Y's H rows, then H/2 rows of W/2 chroma samples, each a (U, V) pair side by
-side (the event head reads each patch's bytes so; libswscale writes it as fast as separate U and V planes, the same
-values within a level).
-The head folds the conversion to RGB into its first conv (`EventHead.patch_first_level`); where RGB pixels are
+side (the event head reads each patch's bytes so; libswscale writes it as fast as separate U and V planes, the
+same values within a level).
+The head folds the conversion to RGB into its first conv (`EventHead.yuv420_first_level`); where RGB pixels are
 needed anyway (a window encoder, a picture) `yuv420_to_rgb` makes the same RGB.
 """
 

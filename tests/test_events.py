@@ -117,60 +117,50 @@ def test_each_frame_is_convolved_once_and_computes_the_heads_function(head, requ
                 torch.testing.assert_close(attn, ref_attn, atol=1e-5, rtol=1e-4)
 
 
-def test_a_patch_conv_head_reads_uint8_frames_as_the_float_frames_they_stand_for(model_path, patch_model_path):
-    """The first level as a matrix over each patch's bytes computes the head's convolution: of the RGB frames, and of
-    the RGB frames YUV 4:2:0 planes stand for (each chroma sample over its 2×2 pixels, BT.601 limited range,
-    unclipped), as trained and deployed; the torch backend takes either layout. A 3×3 first level cannot: it reads
-    RGB only, by convolution."""
+def test_a_patch_conv_head_reads_yuv420_planes_as_the_rgb_they_stand_for(model_path, patch_model_path):
+    """The first level folded for YUV 4:2:0 planes (each chroma sample over its 2×2 pixels, BT.601 limited range)
+    computes the head on the RGB frame those planes stand for, unclipped, as trained and deployed; the torch
+    backend takes either layout. A 3×3 first level cannot fold whole chroma samples: it reads RGB only."""
     from edgeav.backends.torch_backend import TorchBackend
     from edgeav.models import load_model
-    from edgeav.models.events import to_tensor
     from edgeav.models.rep import deploy_form
     from edgeav.yuv import BT601_LIMITED, YUV_ZERO
 
-    rng = np.random.default_rng(0)
-    planes = rng.integers(16, 236, (1, 6, 72, 64), dtype=np.uint8)  # 48×64 frames
+    planes = np.random.default_rng(0).integers(16, 236, (1, 6, 72, 64), dtype=np.uint8)  # 48×64 frames
     y = planes[..., :48, :].astype(np.float64)
     uv = planes[..., 48:, :].reshape(1, 6, 24, 32, 2).repeat(2, -3).repeat(2, -2).astype(np.float64)  # NV12
     yuv = np.stack([y, uv[..., 0], uv[..., 1]], 2) - np.asarray(YUV_ZERO)[:, None, None]
-    rgb_of_yuv = torch.from_numpy(np.einsum("ck,btkhw->btchw", np.asarray(BT601_LIMITED), yuv).astype(np.float32))
-    rgb = rng.integers(0, 256, (1, 6, 48, 64, 3), dtype=np.uint8)
-    m, refs = load_model(patch_model_path), {}
+    rgb = torch.from_numpy(np.einsum("ck,btkhw->btchw", np.asarray(BT601_LIMITED), yuv).astype(np.float32))
+    m = load_model(patch_model_path)
     for ev in (m.events.eval(), deploy_form(m).events):
-        assert ev.reads_pixels("nv12") and ev.reads_pixels("rgb24")
-        for frames, ref_input, layout in ((planes, rgb_of_yuv, "nv12"), (rgb, to_tensor(rgb, unit=False), "rgb24")):
-            with torch.no_grad():
-                ref_codes, ref_attn = ev.encode_pooled(ref_input, per_frame=False, scale=1 / 255)
-                codes, attn = ev.encode_pixels(torch.from_numpy(frames), ev.patch_first_level(layout, 1 / 255))
-            torch.testing.assert_close(codes, ref_codes, atol=1e-4, rtol=1e-4)
-            torch.testing.assert_close(attn, ref_attn, atol=1e-5, rtol=1e-4)
-            refs[layout] = (frames[0], ref_codes[0].numpy())
+        assert ev.reads_yuv420()
+        with torch.no_grad():
+            ref_codes, ref_attn = ev.encode_pooled(rgb, per_frame=False, scale=1 / 255)
+            codes, attn = ev.encode_yuv420(torch.from_numpy(planes), ev.yuv420_first_level(1 / 255))
+        torch.testing.assert_close(codes, ref_codes, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(attn, ref_attn, atol=1e-5, rtol=1e-4)
     be = TorchBackend(patch_model_path)
-    for frames, ref_codes in refs.values():
-        np.testing.assert_allclose(be.encode_event_frames(frames)[0], ref_codes, atol=1e-4)
-    assert be.reads_yuv420
-    assert not load_model(model_path).events.reads_pixels("rgb24") and not TorchBackend(model_path).reads_yuv420
-    with pytest.raises(ValueError, match="cannot read nv12"):
-        load_model(model_path).events.patch_first_level("nv12")
+    codes, _ = be.encode_event_frames(planes[0])
+    np.testing.assert_allclose(codes, ref_codes[0].numpy(), atol=1e-4)
+    assert not load_model(model_path).events.reads_yuv420() and not TorchBackend(model_path).reads_yuv420
+    with pytest.raises(ValueError, match="cannot read YUV"):
+        load_model(model_path).events.yuv420_first_level()
 
 
 @pytest.mark.parametrize("s", [2, 4, 6, 8])
-def test_frame_patches_hold_each_patch_bytes_in_order(s):
-    """Whatever word the gather moves a patch row as, each patch gets its own bytes: RGB rows; luma rows, then the
-    chroma rows of its pixels."""
-    from edgeav.models.events import frame_patches
+def test_yuv420_patches_hold_each_patch_bytes_in_order(s):
+    """Whatever word the gather moves a patch row as, each patch gets its own bytes: its luma rows, then the chroma
+    rows of its pixels."""
+    from edgeav.models.events import yuv420_patches
 
     h, w = 4 * s, 6 * s
-    rgb = np.random.default_rng(s).integers(0, 256, (2, h, w, 3), dtype=np.uint8)
-    got = frame_patches(torch.from_numpy(rgb), s, "rgb24").numpy()
-    want = rgb.reshape(2, h // s, s, w // s, s * 3).transpose(0, 1, 3, 2, 4).reshape(2, h // s, w // s, -1)
-    np.testing.assert_array_equal(got, want)
     nv12 = np.random.default_rng(s).integers(0, 256, (2, h * 3 // 2, w), dtype=np.uint8)
-    luma = nv12[:, :h].reshape(2, h // s, s, w // s, s).transpose(0, 1, 3, 2, 4).reshape(2, h // s, w // s, -1)
-    chroma = nv12[:, h:].reshape(2, h // s, s // 2, w // s, s).transpose(0, 1, 3, 2, 4).reshape(2, h // s, w // s, -1)
-    np.testing.assert_array_equal(
-        frame_patches(torch.from_numpy(nv12), s, "nv12").numpy(), np.concatenate([luma, chroma], -1)
-    )
+
+    def patches(plane, rows):
+        return plane.reshape(2, h // s, rows, w // s, s).transpose(0, 1, 3, 2, 4).reshape(2, h // s, w // s, -1)
+
+    want = np.concatenate([patches(nv12[:, :h], s), patches(nv12[:, h:], s // 2)], -1)
+    np.testing.assert_array_equal(yuv420_patches(torch.from_numpy(nv12), s).numpy(), want)
 
 
 def test_a_run_hands_a_head_that_reads_them_yuv420_planes_and_finds_what_it_finds_on_rgb(

@@ -12,7 +12,7 @@ from edgeav.atomic import sha1_file
 from edgeav.backends.base import EncoderBackend
 from edgeav.errors import EdgeavError
 from edgeav.models import load_model
-from edgeav.models.events import PIXEL_LAYOUTS, pooled_tensor
+from edgeav.models.events import pooled_tensor
 from edgeav.models.rep import deploy_form
 from edgeav.models.store import audio_sha1, resolve_model_path
 
@@ -38,14 +38,13 @@ class TorchBackend(EncoderBackend):
         self.model_path = path  # for size reports
         self.events = getattr(self.model, "events", None)
         self.event_spec = self.events.spec if self.events is not None else None
-        # a patch-conv first level reads the decoder's uint8 frames as they come, YUV 4:2:0 planes too (a file's
-        # frames then need no RGB conversion); the 1/255 rides on its weights
-        layouts = PIXEL_LAYOUTS if self.events is not None else ()
-        self._levels = {k: self.events.patch_first_level(k, 1 / 255) for k in layouts if self.events.reads_pixels(k)}
+        # a head whose first level reads the decoder's YUV 4:2:0 planes: a file's frames need no RGB conversion
+        reads = self.events is not None and self.events.reads_yuv420()
+        self._yuv420_level = self.events.yuv420_first_level(1 / 255) if reads else None
 
     @property
     def reads_yuv420(self) -> bool:
-        return "nv12" in self._levels
+        return self._yuv420_level is not None
 
     @functools.cached_property
     def audio_sha1(self) -> str:
@@ -67,17 +66,14 @@ class TorchBackend(EncoderBackend):
     @torch.no_grad()
     def encode_event_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """RGB frames (N + 1, H, W, 3), or YUV 4:2:0 planes (N + 1, 3H/2, W) where `reads_yuv420`."""
-        layout = "nv12" if frames.ndim == 3 else "rgb24"
-        if layout in self._levels:
-            codes, attn = self.events.encode_pixels(
-                torch.from_numpy(np.ascontiguousarray(frames[None])), self._levels[layout]
-            )
-        elif layout == "nv12":
-            raise EdgeavError("this model's event head reads RGB frames, not YUV planes", "decode to RGB")
-        else:  # a 3×3 first level: pixel-scale frames, the 1/255 on the first conv's weights
-            codes, attn = self.events.encode_pooled(
-                pooled_tensor(frames[None], self.events.pool_size, unit=False), scale=1 / 255
-            )
+        if frames.ndim == 3:
+            if self._yuv420_level is None:
+                raise EdgeavError("this model's event head reads RGB frames, not YUV planes", "decode to RGB")
+            codes, attn = self.events.encode_yuv420(torch.from_numpy(frames[None]), self._yuv420_level)
+            return codes[0].numpy(), attn[0].numpy()
+        # pixel-scale frames: the 1/255 rides on the first conv's weights (a twentieth of the head's time per frame)
+        pixels = pooled_tensor(frames[None], self.events.pool_size, unit=False)
+        codes, attn = self.events.encode_pooled(pixels, scale=1 / 255)
         return codes[0].numpy(), attn[0].numpy()
 
     @torch.no_grad()

@@ -51,17 +51,13 @@ def pooled_tensor(stacks: np.ndarray, pool: int, unit: bool = True) -> torch.Ten
     return total.permute(0, 1, 4, 2, 3).float().mul_(1.0 / (pool * pool * (255.0 if unit else 1.0)))
 
 
-PIXEL_LAYOUTS = ("rgb24", "nv12")  # uint8 frames (H, W, 3) / YUV 4:2:0 in NV12's layout (3H/2, W): edgeav.yuv
+class Yuv420Level(NamedTuple):
+    """An event head's per-frame first conv, a patch conv, as one matrix over each s×s patch's bytes of NV12
+    frames (`EventHead.yuv420_first_level`), in `yuv420_patches`' byte order."""
 
-
-class PatchLevel(NamedTuple):
-    """An event head's per-frame first conv, a patch conv, as one matrix over each s×s patch's bytes of uint8
-    frames in `layout` (`EventHead.patch_first_level`), in `frame_patches`' byte order."""
-
-    weight: torch.Tensor  # (patch bytes, 2c)
+    weight: torch.Tensor  # (1.5·s², 2c)
     bias: torch.Tensor  # (2c,)
     stride: int
-    layout: str
 
 
 def _word(seg: int) -> torch.dtype:
@@ -79,17 +75,13 @@ def _patch_rows(plane: torch.Tensor, rows: int, seg: int, word: torch.dtype) -> 
     return plane.view(word).view(n, r // rows, rows, width // seg, -1).transpose(2, 3)
 
 
-def frame_patches(frames: torch.Tensor, s: int, layout: str) -> torch.Tensor:
-    """uint8 frames (N, H, W, 3) "rgb24" or (N, 3H/2, W) "nv12" → (N, H/s, W/s, patch bytes) uint8: each s×s
-    patch's bytes contiguous (rgb24: its s rows of s RGB pixels; nv12: its s luma rows of s samples, then its s/2
-    chroma rows of s/2 interleaved (U, V) pairs). A patch conv over them is one matrix product: oneDNN's
-    convolution of the frames at stride s (after making them float) costs several times this gather and product."""
-    if layout == "nv12":
-        h, word = frames.shape[1] * 2 // 3, _word(s)
-        parts = torch.cat([_patch_rows(frames[:, :h], s, s, word), _patch_rows(frames[:, h:], s // 2, s, word)], 3)
-    else:
-        n, h, w, c = frames.shape
-        parts = _patch_rows(frames.reshape(n, h, w * c), s, s * c, _word(s * c)).contiguous()
+def yuv420_patches(planes: torch.Tensor, s: int) -> torch.Tensor:
+    """NV12 frames (N, 3H/2, W) uint8 → (N, H/s, W/s, 1.5·s²) uint8: each s×s patch's s luma rows of s samples,
+    then its s/2 chroma rows of s/2 interleaved (U, V) pairs, contiguous. The patch conv over them is then one
+    matrix product, under half the time of oneDNN's convolutions of the luma and the chroma planes made float
+    (research/results/first_level.md)."""
+    h, word = planes.shape[1] * 2 // 3, _word(s)
+    parts = torch.cat([_patch_rows(planes[:, :h], s, s, word), _patch_rows(planes[:, h:], s // 2, s, word)], 3)
     return parts.view(torch.uint8).flatten(3)
 
 
@@ -201,44 +193,43 @@ class EventHead(nn.Module):
         codes, attn = self.encoder.read(self.encoder.convs[1:](first[1:](x.flatten(0, 1))))
         return codes.view(b, n - 1, -1), attn.view(b, n - 1, *attn.shape[1:])
 
-    def reads_pixels(self, layout: str) -> bool:
-        """Whether `encode_pixels` reads uint8 frames in `layout` (PIXEL_LAYOUTS): a first level that is a patch
-        conv over unpooled frames; for YUV 4:2:0 at an even stride, so each patch holds whole chroma samples (each
-        over 2×2 pixels)."""
+    def reads_yuv420(self) -> bool:
+        """Whether `encode_yuv420` can read the decoder's YUV 4:2:0 frames: a first level that is a patch conv at an
+        even stride over unpooled frames, so each patch holds whole chroma samples (each over 2×2 pixels)."""
         first = self.encoder.convs[0][0]
         s = first.stride[0]
-        patch = self.pool_size == 1 and first.kernel_size == first.stride == (s, s) and first.padding == (0, 0)
-        return patch and (layout == "rgb24" or (layout == "nv12" and s % 2 == 0))
+        patch = first.kernel_size == first.stride == (s, s) and first.padding == (0, 0)
+        return self.pool_size == 1 and patch and s % 2 == 0
 
     @torch.no_grad()
-    def patch_first_level(self, layout: str, scale: float = 1.0) -> PatchLevel:
-        """The per-frame first conv of `encode_pooled` (weights × `scale`) as a matrix over `frame_patches`' bytes.
+    def yuv420_first_level(self, scale: float = 1.0) -> Yuv420Level:
+        """The per-frame first conv of `encode_pooled` (weights × `scale`) for YUV 4:2:0 frames (`reads_yuv420`
+        heads), as a matrix over `yuv420_patches`' bytes.
 
-        For "nv12": a patch conv is linear in its pixels, and RGB = M·(YUV − zero) per pixel, so the RGB weights
-        times M weigh Y per pixel and, each chroma sample standing for 2×2 pixels, U and V per sample (the 2×2
-        pixel weights summed); M·zero becomes bias. It is the head on the RGB frame whose chroma is each sample
-        repeated over its 2×2 pixels, unclipped."""
-        if layout not in PIXEL_LAYOUTS or not self.reads_pixels(layout):
-            raise ValueError(f"this event head's first level cannot read {layout} frames")
+        A patch conv is linear in its pixels, and RGB = M·(YUV − zero) per pixel, so the RGB weights times M weigh
+        Y per pixel and, each chroma sample standing for 2×2 pixels, U and V per sample (the 2×2 pixel weights
+        summed); M·zero becomes bias. It is the head on the RGB frame whose chroma is each sample repeated over its
+        2×2 pixels, unclipped."""
+        if not self.reads_yuv420():
+            raise ValueError("this event head's first level cannot read YUV 4:2:0 frames")
         first = self.encoder.convs[0][0]
         w, c, s = first.weight, first.out_channels, first.stride[0]
-        pair = torch.cat([w[:, :3] + w[:, 3:], -w[:, 3:]]) * scale  # (2c, RGB, y, x), as encode_pooled convolves
-        bias = torch.zeros(2 * c) if first.bias is None else torch.cat([first.bias, first.bias.new_zeros(c)])
-        if layout == "rgb24":
-            weight = pair.permute(0, 2, 3, 1).flatten(1)  # (y, x, RGB): the patch's bytes
-        else:
-            per_plane = torch.einsum("okyx,kp->opyx", pair, torch.tensor(BT601_LIMITED, dtype=w.dtype))
-            chroma = per_plane[:, 1:].unflatten(2, (s // 2, 2)).unflatten(4, (s // 2, 2)).sum((3, 5))
-            bias = bias - per_plane.sum((2, 3)) @ torch.tensor(YUV_ZERO, dtype=w.dtype)
-            # luma (y, x), then chroma (y, x, U/V): the patch's bytes
-            weight = torch.cat([per_plane[:, 0].flatten(1), chroma.permute(0, 2, 3, 1).flatten(1)], 1)
-        return PatchLevel(weight.t().contiguous(), bias, s, layout)
+        pair = torch.cat([w[:, :3] + w[:, 3:], -w[:, 3:]]) * scale  # (2c, 3, s, s), as encode_pooled convolves
+        per_plane = torch.einsum("okyx,kp->opyx", pair, torch.tensor(BT601_LIMITED, dtype=w.dtype))
+        chroma = per_plane[:, 1:].unflatten(2, (s // 2, 2)).unflatten(4, (s // 2, 2)).sum((3, 5))  # (2c, U/V, y, x)
+        bias = -(per_plane.sum((2, 3)) @ torch.tensor(YUV_ZERO, dtype=w.dtype))
+        if first.bias is not None:
+            bias = bias + torch.cat([first.bias, first.bias.new_zeros(c)])
+        # luma (y, x), then chroma (y, x, U/V): the patch's bytes
+        weight = torch.cat([per_plane[:, 0].flatten(1), chroma.permute(0, 2, 3, 1).flatten(1)], 1)
+        return Yuv420Level(weight.t().contiguous(), bias, s)
 
-    def encode_pixels(self, frames: torch.Tensor, level: PatchLevel) -> tuple[torch.Tensor, torch.Tensor]:
-        """`encode_frames` of uint8 frames (B, N + 1, …) in `level`'s layout (PIXEL_LAYOUTS) → codes and attention
-        of frames 1 … N. `level`: `patch_first_level`, made once."""
-        b, n = frames.shape[:2]
-        patches = frame_patches(frames.flatten(0, 1), level.stride, level.layout)
+    def encode_yuv420(self, planes: torch.Tensor, level: Yuv420Level) -> tuple[torch.Tensor, torch.Tensor]:
+        """`encode_frames` of frames given as YUV 4:2:0, (B, N + 1, 3H/2, W) uint8 in NV12's layout (edgeav.yuv: Y's
+        H rows, then H/2 rows of W/2 (U, V) pairs) → codes and attention of frames 1 … N. `level`:
+        `yuv420_first_level`, made once."""
+        b, n = planes.shape[:2]
+        patches = yuv420_patches(planes.flatten(0, 1), level.stride)
         a = torch.addmm(level.bias, patches.flatten(0, 2).float(), level.weight)
         # (B·N·h·w, 2c) is the first level's map channels-last, the layout the next convs read fastest
         a = a.view(*patches.shape[:3], -1).permute(0, 3, 1, 2)
