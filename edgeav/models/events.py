@@ -60,19 +60,13 @@ class Yuv420Level(NamedTuple):
     stride: int
 
 
-def _word(seg: int) -> torch.dtype:
-    """The widest integer a patch row of `seg` bytes splits into: the gather moves a 4-pixel luma row as one."""
-    for size, dtype in ((8, torch.int64), (4, torch.int32), (2, torch.int16)):
-        if seg % size == 0:
-            return dtype
-    return torch.uint8
-
-
-def _patch_rows(plane: torch.Tensor, rows: int, seg: int, word: torch.dtype) -> torch.Tensor:
-    """uint8 (N, R, row bytes) → (N, R / rows, row bytes / seg, rows, seg bytes as `word`s), a view: each patch's
-    `rows` rows of `seg` bytes."""
+def _patch_rows(plane: torch.Tensor, rows: int, s: int) -> torch.Tensor:
+    """uint8 (N, R, row bytes) → (N, R / rows, row bytes / s, rows, s bytes), a view: each patch's `rows` rows of
+    `s` bytes, each row as one integer where s is 2, 4 or 8 bytes (a gather of 4-byte rows moves a quarter of the
+    elements)."""
+    word = {2: torch.int16, 4: torch.int32, 8: torch.int64}.get(s, torch.uint8)
     n, r, width = plane.shape
-    return plane.view(word).view(n, r // rows, rows, width // seg, -1).transpose(2, 3)
+    return plane.view(word).view(n, r // rows, rows, width // s, -1).transpose(2, 3)
 
 
 def yuv420_patches(planes: torch.Tensor, s: int) -> torch.Tensor:
@@ -80,8 +74,8 @@ def yuv420_patches(planes: torch.Tensor, s: int) -> torch.Tensor:
     then its s/2 chroma rows of s/2 interleaved (U, V) pairs, contiguous. The patch conv over them is then one
     matrix product, under half the time of oneDNN's convolutions of the luma and the chroma planes made float
     (research/results/first_level.md)."""
-    h, word = planes.shape[1] * 2 // 3, _word(s)
-    parts = torch.cat([_patch_rows(planes[:, :h], s, s, word), _patch_rows(planes[:, h:], s // 2, s, word)], 3)
+    h = planes.shape[1] * 2 // 3
+    parts = torch.cat([_patch_rows(planes[:, :h], s, s), _patch_rows(planes[:, h:], s // 2, s)], 3)
     return parts.view(torch.uint8).flatten(3)
 
 
