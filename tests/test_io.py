@@ -184,43 +184,6 @@ def test_a_decoding_thread_hands_its_error_over_after_the_frames_before_it():
     assert got == [1]
 
 
-def test_the_decoder_process_leaves_the_readers_garbage_to_the_reader(tmp_path, monkeypatch):
-    """Garbage the reader has not collected yet is not finalized in the forked child, even when the child collects:
-    a finalizer there would run without the reader's threads (a PyAV filter graph's waits on them forever)."""
-    import gc
-    import os
-
-    from edgeav.io import decode_process
-    from edgeav.io.sources import FileSource
-
-    if not decode_process.available():
-        pytest.skip("the decoder process forks: Linux only")
-    p, marker, reader = make_clip(tmp_path / "a.mp4", seconds=0.4), tmp_path / "finalized-in-the-child", os.getpid()
-    frames = VideoFile.frames
-
-    def collecting(self, *a, **k):  # runs in the child: forked, it has the patched class
-        gc.collect()
-        yield from frames(self, *a, **k)
-
-    class Cycle:
-        def __init__(self) -> None:
-            self.me = self
-
-        def __del__(self) -> None:
-            if os.getpid() != reader:
-                marker.write_text("finalized in the decoder process")
-
-    monkeypatch.setattr(VideoFile, "frames", collecting)
-    gc.disable()  # the cycle stays uncollected in the reader until the child has started
-    try:
-        Cycle()
-        got = list(FileSource(str(p), 25, (32, 24), decoder="process"))
-    finally:
-        gc.enable()
-    gc.collect()
-    assert len(got) == 10 and not marker.exists()
-
-
 @pytest.mark.parametrize("failure", ["edgeav", "other", "killed"])
 def test_a_decoder_process_hands_its_failure_over_after_the_frames_before_it(tmp_path, monkeypatch, failure):
     """The child's errors reach the reader as one line naming the file, after every frame decoded before them; a

@@ -13,7 +13,6 @@ every way out: the last frame, an error, a reader that stops early.
 
 from __future__ import annotations
 
-import gc
 import multiprocessing as mp
 import os
 import sys
@@ -56,20 +55,12 @@ class ChildDecoder:
         for stream in (sys.stdout, sys.stderr):  # the child must not write the reader's buffered output again
             if stream is not None:
                 stream.flush()
-        # the child inherits the reader's uncollected garbage; collected there, an object whose finalizer joins its
-        # own threads (a PyAV filter graph's slice threads) waits forever on threads the fork did not copy. Frozen
-        # across the fork, the child never collects what it inherited; the reader collects it as before (unless its
-        # own code had frozen objects: those it keeps frozen, with these)
-        ours = gc.get_freeze_count() == 0
-        gc.freeze()
         try:
             self.process.start()
         except BaseException:
             self.close()
             raise
         finally:
-            if ours:
-                gc.unfreeze()
             send.close()  # the child's end: with it closed here, a child that dies reads as end-of-file
 
     def __iter__(self) -> Iterator[tuple[float, np.ndarray]]:
