@@ -366,11 +366,13 @@ def run(
     event record; `on_ready(backend, bank)` once everything opened without error."""
     from edgeav.defaults import DEFAULT_CLIP
     from edgeav.heap import keep_freed_memory
+    from edgeav.io.sources import warm_up_decoder
 
     keep_freed_memory()  # the loop's per-call tensors reuse the heap instead of page-faulting in on every call
     if cfg.source is None:
         cfg = dataclasses.replace(cfg, source=str(DEFAULT_CLIP))
 
+    warm_up_decoder(cfg.source, cfg.realtime)  # its interpreter starts while the model loads
     parts = open_parts(cfg)
     offsets = parts.backend.cfg.frame_offsets
     fps = parts.detector.spec.fps if parts.detector is not None else _grid_fps(cfg.hop, offsets) or 25.0

@@ -8,7 +8,7 @@
    `edgeav run --events-only`, and optionally the product's run with another model (`--other-model`, e.g. a
    cheaper event head): paired rounds, wall and CPU time (the decoder process's included).
 
-Linux (fork). Writes results/decode_process.{json,md}.
+Linux. Writes results/decode_process.{json,md}.
 
     python -m research.decode_process --rounds 5
 """

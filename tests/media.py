@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeav.io import VideoFile
+
 
 def make_clip(
     path: Path,
@@ -89,3 +91,29 @@ def make_audio(path: Path, seconds: float = 1.0, rate: int = 16000, channels: in
     x = 0.5 * np.sin(2 * np.pi * freq * t).astype(np.float32)
     sf.write(str(path), np.repeat(x[:, None], channels, 1), rate)
     return path
+
+
+class FailingVideo(VideoFile):
+    """A VideoFile whose frames fail at frame `at`: an EdgeavError ("edgeav"), another error ("other"), or the
+    process decoding it killed ("killed"). A decoder process unpickles it from this module, as the test imports it."""
+
+    @classmethod
+    def like(cls, video: VideoFile, failure: str, at: int) -> FailingVideo:
+        failing = cls.__new__(cls)
+        failing.__dict__.update(video.__dict__, failure=failure, at=at)
+        return failing
+
+    def frames(self, *args, **kwargs):
+        import os
+        import signal
+
+        from edgeav import EdgeavError
+
+        for i, item in enumerate(super().frames(*args, **kwargs)):
+            if i == self.at:
+                if self.failure == "edgeav":
+                    raise EdgeavError(f"frame {i} is damaged", "re-encode the file")
+                if self.failure == "other":
+                    raise ValueError("bad\npacket")
+                os.kill(os.getpid(), signal.SIGKILL)
+            yield item

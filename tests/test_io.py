@@ -139,13 +139,21 @@ def test_sources_accept_the_uri_forms(tmp_path):
 def _left_behind(src) -> list:
     """What a file source's decoder left running or allocated: decoder threads, a live child, its ring."""
     import threading
-    from pathlib import Path
 
     left = [t.name for t in threading.enumerate() if t.name == "edgeav-decode"]
     child = getattr(src, "last_child", None)
     if child is not None:
-        left += ["process"] * child.process.is_alive() + ["ring"] * Path("/dev/shm", child.name).exists()
+        left += ["process"] * child.running() + ["ring"] * (child.memory is not None)
     return left
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` exists and has not ended (a zombie no one reaps has ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 @pytest.mark.parametrize("decoder", ["thread", "process"])
@@ -154,7 +162,7 @@ def test_a_file_read_ahead_gives_the_decoded_frames_and_stops_with_its_reader(tm
     from edgeav.io.sources import FileSource
 
     if decoder == "process" and not decode_process.available():
-        pytest.skip("the decoder process forks: Linux only")
+        pytest.skip("the decoder process needs Linux")
     p = make_clip(tmp_path / "a.mp4", seconds=2.0)
     direct = list(VideoFile(p, fps=25, size=(32, 24)).frames())
     src = FileSource(str(p), 25, (32, 24), decoder=decoder)
@@ -185,32 +193,19 @@ def test_a_decoding_thread_hands_its_error_over_after_the_frames_before_it():
 
 
 @pytest.mark.parametrize("failure", ["edgeav", "other", "killed"])
-def test_a_decoder_process_hands_its_failure_over_after_the_frames_before_it(tmp_path, monkeypatch, failure):
+def test_a_decoder_process_hands_its_failure_over_after_the_frames_before_it(tmp_path, failure):
     """The child's errors reach the reader as one line naming the file, after every frame decoded before them; a
     child that dies (killed) reads as its exit code; either way nothing is left running."""
-    import os
-    import signal
-
     from edgeav.io import decode_process
     from edgeav.io.sources import FileSource
 
+    from media import FailingVideo
+
     if not decode_process.available():
-        pytest.skip("the decoder process forks: Linux only")
+        pytest.skip("the decoder process needs Linux")
     p = make_clip(tmp_path / "a.mp4", seconds=1.0)
-    frames = VideoFile.frames
-
-    def failing(self, *a, **k):  # runs in the child: forked, it has the patched class
-        for i, item in enumerate(frames(self, *a, **k)):
-            if i == 11:
-                if failure == "edgeav":
-                    raise EdgeavError("frame 11 is damaged", "re-encode the file")
-                if failure == "other":
-                    raise ValueError("bad\npacket")
-                os.kill(os.getpid(), signal.SIGKILL)
-            yield item
-
-    monkeypatch.setattr(VideoFile, "frames", failing)
     src = FileSource(str(p), 25, (32, 24), decoder="process")
+    src.video = FailingVideo.like(src.video, failure, at=11)  # the child unpickles it: the test's module, by path
     got = []
     expected = {"edgeav": "frame 11 is damaged", "other": "failed after 0.40s: ValueError: bad packet"}
     with pytest.raises(EdgeavError) as e:
@@ -224,6 +219,60 @@ def test_a_decoder_process_hands_its_failure_over_after_the_frames_before_it(tmp
     if failure != "edgeav":
         _one_line(e.value, p)
     assert not _left_behind(src)
+
+
+def test_a_decoder_process_is_no_fork_of_its_reader_and_ends_with_it(tmp_path):
+    """The child is a fresh interpreter: none of the reader's modules or threads (a fork would copy the reader's
+    heap and only its forking thread, and hang on what the rest held). One started ahead (warm_up) waits for the
+    next reader; a reader that dies ends its child."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    from edgeav.io import decode_process
+    from edgeav.io.sources import FileSource
+
+    if not decode_process.available():
+        pytest.skip("the decoder process needs Linux")
+    p = make_clip(tmp_path / "a.mp4", seconds=1.0)
+    decode_process.warm_up()
+    waiting = list(decode_process._waiting)
+    src = FileSource(str(p), 25, (32, 24), decoder="process")
+    it = iter(src)
+    next(it)
+    child = src.last_child.child
+    assert waiting == [child] and not decode_process._waiting  # the one started ahead took the job
+    with open(f"/proc/{child.process.pid}/cmdline", "rb") as f:
+        assert b"serve(" in f.read()  # exec'd, not forked: its own command line
+    import torch  # noqa: F401  (mapped into the reader: a forked child would have it too)
+
+    def libraries(pid):
+        with open(f"/proc/{pid}/maps") as f:
+            return f.read()
+
+    assert "libtorch" in libraries("self") and "libtorch" not in libraries(child.process.pid)
+    it.close()
+    assert not _left_behind(src)
+    # a reader killed mid-file: its child, waiting for slots, reads end-of-file and ends (no orphan decoding on)
+    long = make_clip(tmp_path / "long.mp4", seconds=5.0)
+    code = textwrap.dedent(f"""
+        import os
+        from edgeav.io.sources import FileSource
+        src = FileSource({str(long)!r}, 25, (32, 24), decoder="process")
+        it = iter(src)
+        next(it)
+        print(src.last_child.child.process.pid, flush=True)
+        os.kill(os.getpid(), 9)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    pid = int(out.split()[0])
+    for _ in range(200):
+        if not _running(pid):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"decoder process {pid} outlived its killed reader")
 
 
 def test_frames_scaled_by_one_scaler_equal_scaling_each_frame_alone():
@@ -305,18 +354,27 @@ def test_a_file_read_as_yuv420_planes_stands_for_its_rgb_frames_and_other_stream
         assert next(iter(video.frames()))[1].shape == (48, 64, 3)
 
 
-def test_without_shared_memory_a_file_is_decoded_on_a_thread_unless_a_process_was_asked_for(tmp_path, monkeypatch):
+@pytest.mark.parametrize("lack", ["shared memory", "an interpreter that starts"])
+def test_without_a_decoder_process_a_file_is_decoded_on_a_thread_unless_a_process_was_asked_for(
+    tmp_path, monkeypatch, lack
+):
+    import sys
+
     from edgeav.io import decode_process
     from edgeav.io.sources import FileSource
 
     if not decode_process.available():
-        pytest.skip("the decoder process forks: Linux only")
+        pytest.skip("the decoder process needs Linux")
     p = make_clip(tmp_path / "a.mp4", seconds=1.0)
 
     def no_shm(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(decode_process.shared_memory, "SharedMemory", no_shm)
+    if lack == "shared memory":
+        monkeypatch.setattr(decode_process, "ring_memory", no_shm)
+    else:
+        monkeypatch.setattr(sys, "executable", "/bin/false")  # starts, and exits before it is ready
+        monkeypatch.setattr(decode_process, "_waiting", [])
     assert len(list(FileSource(str(p), 25, (32, 24)))) == 25
     with pytest.raises(EdgeavError, match="cannot start a decoder process") as e:
         list(FileSource(str(p), 25, (32, 24), decoder="process"))

@@ -283,6 +283,17 @@ class LiveSource(FrameSource):
 _URI_RE = re.compile(r"^(?P<scheme>[a-z0-9+]+)://(?P<rest>.*)$", re.I)
 
 
+def warm_up_decoder(source: str, realtime: bool = False) -> None:
+    """Start the decoder process a file `source` read ahead will take (`FileSource`), so that its start overlaps
+    the caller's own (loading a model); nothing for cameras, streams and paced files."""
+    m = _URI_RE.match(str(source))
+    if m and m.group("scheme").lower() != "file":
+        return
+    path = m.group("rest") if m else str(source)
+    if not realtime and not path.isdigit() and not path.startswith("/dev/video") and Path(path).is_file():
+        decode_process.warm_up()
+
+
 def open_source(
     source: str,
     fps: float,

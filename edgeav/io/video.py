@@ -104,6 +104,10 @@ class VideoFile:
         self._audio: _AudioCursor | None = None
         self.truncated = False  # set when decoding stopped early on a damaged stream
 
+    def __getstate__(self) -> dict:
+        """What a decoder process gets: the reader's settings, without its open audio cursor (reopened on use)."""
+        return {**self.__dict__, "_audio": None}
+
     @property
     def duration(self) -> float:
         return self.info.duration
