@@ -219,7 +219,7 @@ class ChildDecoder:
         )
 
     def close(self) -> None:
-        """End the child (at once if it is still decoding) and free the ring; safe to call more than once."""
+        """End the child (`_Child.end`) and free the ring; safe to call more than once."""
         if self.child is not None:
             self.child.end()
         if self.memory is not None:
