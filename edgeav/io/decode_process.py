@@ -180,12 +180,10 @@ class ChildDecoder:
             while True:
                 kind, payload = self._receive()
                 if kind == "frames":
-                    for i, t in enumerate(payload):
-                        frame = ring[k % len(ring)].copy()
-                        k += 1
-                        if i == len(payload) - 1:
-                            self._free(len(payload))
-                        yield t, frame
+                    frames = [ring[(k + i) % len(ring)].copy() for i in range(len(payload))]
+                    k += len(payload)
+                    self._free(len(payload))  # copied out: the child may write those slots again
+                    yield from zip(payload, frames)
                 elif kind == "end":
                     self.video.truncated = payload
                     return
