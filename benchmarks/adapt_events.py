@@ -129,17 +129,38 @@ def scored_lines(clips: list, lines: list[list[dict]]) -> tuple[dict, list]:
     return prf(tp, n_pred, n_true), found
 
 
-def found_events(model: str, bank_path: str, clips: list, k: int) -> tuple[dict, list]:  # noqa: ANN001
-    """`edgeav run --events-only` on each clip, scored (`scored_lines`)."""
-    return scored_lines(clips, [event_lines(model, bank_path, c, k) for c in clips])
+def found_events(model: str, bank_path: str, clips: list, k: int, feedback: str = "") -> tuple[dict, list]:  # noqa: ANN001
+    """`edgeav run --events-only` on each clip (with `--feedback` where given), scored (`scored_lines`)."""
+    options = {"feedback": feedback} if feedback else {}
+    return scored_lines(clips, [event_lines(model, bank_path, c, k, **options) for c in clips])
+
+
+def top_at_found(found: list, bias: dict | None) -> list[tuple[str, str]]:
+    """[(true sound, top-1 sound)] at the found events, with `bias` ({sound: score bias}) added to the scores."""
+    return [(true, max(scores, key=lambda s: scores[s] + (bias[s] if bias else 0.0))) for true, scores in found]
+
+
+def macro_interval(pairs: list, draws: int = 2000, seed: int = 0) -> list[float]:
+    """The 95% bootstrap interval of macro top-1 over [(true, top)] pairs (found events drawn with replacement):
+    how far the few events of a rare sound move it."""
+    if not pairs:
+        return [0.0, 0.0]
+    true = np.array([t for t, _ in pairs])
+    right = np.array([t == p for t, p in pairs], float)
+    rng = np.random.default_rng(seed)
+    macros = []
+    for _ in range(draws):
+        i = rng.integers(0, len(pairs), len(pairs))
+        sounds, inverse = np.unique(true[i], return_inverse=True)
+        macros.append(float(np.mean(np.bincount(inverse, right[i]) / np.bincount(inverse))))
+    return [round(float(x), 4) for x in np.percentile(macros, [2.5, 97.5])]
 
 
 def sound_at_found(found: list, n_true: int, prior: str, bias: dict | None) -> dict:
     """Found and right at top-1 (over all events); at the found events top-1 and macro top-1 (mean over the sounds
     that fired) beside the blind prior's, with `bias` ({sound: score bias}) added to the scores."""
     hits: dict[str, list[bool]] = {}  # per true sound, at its found events: was the top-1 right
-    for true, scores in found:
-        top = max(scores, key=lambda s: scores[s] + (bias[s] if bias else 0.0))
+    for true, top in top_at_found(found, bias):
         hits.setdefault(true, []).append(top == true)
     right, tp = sum(map(sum, hits.values())), len(found)
     prior_right = len(hits.get(prior, []))
@@ -153,22 +174,30 @@ def sound_at_found(found: list, n_true: int, prior: str, bias: dict | None) -> d
     }
 
 
-def scored(model: str, bank_path: str, clips: list, prior: str) -> dict:  # noqa: ANN001
+def scored(model: str, bank_path: str, clips: list, prior: str, feedback: str = "") -> dict:  # noqa: ANN001
     """Detection and the sound at found events, scored as `edgeav run --events-only` gives them with the model's
-    own footage prior; for a model that carries one, also under each of PRIOR_WEIGHTS (`by_prior_weight`)."""
+    own footage prior (and `--feedback` where given); per found event its true and top-1 sound, and the bootstrap
+    interval of macro top-1; for a model that carries a prior, also under each of PRIOR_WEIGHTS
+    (`by_prior_weight`)."""
     from edgeav.bank import SoundBank
     from edgeav.models import load_model
     from edgeav.prior import prior_bias
 
     bank = SoundBank.load(bank_path)
     card = load_model(model).card
-    det, found = found_events(model, bank_path, clips, len(bank))
+    det, found = found_events(model, bank_path, clips, len(bank), feedback)
+
+    def bias(weight: float) -> dict | None:
+        b = prior_bias(card.footage_starts, bank.ids, weight)
+        return None if b is None else dict(zip(bank.ids, b.tolist()))
 
     def at(weight: float) -> dict:
-        b = prior_bias(card.footage_starts, bank.ids, weight)
-        return sound_at_found(found, det["true_events"], prior, None if b is None else dict(zip(bank.ids, b.tolist())))
+        return sound_at_found(found, det["true_events"], prior, bias(weight))
 
-    row = {**det, **at(card.prior_weight), "prior_weight": card.prior_weight}
+    pairs = top_at_found(found, bias(card.prior_weight))
+    row = {**det, **at(card.prior_weight), "prior_weight": card.prior_weight, "feedback": bool(feedback)}
+    row["macro_top1_interval"] = macro_interval(pairs)
+    row["found_sounds"] = [list(p) for p in pairs]
     if card.footage_starts:
         row["by_prior_weight"] = {str(w): at(w) for w in PRIOR_WEIGHTS}
     return row
@@ -180,21 +209,26 @@ def adapted(model: str, footage: Path, root: Path, out: Path, a: argparse.Namesp
 
     if a.score_only:  # the adaptation a previous run made, scored again
         rep = json.loads((out / "adapt.json").read_text())
-        return {"model": rep["model"], "seconds": round(sum(rep["seconds"].values()), 1), "report": rep}
-    rep = adapt(
-        AdaptConfig(
-            footage=str(footage),
-            sounds=str(root / "sounds"),
-            model=model,
-            out=str(out),
-            steps=a.adapt_steps,
-            event_steps=a.event_steps,
-            feedback=feedback,
-            seed=a.seed,
+    else:
+        rep = adapt(
+            AdaptConfig(
+                footage=str(footage),
+                sounds=str(root / "sounds"),
+                model=model,
+                out=str(out),
+                steps=a.adapt_steps,
+                event_steps=a.event_steps,
+                feedback=feedback,
+                seed=a.seed,
+            )
         )
-    )
     # the report's stage times add up over resumed runs: what the adaptation cost in all
     return {"model": rep["model"], "seconds": round(sum(rep["seconds"].values()), 1), "report": rep}
+
+
+def feedback_file(adaptation: dict) -> str:
+    """The re-embedded verdicts an adaptation wrote: what the `edgeav run --feedback` it prints re-ranks by."""
+    return adaptation["report"].get("feedback", {}).get("file", "")
 
 
 def markdown(res: dict, cmd: str) -> str:
@@ -215,14 +249,15 @@ def markdown(res: dict, cmd: str) -> str:
         "bank's audio side saw every game; the event head did not see this one. Adapt sets the onset threshold "
         f"from the footage (no more detections than fingerprinted starts): {thresholds}.",
         "",
-        "| event head | P / R / F1 | found & right at top-1 (prior) | at found events: top-1 / macro top-1 (prior) |",
-        "|---|---|---|---|",
+        "| event head | P / R / F1 | found & right at top-1 (prior) | at found events: top-1 / macro top-1 (prior) "
+        "| macro top-1: 95% bootstrap |",
+        "|---|---|---|---|---|",
     ]
     for name, r in res["rows"].items():
         lines.append(
             f"| {name} | {r['precision']:.2f} / {r['recall']:.2f} / **{r['f1']:.2f}** | {r['found_right']:.3f} "
             f"({r['prior_found_right']:.3f}) | {r['top1_at_found']:.3f} / {r['macro_top1_at_found']:.3f} "
-            f"({r['prior_top1_at_found']:.3f} / {r['prior_macro_top1_at_found']:.3f}) |"
+            f"({r['prior_top1_at_found']:.3f} / {r['prior_macro_top1_at_found']:.3f}) | {interval(r)} |"
         )
     lines += [
         "",
@@ -243,6 +278,22 @@ def markdown(res: dict, cmd: str) -> str:
         lines.append(f"| {w} | " + " | ".join(cells) + " |")
     lines += ["", f"Reproduce: `{cmd}`"]
     return "\n".join(lines) + "\n"
+
+
+def interval(row: dict) -> str:
+    """A row's macro top-1 bootstrap interval, as a table shows it ("–" for a row measured without one)."""
+    lo_hi = row.get("macro_top1_interval")
+    return f"{lo_hi[0]:.2f}–{lo_hi[1]:.2f}" if lo_hi else "–"
+
+
+def summary_cell(row: dict, verdicts: bool = False) -> str:
+    """Top-1 / macro top-1 at found events [its interval] (the prior's), ✓ where the aim is met; a verdicts row
+    scored without the verdicts' re-ranking is marked ⁿ."""
+    cell = (
+        f"{row['top1_at_found']:.3f} / {row['macro_top1_at_found']:.3f} [{interval(row)}] "
+        f"({row['prior_top1_at_found']:.3f} / {row['prior_macro_top1_at_found']:.3f})"
+    )
+    return cell + (" ✓" if meets_aim(row) else "") + (" ⁿ" if verdicts and not row.get("feedback") else "")
 
 
 def meets_aim(row: dict) -> bool:
@@ -302,11 +353,7 @@ def summary(out: str | Path = RESULTS) -> dict:
         "|---|---|---|---|---|---|---|",
     ]
     for g, r in games.items():
-        cells = [
-            f"{r[n]['top1_at_found']:.3f} / {r[n]['macro_top1_at_found']:.3f} ({r[n]['prior_top1_at_found']:.3f} / "
-            f"{r[n]['prior_macro_top1_at_found']:.3f}){' ✓' if meets_aim(r[n]) else ''}"
-            for n in (plain, fed)
-        ]
+        cells = [summary_cell(r[plain]), summary_cell(r[fed], verdicts=True)]
         lines.append(
             f"| {g} | {r['test_events']} | {r['without the game']['found_right']:.3f} | {r[plain]['found_right']:.3f} "
             f"| {cells[0]} | {cells[1]} | {1 / r['library']:.3f} |"
@@ -314,7 +361,10 @@ def summary(out: str | Path = RESULTS) -> dict:
     lines += [
         "",
         f"✓: the aim met (top-1 at found events at or above the prior's, macro top-1 ≥ 2× the prior's): adapted in "
-        f"{len(res['met'][plain])} of {len(games)} games, with verdicts in {len(res['met'][fed])} of {len(games)}.",
+        f"{len(res['met'][plain])} of {len(games)} games, with verdicts in {len(res['met'][fed])} of {len(games)}. "
+        "[lo–hi]: macro top-1's 95% bootstrap interval over the found events. With verdicts the model runs as adapt "
+        "prints it, re-ranked by them (--feedback); ⁿ: measured before that, the model trained on the verdicts "
+        "only.",
         "",
         "Games where the aim is met under each footage prior weight (edgeav.prior; re-ranking the same runs), on "
         "the held-out games' val clips and on their test clips; the weight is chosen on val:",
@@ -386,18 +436,21 @@ def main(argv: list[str] | None = None) -> dict:
             simulated_verdicts(adapt_plain["model"], cache25, train, bank, a.verdicts, seed=0)
         )
     adapt_fb = adapted(without, footage, root, work / "adapted-feedback", a, str(verdict_file))
+    # adapted + verdicts is run as adapt prints it: its model re-ranked by the verdicts (--feedback)
+    measured = (
+        ("without the game", without, ""),
+        ("adapted", adapt_plain["model"], ""),
+        ("adapted + verdicts", adapt_fb["model"], feedback_file(adapt_fb)),
+        ("adapted + verdicts, not re-ranked", adapt_fb["model"], ""),
+        ("shipped (saw every game; reference)", a.model, ""),
+    )
     rows = {}
-    for name, model in (
-        ("without the game", without),
-        ("adapted", adapt_plain["model"]),
-        ("adapted + verdicts", adapt_fb["model"]),
-        ("shipped (saw every game; reference)", a.model),
-    ):
-        rows[name] = scored(model, corpus_bank(model, root, Path(a.bank_cache)), test, prior)
-        print(name, rows[name], flush=True)
+    for name, model, fb in measured:
+        rows[name] = scored(model, corpus_bank(model, root, Path(a.bank_cache)), test, prior, fb)
+        print(name, {k: v for k, v in rows[name].items() if k != "found_sounds"}, flush=True)
     val_rows = {
-        name: scored(r["model"], corpus_bank(r["model"], root, Path(a.bank_cache)), val, prior)
-        for name, r in (("adapted", adapt_plain), ("adapted + verdicts", adapt_fb))
+        name: scored(model, corpus_bank(model, root, Path(a.bank_cache)), val, prior, fb)
+        for name, model, fb in measured[1:4]
     }
     res = {
         "game": a.game,

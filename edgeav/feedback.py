@@ -1,10 +1,11 @@
 """Users' verdicts on suggestions, stored append-only, and folded back into the ranking.
 
-A record: the moment (source, window start t), the sound, the verdict (accept | reject), and the model's visual
-embedding of that window (so the store is self-contained: no re-decoding to use it), tagged with the model id that
-made it. Records come from the live view (a / r keys on the top suggestion) or from `edgeav feedback` on a run's
-JSONL afterwards. The file only ever grows: one JSON line per verdict, flushed and fsynced per write; a later
-verdict on the same moment and sound wins.
+A record: the moment (source, window start t), the sound, the verdict (accept | reject), and the embedding `run`
+ranks that window by (so the store is self-contained: no re-decoding to use it; with an event head, the head's
+embedding of the frame a pre-roll in, where the window's sound starts and where an event there is named, else the
+window encoder's), tagged with the model id that made it. Records come from the live view (a / r keys on the top
+suggestion) or from `edgeav feedback` on a run's JSONL afterwards. The file only ever grows: one JSON line per
+verdict, flushed and fsynced per write; a later verdict on the same moment and sound wins.
 
 Re-ranking is contextual: a verdict moves a sound's score in windows that look like the one judged,
     Δscore(s | v) = weight · tanh( Σ_i y_i · exp((cos(v, e_i) − 1) / tau) )   over verdicts i on sound s,
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from edgeav.backends.base import Backend
     from edgeav.bank import SoundBank
+    from edgeav.events import EventSpec
     from edgeav.io.video import VideoFile
 
 import json
@@ -40,7 +42,7 @@ class Verdict:
     t: float
     sound: str
     verdict: str  # accept | reject
-    embedding: list[float]  # the model's visual embedding of the judged window
+    embedding: list[float]  # the embedding run ranks the judged window by (embed_moments)
     model_id: str
     time: float = 0.0  # when the verdict was given (unix seconds)
 
@@ -172,24 +174,72 @@ def verdicts_from_run(
 
 
 def embed_moments(backend: Backend, source: str, times: list[float]) -> np.ndarray:
-    """The backend's visual embeddings of the windows starting at `times` in a video file, as `run` made them."""
+    """The embeddings `run` ranks the windows starting at `times` in a video file by: with an event head, the head's
+    embedding of the frame a pre-roll into each (the frame that names a window's sound, and an event's there);
+    otherwise the window encoder's. A verdict embedded otherwise would sit in another space than the moments it
+    re-ranks."""
+    if backend.event_spec is not None:
+        from edgeav.frontends import WindowSpec
+
+        return head_embeddings(backend, source, [t + WindowSpec().pre_roll_s for t in times])
+    return window_embeddings(backend, source, times)
+
+
+def _frame_near(v: VideoFile, t: float) -> np.ndarray:
+    # a moment judged near the end: its later frames are the last one on screen (the container's duration can run a
+    # little past the video stream's last frame)
+    for back in np.arange(0.0, 1.0, 0.04):
+        try:
+            return v.frame_at(max(0.0, min(t, v.duration) - back))
+        except EdgeavError:
+            continue
+    return v.frame_at(t)  # raises the one-line error
+
+
+def window_embeddings(backend: Backend, source: str, times: list[float]) -> np.ndarray:
+    """The window encoder's embeddings of the windows starting at `times`, as `run` makes them."""
     from edgeav.io import VideoFile
 
     cfg = backend.cfg
-
-    def frame_near(v: VideoFile, t: float) -> np.ndarray:
-        # a moment judged near the end: its later frames are the last one on screen (the container's duration can
-        # run a little past the video stream's last frame)
-        for back in np.arange(0.0, 1.0, 0.04):
-            try:
-                return v.frame_at(max(0.0, min(t, v.duration) - back))
-            except EdgeavError:
-                continue
-        return v.frame_at(t)  # raises the one-line error
-
     with VideoFile(source, fps=None, size=cfg.frame_size) as v:
-        stacks = np.stack([np.stack([frame_near(v, t + o) for o in cfg.frame_offsets]) for t in times])
+        stacks = np.stack([np.stack([_frame_near(v, t + o) for o in cfg.frame_offsets]) for t in times])
     return np.asarray(backend.encode_visual(stacks), np.float32)
+
+
+def head_embeddings(backend: Backend, source: str, times: list[float]) -> np.ndarray:
+    """The event head's embeddings (len(times), E) of the frames at `times`, each read as `run` reads it: with the
+    head's `before` frames ahead and `after` past it on the head's frame grid; a time the head cannot score (too
+    near either end) takes the nearest frame it can, as `run` names a window there."""
+    from edgeav.io import VideoFile
+
+    spec = backend.event_spec
+    out = []
+    with VideoFile(source, fps=spec.fps, size=backend.cfg.frame_size) as v:
+        for t in times:
+            codes, _ = backend.encode_event_frames(_head_context(v, int(round(t * spec.fps)), spec))
+            _, emb = backend.score_events(codes[None])
+            out.append(emb[0])
+    return np.asarray(out, np.float32)
+
+
+def _head_context(v: VideoFile, frame: int, spec: EventSpec) -> np.ndarray:
+    """The `length` + 1 frames the head reads to score `frame`, or the nearest frame it can score."""
+    frame = max(frame, spec.before)
+    start = frame - spec.before - 1  # the frame before the first read: each frame's code takes its change
+    # past the end the decoder gives fewer frames: the context moves back until the head has all it reads
+    for _ in range(8):
+        got = [img for _, img in v.frames(start=max(start, 0) / spec.fps, end=(frame + spec.after + 0.5) / spec.fps)]
+        if start < 0:  # frame 0 is read against itself, as at a run's start
+            got = got[:1] + got
+        missing = spec.length + 1 - len(got)
+        if missing <= 0 or not got:
+            break
+        frame, start = frame - missing, start - missing
+        if frame < spec.before:
+            raise EdgeavError(f"{v.path} is too short for the event head's context", "judge a longer video")
+    if len(got) < spec.length + 1:
+        raise EdgeavError(f"no frames near {frame / spec.fps:.2f}s in {v.path}", "judge a moment inside the video")
+    return np.stack(got)
 
 
 def record_run_verdicts(

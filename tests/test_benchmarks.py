@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -469,9 +470,18 @@ def test_event_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
         "without the game",
         "adapted",
         "adapted + verdicts",
+        "adapted + verdicts, not re-ranked",
         "shipped (saw every game; reference)",
     ]
     assert res["test_events"] > 0 and all(0 <= r["f1"] <= 1 for r in res["rows"].values())
+    fed = res["rows"]["adapted + verdicts"]
+    assert fed["feedback"] and not res["rows"]["adapted + verdicts, not re-ranked"]["feedback"]
+    # every found event is kept with its true and top sound; top-1 at found events is their agreement
+    assert len(fed["found_sounds"]) == fed["matched"]
+    agree = np.mean([t == p for t, p in fed["found_sounds"]]) if fed["found_sounds"] else 0.0
+    assert fed["top1_at_found"] == pytest.approx(agree, abs=1e-4)
+    lo, hi = fed["macro_top1_interval"]
+    assert 0 <= lo <= hi <= 1
     assert res["verdicts"] >= 5 and res["adapt_seconds"] > 0
     assert all(0 <= r["macro_top1_at_found"] <= 1 and 0 <= r["prior_top1_at_found"] <= 1 for r in res["rows"].values())
     again = subprocess.run(
@@ -550,3 +560,12 @@ def test_adaptation_aim_needs_both_top1_and_twice_the_prior_macro():
     assert meets_aim({**row, "prior_macro_top1_at_found": 0.25})
     assert not meets_aim({**row, "prior_macro_top1_at_found": 0.26})  # macro 1.9× the prior's
     assert not meets_aim({**row, "top1_at_found": 0.59, "prior_macro_top1_at_found": 0.1})
+
+
+def test_the_macro_interval_is_wide_where_a_rare_sound_decides_it():
+    from benchmarks.adapt_events import macro_interval
+
+    common = [("pam", "pam")] * 200
+    assert macro_interval(common + [("kraah", "kraah")] * 40) == [1.0, 1.0]
+    lo, hi = macro_interval(common + [("kraah", "kraah")] * 40 + [("blub", "pam"), ("blub", "blub")])
+    assert lo < 0.8 and hi == 1.0  # two events of a third sound: half right, or (drawn without one) all or none

@@ -175,3 +175,42 @@ def test_a_verdict_on_an_event_line_is_kept_at_the_window_whose_sound_starts_at_
         (2.28, "boat/kraah.ogg", "accept"),
         (0.0, "boat/kraah.ogg", "accept"),
     ]
+
+
+def test_a_verdict_is_embedded_as_run_ranks_its_window_with_an_event_head(tmp_path, monkeypatch):
+    """With an event head, `run` names a window's sound by the head's embedding a pre-roll in: the verdicts that
+    `edgeav feedback`, the review page and adapt embed afterwards are that embedding, as the live keys store it."""
+    import edgeav.display
+    from edgeav.backends import load_backend
+    from edgeav.bank import index_sounds
+    from edgeav.feedback import embed_moments
+    from edgeav.models import create_model, save_model
+    from edgeav.models.card import ModelCard
+
+    torch.manual_seed(0)
+    m = create_model("tiny", event_widths=(4, 8), event_dim=8)
+    model = str(save_model(m, tmp_path / "tiny_events", ModelCard(onset_threshold=1e9)))
+    backend = load_backend(model)
+    bank = tmp_path / "bank.npz"
+    index_sounds(backend, [ASSETS / "sounds"], bank, progress=False, model_id=backend.model_id)
+    keys = iter(["accept"] * 15)
+
+    class AcceptingViewer:
+        def __init__(self, *a):
+            pass
+
+        def show(self, frame, recs, t):
+            return next(keys, None)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(edgeav.display, "Viewer", AcceptingViewer)
+    store = tmp_path / "live.jsonl"
+    run(RunConfig(str(CLIP), bank=str(bank), model=model, quiet=True, hop=1.0, show=True, feedback=str(store)))
+    live = FeedbackStore(store).load()
+    assert len(live) >= 14
+    again = embed_moments(backend, str(CLIP), [v.t for v in live])
+    stored = np.array([v.embedding for v in live], np.float32)
+    cos = (again * stored).sum(1) / np.linalg.norm(again, axis=1) / np.linalg.norm(stored, axis=1)
+    assert cos.min() > 0.999, cos  # the first window (the head's first scored frame) and the last included
