@@ -20,12 +20,13 @@ GAP_S = 1.0  # between clips laid end to end as one timeline: wider than any tol
 
 def corpus_bank(model: str, root: Path, cache: Path) -> str:
     """The corpus's 207 sound files indexed for `model`, with their categories (incremental: reused)."""
+    from edgeav.atomic import atomic_path
     from edgeav.backends import load_backend
     from edgeav.bank import bank_encoder, index_sounds
 
     cats = cache / "categories.csv"
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(root / "sounds.csv", newline="") as f, open(cats, "w", newline="") as out:
+    # atomic: benchmarks run side by side share the cache, and one must never read another's half-written file
+    with open(root / "sounds.csv", newline="") as f, atomic_path(cats) as tmp, open(tmp, "w", newline="") as out:
         w = csv.writer(out)
         for row in csv.DictReader(f):
             w.writerow([row["sound_id"], row["category"]])

@@ -124,8 +124,20 @@ def test_bad_inputs_give_one_clear_line(tmp_path):
     _one_line(e.value, missing)
 
 
-def test_sources_accept_the_uri_forms(tmp_path):
+def test_sources_accept_the_uri_forms(tmp_path, monkeypatch):
+    from edgeav.io import decode_process
+    from edgeav.io.sources import split_source, warm_up_decoder
+
     p = make_clip(tmp_path / "u.mp4", seconds=1.0)
+    assert split_source(f"file://{p}") == ("", str(p)) and split_source("0") == ("", "0")
+    assert split_source("v4l2://2") == ("v4l2", "2") and split_source("RTSP://cam/x") == ("rtsp", "cam/x")
+    # a decoder process is warmed for what open_source reads from a file ahead, and for nothing else
+    started = []
+    monkeypatch.setattr(decode_process, "warm_up", lambda: started.append(1))
+    for s in (str(p), f"file://{p}", "0", "/dev/video0", "rtsp://cam/x", str(tmp_path / "missing.mp4")):
+        warm_up_decoder(s)
+    warm_up_decoder(str(p), realtime=True)
+    assert len(started) == 2
     for s in (str(p), f"file://{p}"):
         src = open_source(s, fps=5, size=(32, 24))
         assert len(list(src)) == 5

@@ -283,14 +283,24 @@ class LiveSource(FrameSource):
 _URI_RE = re.compile(r"^(?P<scheme>[a-z0-9+]+)://(?P<rest>.*)$", re.I)
 
 
+def split_source(source: str) -> tuple[str, str]:
+    """(scheme, rest) of SOURCE as users write it: a path, `file://PATH`, a camera index or /dev/videoN have
+    scheme "" (and rest the path, index or device); `v4l2://N` is ("v4l2", "N")."""
+    m = _URI_RE.match(str(source))
+    scheme = m.group("scheme").lower() if m else ""
+    return ("" if scheme == "file" else scheme), (m.group("rest") if m else str(source))
+
+
+def is_camera(rest: str) -> bool:
+    """Whether a scheme-less source names a camera (an index, /dev/videoN) rather than a file."""
+    return rest.isdigit() or rest.startswith("/dev/video")
+
+
 def warm_up_decoder(source: str, realtime: bool = False) -> None:
     """Start the decoder process a file `source` read ahead will take (`FileSource`), so that its start overlaps
     the caller's own (loading a model); nothing for cameras, streams and paced files."""
-    m = _URI_RE.match(str(source))
-    if m and m.group("scheme").lower() != "file":
-        return
-    path = m.group("rest") if m else str(source)
-    if not realtime and not path.isdigit() and not path.startswith("/dev/video") and Path(path).is_file():
+    scheme, rest = split_source(source)
+    if not realtime and not scheme and not is_camera(rest) and Path(rest).is_file():
         decode_process.warm_up()
 
 
@@ -308,25 +318,20 @@ def open_source(
     decoder threads (0: as many as the codec takes); `deblock` False skips a file codec's loop filter; `yuv420`
     asks a file for YUV 4:2:0 planes where its stream allows (`VideoFile`; live sources give RGB)."""
     s = str(source)
-    m = _URI_RE.match(s)
-    scheme = m.group("scheme").lower() if m else ""
-    if scheme == "file":
-        s, scheme = m.group("rest"), ""
+    scheme, rest = split_source(s)
     if not scheme:
-        if s.isdigit():
-            return LiveSource(int(s), size)
-        if s.startswith("/dev/video"):
-            return LiveSource(s, size)
-        if not Path(s).exists():
-            raise EdgeavError(f"source not found: {s}", "give a video file, a camera index (0), /dev/videoN or a URL")
-        return FileSource(s, fps, size, realtime=realtime, threads=decode_threads, deblock=deblock, yuv420=yuv420)
+        if is_camera(rest):
+            return LiveSource(int(rest) if rest.isdigit() else rest, size)
+        if not Path(rest).exists():
+            fix = "give a video file, a camera index (0), /dev/videoN or a URL"
+            raise EdgeavError(f"source not found: {rest}", fix)
+        return FileSource(rest, fps, size, realtime=realtime, threads=decode_threads, deblock=deblock, yuv420=yuv420)
     if scheme == "v4l2":
-        dev = m.group("rest")
-        return LiveSource(int(dev) if dev.isdigit() else dev, size)
+        return LiveSource(int(rest) if rest.isdigit() else rest, size)
     if scheme == "csi":
         import cv2
 
-        sensor = m.group("rest") or "0"
+        sensor = rest or "0"
         pipeline = (
             f"nvarguscamerasrc sensor-id={sensor} ! video/x-raw(memory:NVMM),width=1280,height=720 ! "
             "nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! appsink drop=1"
