@@ -140,9 +140,19 @@ def top_at_found(found: list, bias: dict | None) -> list[tuple[str, str]]:
     return [(true, max(scores, key=lambda s: scores[s] + (bias[s] if bias else 0.0))) for true, scores in found]
 
 
-def macro_interval(pairs: list, draws: int = 2000, seed: int = 0) -> list[float]:
-    """The 95% bootstrap interval of macro top-1 over [(true, top)] pairs (found events drawn with replacement):
+def confusion(pairs: list) -> dict[str, dict[str, int]]:
+    """{true sound: {top-1 sound: found events}} of [(true, top)] pairs: what a result keeps of each found event."""
+    out: dict[str, dict[str, int]] = {}
+    for true, top in pairs:
+        out.setdefault(true, {}).setdefault(top, 0)
+        out[true][top] += 1
+    return {t: dict(sorted(c.items())) for t, c in sorted(out.items())}
+
+
+def macro_interval(found: dict[str, dict[str, int]], draws: int = 2000, seed: int = 0) -> list[float]:
+    """The 95% bootstrap interval of macro top-1 over the found events of a `confusion` (drawn with replacement):
     how far the few events of a rare sound move it."""
+    pairs = [(t, p) for t, tops in found.items() for p, n in tops.items() for _ in range(n)]
     if not pairs:
         return [0.0, 0.0]
     true = np.array([t for t, _ in pairs])
@@ -176,8 +186,8 @@ def sound_at_found(found: list, n_true: int, prior: str, bias: dict | None) -> d
 
 def scored(model: str, bank_path: str, clips: list, prior: str, feedback: str = "") -> dict:  # noqa: ANN001
     """Detection and the sound at found events, scored as `edgeav run --events-only` gives them with the model's
-    own footage prior (and `--feedback` where given); per found event its true and top-1 sound, and the bootstrap
-    interval of macro top-1; for a model that carries a prior, also under each of PRIOR_WEIGHTS
+    own footage prior (and `--feedback` where given); the found events' true against top-1 sounds (`confusion`) and
+    the bootstrap interval of macro top-1; for a model that carries a prior, also under each of PRIOR_WEIGHTS
     (`by_prior_weight`)."""
     from edgeav.bank import SoundBank
     from edgeav.models import load_model
@@ -196,8 +206,8 @@ def scored(model: str, bank_path: str, clips: list, prior: str, feedback: str = 
 
     pairs = top_at_found(found, bias(card.prior_weight))
     row = {**det, **at(card.prior_weight), "prior_weight": card.prior_weight, "feedback": bool(feedback)}
-    row["macro_top1_interval"] = macro_interval(pairs)
-    row["found_sounds"] = [list(p) for p in pairs]
+    row["found_sounds"] = confusion(pairs)
+    row["macro_top1_interval"] = macro_interval(row["found_sounds"])
     if card.footage_starts:
         row["by_prior_weight"] = {str(w): at(w) for w in PRIOR_WEIGHTS}
     return row
@@ -363,8 +373,8 @@ def summary(out: str | Path = RESULTS) -> dict:
         f"✓: the aim met (top-1 at found events at or above the prior's, macro top-1 ≥ 2× the prior's): adapted in "
         f"{len(res['met'][plain])} of {len(games)} games, with verdicts in {len(res['met'][fed])} of {len(games)}. "
         "[lo–hi]: macro top-1's 95% bootstrap interval over the found events. With verdicts the model runs as adapt "
-        "prints it, re-ranked by them (--feedback); ⁿ: measured before that, the model trained on the verdicts "
-        "only.",
+        "prints it, re-ranked by them (--feedback); ⁿ: scored without that re-ranking (the model trained on the "
+        "verdicts only).",
         "",
         "Games where the aim is met under each footage prior weight (edgeav.prior; re-ranking the same runs), on "
         "the held-out games' val clips and on their test clips; the weight is chosen on val:",
