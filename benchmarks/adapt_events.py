@@ -166,13 +166,13 @@ def macro_interval(found: dict[str, dict[str, int]], draws: int = 2000, seed: in
     return [round(float(x), 4) for x in np.percentile(macros, [2.5, 97.5])]
 
 
-def sound_at_found(found: list, n_true: int, prior: str, bias: dict | None) -> dict:
-    """Found and right at top-1 (over all events); at the found events top-1 and macro top-1 (mean over the sounds
-    that fired) beside the blind prior's, with `bias` ({sound: score bias}) added to the scores."""
+def sound_at_found(pairs: list, n_true: int, prior: str) -> dict:
+    """Found and right at top-1 (over all events); at the found events ([(true, top-1)] `pairs`: `top_at_found`)
+    top-1 and macro top-1 (mean over the sounds that fired) beside the blind prior's."""
     hits: dict[str, list[bool]] = {}  # per true sound, at its found events: was the top-1 right
-    for true, top in top_at_found(found, bias):
+    for true, top in pairs:
         hits.setdefault(true, []).append(top == true)
-    right, tp = sum(map(sum, hits.values())), len(found)
+    right, tp = sum(map(sum, hits.values())), len(pairs)
     prior_right = len(hits.get(prior, []))
     return {
         "found_right": round(right / n_true, 4),
@@ -202,10 +202,11 @@ def scored(model: str, bank_path: str, clips: list, prior: str, feedback: str = 
         return None if b is None else dict(zip(bank.ids, b.tolist()))
 
     def at(weight: float) -> dict:
-        return sound_at_found(found, det["true_events"], prior, bias(weight))
+        return sound_at_found(top_at_found(found, bias(weight)), det["true_events"], prior)
 
     pairs = top_at_found(found, bias(card.prior_weight))
-    row = {**det, **at(card.prior_weight), "prior_weight": card.prior_weight, "feedback": bool(feedback)}
+    named = sound_at_found(pairs, det["true_events"], prior)
+    row = {**det, **named, "prior_weight": card.prior_weight, "feedback": bool(feedback)}
     row["found_sounds"] = confusion(pairs)
     row["macro_top1_interval"] = macro_interval(row["found_sounds"])
     if card.footage_starts:

@@ -55,13 +55,13 @@ def agreement(pairs: list[tuple[list, list]]) -> dict:
 
 
 def measure(model: str, bank: str, clips: list, ways: dict) -> dict:
-    from benchmarks.adapt_events import event_lines, scored_lines, sound_at_found
+    from benchmarks.adapt_events import event_lines, scored_lines, sound_at_found, top_at_found
 
     lines = {name: [event_lines(model, bank, c, 5, **options) for c in clips] for name, options in ways.items()}
     ways = {}
     for name, got in lines.items():
         det, found = scored_lines(clips, got)
-        named = sound_at_found(found, det["true_events"], "", None)  # "": no prior to score beside
+        named = sound_at_found(top_at_found(found, None), det["true_events"], "")  # "": no prior to score beside
         ways[name] = {**det, **{k: named[k] for k in ("top1_at_found", "macro_top1_at_found")}}
     return {"ways": ways, "agreement": agreement(list(zip(*lines.values())))}
 
