@@ -37,12 +37,12 @@ def game_cosines(backend, head, clips: list, by_source: dict, fps: float, per_cl
         if len(events) < 2:
             continue
         embs = clip_scores(head, by_source[src])[1]
-        frame = [min(int(round(x["t"] * fps)), len(embs) - 1) for x in events]
         # the head scores no frame without its context (a clip's first and last few): those events are left out
-        events = [x for x, f in zip(events, frame) if np.any(embs[f])]
-        if len(events) < 2:
+        scored = [(x, f) for x in events if np.any(embs[f := min(int(round(x["t"] * fps)), len(embs) - 1)])]
+        if len(scored) < 2:
             continue
-        e = _unit(np.stack([embs[f] for f in frame if np.any(embs[f])]))
+        events = [x for x, _ in scored]
+        e = _unit(np.stack([embs[f] for _, f in scored]))
         w = _unit(window_embeddings(backend, src, [max(0.0, x["t"] - WindowSpec().pre_roll_s) for x in events]))
         off = ~np.eye(len(events), dtype=bool)
         same += list((e * w).sum(1))
