@@ -8,7 +8,9 @@ The student's window encoder and the teacher's audio side (which indexes the ban
 the event head, which finds the events and names their sound, is left without the game. Its onset threshold is
 calibrated on the other games' val clips. Verdicts are simulated from the logs of the game's *train* clips (a user
 judging suggestions on their own footage): at `--verdicts` sampled events, the sound that fired is accepted and the
-adapted head's top sound there, if different, rejected. Test clips are never judged.
+adapted head's top sound there, if different, rejected. A second set is what the review page gets from a user
+(`--reviewed`): the adapted model's suggestions on each train clip, least certain first as the page orders them,
+judged against the logs (`reviewed_verdicts`). Test clips are never judged.
 
     python -m benchmarks.adapt_events --game pathological
 """
@@ -96,6 +98,56 @@ def simulated_verdicts(model: str, cache25: Path, clips: list, bank, n: int, see
         if top != e["sound_id"]:
             out.append(Verdict(src, t, top, "reject", [], ""))
     return out
+
+
+def judged_card(recommendations: list[dict], fired: str | None) -> list[tuple[str, str]]:
+    """[(sound, verdict)] a user gives one review card: its top sound accepted where it is the one that fired;
+    otherwise the top sound rejected and, where the fired sound is among the card's top 5, that one swapped in and
+    accepted. A card at no logged start (`fired` None) is rejected."""
+    top = recommendations[0]["sound"]
+    if top == fired:
+        return [(top, "accept")]
+    swap = [(fired, "accept")] if fired in [r["sound"] for r in recommendations[:5]] else []
+    return [(top, "reject"), *swap]
+
+
+def review_cards(model: str, bank_path: str, clip) -> list:  # noqa: ANN001
+    """The review page's cards for one clip: the run's placed events (a sound does not stack on itself), top 5."""
+    from edgeav.pipeline import RunConfig, run
+    from edgeav.review import Suggestion
+
+    cards = []
+
+    def on(rec: dict) -> None:
+        if rec.get("placed"):
+            cards.append(Suggestion(rec["placed"]["t"], 0.0, rec["recommendations"]))
+
+    run(RunConfig(str(clip.video), model=model, bank=bank_path, events_only=True, quiet=True), on_window=on)
+    return cards
+
+
+def reviewed_verdicts(model: str, bank_path: str, clips: list, n: int) -> list:
+    """A user on the review page of each train clip (`edgeav review`: the run's events, top 5 each, cards least
+    certain first), judging `n` cards in all, the clips' pages taken in turn one card at a time (`judged_card`
+    against the clip's log, a card at a logged start within ±80 ms being that start's). t: the card's window start."""
+    from edgeav.feedback import Verdict
+    from edgeav.frontends import WindowSpec
+    from edgeav.review import review_order
+    from edgeav.score import match_times
+
+    pages = []  # per clip: [(source, card, fired sound or None)] in the page's order
+    for clip in clips:
+        cards = review_cards(model, bank_path, clip)
+        ev = json.loads(clip.events.read_text())["sound_events"]
+        fired = {i: ev[j]["sound_id"] for i, j in match_times([c.t for c in cards], [e["t"] for e in ev], TOLERANCE_S)}
+        src = str(Path(clip.video).resolve())
+        pages.append([(src, cards[i], fired.get(i)) for i in review_order(cards)])
+    turns = [page[k] for k in range(max(map(len, pages), default=0)) for page in pages if k < len(page)]
+    return [
+        Verdict(src, round(max(0.0, card.t - WindowSpec().pre_roll_s), 3), sound, verdict, [], "")
+        for src, card, fired in turns[:n]
+        for sound, verdict in judged_card(card.recommendations, fired)
+    ]
 
 
 PRIOR_WEIGHTS = (0.0, 0.02, 0.04, 0.07, 0.1, 0.15)  # edgeav.prior weights scored for the adapted heads
@@ -237,6 +289,17 @@ def adapted(model: str, footage: Path, root: Path, out: Path, a: argparse.Namesp
     return {"model": rep["model"], "seconds": round(sum(rep["seconds"].values()), 1), "report": rep}
 
 
+def reviewed_summary(verdicts: list, adaptation: dict) -> dict:
+    """What a result keeps of the review: cards judged, the verdicts they gave, the sounds accepted, and the time."""
+    accepted = [v.sound for v in verdicts if v.verdict == "accept"]
+    return {
+        "reviewed_cards": len({(v.source, v.t) for v in verdicts}),
+        "reviewed_verdicts": len(verdicts),
+        "reviewed_accepted": {s: accepted.count(s) for s in sorted(set(accepted))},
+        "adapt_reviewed_seconds": adaptation["seconds"],
+    }
+
+
 def feedback_file(adaptation: dict) -> str:
     """The re-embedded verdicts an adaptation wrote: what the `edgeav run --feedback` it prints re-ranks by."""
     return adaptation["report"].get("feedback", {}).get("file", "")
@@ -250,12 +313,18 @@ def markdown(res: dict, cmd: str) -> str:
     said = [f"{res['event_steps']} event-head steps"] if "event_steps" in res else []
     said += [f"seed {res['seed']}"] if res.get("seed") else []
     steps = f" ({', '.join(said)})" if said else ""
+    reviewed = (
+        f"; with the {res['reviewed_verdicts']} verdicts of {res['reviewed_cards']} review cards judged least certain "
+        f"first (accepted: {res['reviewed_accepted']}) in {res['adapt_reviewed_seconds']:.0f} s"
+        if "reviewed_cards" in res
+        else ""
+    )
     lines = [
         f"Held-out game **{res['game']}**: the student's event head retrained without it ({res['head_steps']} steps, "
         f"fingerprinted starts of the other games), then `edgeav adapt`{steps} on its {res['footage_clips']} train "
         f"clips ({res['footage_minutes']:.1f} min, unlabeled, the corpus's {res['library']} sounds) in "
         f"{res['adapt_seconds']:.0f} s; with {res['verdicts']} simulated verdicts on those clips in "
-        f"{res['adapt_feedback_seconds']:.0f} s. Scored end to end on its {res['test_clips']} test clips "
+        f"{res['adapt_feedback_seconds']:.0f} s{reviewed}. Scored end to end on its {res['test_clips']} test clips "
         f"({res['test_events']} events): `edgeav run --events-only` lines within ±80 ms. The window encoder and the "
         "bank's audio side saw every game; the event head did not see this one. Adapt sets the onset threshold "
         f"from the footage (no more detections than fingerprinted starts): {thresholds}.",
@@ -352,27 +421,34 @@ def summary(out: str | Path = RESULTS) -> dict:
         g: {"library": res["library"], "test_events": res["test_events"], **res["rows"], "val": res.get("val_rows", {})}
         for g, res in game_results(out).items()
     }
-    plain, fed = ("adapted", "adapted + verdicts")
+    plain, fed, reviewed = ("adapted", "adapted + verdicts", "adapted + reviewed verdicts")
     res = {
         "games": games,
-        "met": {name: sorted(g for g, r in games.items() if meets_aim(r[name])) for name in (plain, fed)},
+        "met": {
+            name: sorted(g for g, r in games.items() if name in r and meets_aim(r[name]))
+            for name in (plain, fed, reviewed)
+        },
+        "reviewed_games": sorted(g for g, r in games.items() if reviewed in r),
         "by_prior_weight": prior_weight_table(games),
     }
     lines = [
         "| held-out game | test events | without it: found & right | adapted: found & right | adapted: top-1 / "
-        "macro at found (prior) | + verdicts: top-1 / macro at found (prior) | chance |",
-        "|---|---|---|---|---|---|---|",
+        "macro at found (prior) | + verdicts: top-1 / macro at found (prior) | + reviewed verdicts | chance |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for g, r in games.items():
         cells = [summary_cell(r[plain]), summary_cell(r[fed], verdicts=True)]
+        cells.append(summary_cell(r[reviewed], verdicts=True) if reviewed in r else "–")
         lines.append(
             f"| {g} | {r['test_events']} | {r['without the game']['found_right']:.3f} | {r[plain]['found_right']:.3f} "
-            f"| {cells[0]} | {cells[1]} | {1 / r['library']:.3f} |"
+            f"| {' | '.join(cells)} | {1 / r['library']:.3f} |"
         )
     lines += [
         "",
         f"✓: the aim met (top-1 at found events at or above the prior's, macro top-1 ≥ 2× the prior's): adapted in "
         f"{len(res['met'][plain])} of {len(games)} games, with verdicts in {len(res['met'][fed])} of {len(games)}. "
+        f"With reviewed verdicts (the adapted model's review cards on the train clips judged least certain first) "
+        f"in {len(res['met'][reviewed])} of {len(res['reviewed_games'])} games measured. "
         "[lo–hi]: macro top-1's 95% bootstrap interval over the found events. With verdicts the model runs as adapt "
         "prints it, re-ranked by them (--feedback); ⁿ: scored without that re-ranking (the model trained on the "
         "verdicts only).",
@@ -417,6 +493,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--adapt-steps", type=int, default=AdaptConfig.steps, help="edgeav adapt's window steps")
     ap.add_argument("--event-steps", type=int, default=AdaptConfig.event_steps, help="edgeav adapt's event head steps")
     ap.add_argument("--verdicts", type=int, default=100)
+    ap.add_argument("--reviewed", type=int, default=100, help="review cards judged least certain first (0: none)")
     seed_help = "edgeav adapt's seed (the simulated verdicts judge the same events under every seed)"
     ap.add_argument("--seed", type=int, default=AdaptConfig.seed, help=seed_help)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for the held-out head's training")
@@ -448,21 +525,31 @@ def main(argv: list[str] | None = None) -> dict:
         )
     adapt_fb = adapted(without, footage, root, work / "adapted-feedback", a, str(verdict_file))
     # adapted + verdicts is run as adapt prints it: its model re-ranked by the verdicts (--feedback)
-    measured = (
+    measured = [
         ("without the game", without, ""),
         ("adapted", adapt_plain["model"], ""),
         ("adapted + verdicts", adapt_fb["model"], feedback_file(adapt_fb)),
         ("adapted + verdicts, not re-ranked", adapt_fb["model"], ""),
-        ("shipped (saw every game; reference)", a.model, ""),
-    )
+    ]
+    review_file, adapt_rv = work / "verdicts-reviewed.jsonl", None
+    if a.reviewed:
+        if not review_file.exists():
+            plain_bank = corpus_bank(adapt_plain["model"], root, Path(a.bank_cache))
+            FeedbackStore(review_file).append(reviewed_verdicts(adapt_plain["model"], plain_bank, train, a.reviewed))
+        adapt_rv = adapted(without, footage, root, work / "adapted-reviewed", a, str(review_file))
+        measured += [
+            ("adapted + reviewed verdicts", adapt_rv["model"], feedback_file(adapt_rv)),
+            ("adapted + reviewed verdicts, not re-ranked", adapt_rv["model"], ""),
+        ]
     rows = {}
-    for name, model, fb in measured:
+    for name, model, fb in [*measured, ("shipped (saw every game; reference)", a.model, "")]:
         rows[name] = scored(model, corpus_bank(model, root, Path(a.bank_cache)), test, prior, fb)
         print(name, {k: v for k, v in rows[name].items() if k != "found_sounds"}, flush=True)
     val_rows = {
         name: scored(model, corpus_bank(model, root, Path(a.bank_cache)), val, prior, fb)
-        for name, model, fb in measured[1:4]
+        for name, model, fb in measured[1:]
     }
+    adaptations = (("adapted", adapt_plain), ("adapted + verdicts", adapt_fb), ("adapted + reviewed", adapt_rv))
     res = {
         "game": a.game,
         "head_steps": a.head_steps,
@@ -478,10 +565,11 @@ def main(argv: list[str] | None = None) -> dict:
         "adapt_feedback_seconds": adapt_fb["seconds"],
         "adapt_breakdown_s": adapt_plain["report"]["seconds"],
         "verdicts": len(FeedbackStore(verdict_file).load()),
+        **(reviewed_summary(FeedbackStore(review_file).load(), adapt_rv) if adapt_rv else {}),
         "thresholds": {
             name: r["report"]["event_head"]["onset_threshold"]
-            for name, r in (("adapted", adapt_plain), ("adapted + verdicts", adapt_fb))
-            if r["report"]["event_head"]
+            for name, r in adaptations
+            if r and r["report"]["event_head"]
         },
         "test_clips": len(test),
         "test_events": sum(len(json.loads(c.events.read_text())["sound_events"]) for c in test),

@@ -5,6 +5,8 @@ import json
 import os
 import subprocess
 import sys
+import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -455,7 +457,7 @@ def test_event_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
     args = ["--game", "funnyboat", "--model", model, "--corpus", str(mini_corpus), "--cache25", str(cache25)]
     args += ["--fingerprints", str(corpus_cache), "--head-steps", "2", "--adapt-steps", "2", "--event-steps", "2"]
     args += ["--verdicts", "5", "--work", str(tmp_path / "logo"), "--bank-cache", str(tmp_path / "banks")]
-    args += ["--seed", "1"]
+    args += ["--seed", "1", "--reviewed", "4"]
     r = subprocess.run(
         [sys.executable, "-m", "benchmarks.adapt_events", *args, "--out", str(out)],
         cwd=REPO,
@@ -470,8 +472,14 @@ def test_event_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
         "adapted",
         "adapted + verdicts",
         "adapted + verdicts, not re-ranked",
+        "adapted + reviewed verdicts",
+        "adapted + reviewed verdicts, not re-ranked",
         "shipped (saw every game; reference)",
     ]
+    # the tiny adapted head may place no event on the train clips: the review then has fewer cards than asked
+    assert 0 <= res["reviewed_cards"] <= 4 and res["reviewed_verdicts"] >= res["reviewed_cards"]
+    assert res["adapt_reviewed_seconds"] > 0
+    assert res["rows"]["adapted + reviewed verdicts"]["feedback"]  # run with the file adapt wrote, as it prints
     assert res["test_events"] > 0 and all(0 <= r["f1"] <= 1 for r in res["rows"].values())
     fed = res["rows"]["adapted + verdicts"]
     assert fed["feedback"] and not res["rows"]["adapted + verdicts, not re-ranked"]["feedback"]
@@ -511,6 +519,38 @@ def test_event_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
     assert "| funnyboat |" in (tmp_path / "research" / "adapt_event_steps.md").read_text()
     shown = compare_steps([*rows, "--shown", "adapted + verdicts", "--name", "verdicts"])["rows"]["2"]["val"]
     assert shown["games"]["funnyboat"]["f1"] == res["val_rows"]["adapted + verdicts"]["f1"]
+
+
+def test_a_review_card_is_accepted_swapped_or_rejected_as_a_user_would():
+    from benchmarks.adapt_events import judged_card
+
+    card = [{"sound": s} for s in ("a", "b", "c", "d", "e", "f")]
+    assert judged_card(card, "a") == [("a", "accept")]
+    assert judged_card(card, "e") == [("a", "reject"), ("e", "accept")]  # swapped in from the top 5
+    assert judged_card(card, "f") == [("a", "reject")]  # the right sound is not on the card
+    assert judged_card(card, None) == [("a", "reject")]  # no effect starts there
+
+
+def test_reviewed_verdicts_judge_each_clips_least_certain_cards_in_turn(tmp_path, monkeypatch):
+    import benchmarks.adapt_events as bench
+    from edgeav.review import Suggestion
+
+    def recs(top: str, margin: float) -> list[dict]:
+        return [{"sound": top, "score": 0.5 + margin}, {"sound": "z", "score": 0.5}]
+
+    clips, cards = [], {}
+    for name, events, page in (
+        ("a", [(1.0, "x"), (3.0, "y")], [(1.0, recs("x", 0.3)), (2.0, recs("x", 0.01)), (3.0, recs("x", 0.1))]),
+        ("b", [(5.0, "y")], [(5.0, recs("y", 0.2))]),
+    ):
+        log = tmp_path / f"{name}.json"
+        log.write_text(json.dumps({"sound_events": [{"t": t, "sound_id": s} for t, s in events]}))
+        clips.append(types.SimpleNamespace(video=str(tmp_path / f"{name}.mp4"), events=log))
+        cards[clips[-1].video] = [Suggestion(t, 0.0, r) for t, r in page]
+    monkeypatch.setattr(bench, "review_cards", lambda model, bank, clip: cards[clip.video])
+    got = [(Path(v.source).stem, v.t, v.sound, v.verdict) for v in bench.reviewed_verdicts("m", "b", clips, 3)]
+    # a's least certain card (2.0 s: no effect starts there), then b's only card, then a's next (3.0 s: y, not x)
+    assert got == [("a", 1.8, "x", "reject"), ("b", 4.8, "y", "accept"), ("a", 2.8, "x", "reject")]
 
 
 def test_fingerprint_scale_benchmark_tiny(tmp_path, mini_corpus):

@@ -178,3 +178,30 @@ def test_a_bank_from_another_model_is_refused(tmp_path):
     index_sounds(be, [ASSETS / "sounds" / "funnyboat"], tmp_path / "b.npz", progress=False, model_id=be.model_id)
     with pytest.raises(EdgeavError, match="indexed by another model"):
         ReviewSession.open(ReviewConfig(str(CLIP), bank=str(tmp_path / "b.npz")))
+
+
+def test_cards_come_least_certain_first_and_in_time_order_on_request(server, browser):
+    from edgeav.review import margin, review_order
+
+    session, url, _ = server
+    margins = [margin(s.recommendations) for s in session.suggestions]
+    assert len(set(margins)) > 1  # the order is tested on suggestions that differ in certainty
+    page = browser.new_page(viewport={"width": 1300, "height": 820})
+    page.goto(url)
+    page.wait_for_function(f"document.querySelectorAll('.card').length == {len(session.suggestions)}")
+    shown = page.evaluate("[...document.querySelectorAll('.card')].map(c => +c.id.slice(5))")
+    assert shown == review_order(session.suggestions, "uncertain")
+    assert [margins[i] for i in shown] == sorted(margins)
+    page.locator("#order").select_option("time")
+    shown = page.evaluate("[...document.querySelectorAll('.card')].map(c => +c.id.slice(5))")
+    assert [session.suggestions[i].t for i in shown] == sorted(s.t for s in session.suggestions)
+    page.close()
+
+
+def test_margin_is_the_top_sound_above_the_runner_up_and_an_unknown_order_is_refused():
+    from edgeav.review import ReviewConfig, ReviewSession, margin
+
+    assert margin([{"score": 0.9}, {"score": 0.6}, {"score": 0.5}]) == pytest.approx(0.3)
+    assert margin([{"score": 0.4}]) == pytest.approx(0.4)
+    with pytest.raises(EdgeavError, match="unknown card order 'loud'"):
+        ReviewSession.open(ReviewConfig(str(CLIP), order="loud"))

@@ -1,6 +1,8 @@
 """`edgeav review SOURCE`: a local page to review a run's suggestions over the video — play them at their time,
 swap in another of the top 5, nudge the time, accept or reject (into the verdicts store `edgeav adapt` and
-`--feedback` read), see where the model looked, and export the accepted cues in any cue sheet format.
+`--feedback` read), see where the model looked, and export the accepted cues in any cue sheet format. The cards come
+least certain first (the closest call between the top two sounds): a verdict there changes most of what the model
+does, so the first verdicts a user gives are the ones that teach it most.
 
 The run streams through the video once in a background thread (constant memory, so a long clip is fine); the page
 shows suggestions as they come. The verdicts store is the one state the page has: every tab reads it back, so a
@@ -32,6 +34,24 @@ class ReviewConfig:
     """Address to serve on (127.0.0.1: this machine only)."""
     port: int = 8765
     """Port to serve on (0: any free one)."""
+    order: str = "uncertain"
+    """Card order: uncertain (closest call between the top two sounds first) | time."""
+
+
+ORDERS = ("uncertain", "time")
+
+
+def margin(recommendations: list[dict]) -> float:
+    """How sure a suggestion is: its top sound's score above the runner-up's (a lone sound: its own score)."""
+    scores = [r["score"] for r in recommendations[:2]]
+    return scores[0] - scores[1] if len(scores) == 2 else (scores[0] if scores else 0.0)
+
+
+def review_order(suggestions: list, order: str = "uncertain") -> list[int]:
+    """The indices of `suggestions` (each with .t and .recommendations) in the page's card order."""
+    if order == "time":
+        return sorted(range(len(suggestions)), key=lambda i: suggestions[i].t)
+    return sorted(range(len(suggestions)), key=lambda i: (margin(suggestions[i].recommendations), suggestions[i].t))
 
 
 @dataclass
@@ -64,6 +84,8 @@ class ReviewSession:
 
         if not Path(cfg.source).is_file():
             raise EdgeavError(f"video not found: {cfg.source}", "give a video file to review")
+        if cfg.order not in ORDERS:
+            raise EdgeavError(f"unknown card order {cfg.order!r}", f"use one of: {', '.join(ORDERS)}")
         backend = load_backend(cfg.model)
         if cfg.bank is None:
             bank = default_bank(backend)

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from edgeav.errors import EdgeavError
-from edgeav.review import ReviewSession
+from edgeav.review import ReviewSession, margin
 
 PAGE = Path(__file__).with_name("page.html")
 
@@ -52,12 +52,17 @@ def frame_jpeg(session: ReviewSession, kind: str, t: float) -> bytes:
 
 
 def session_state(session: ReviewSession) -> dict:
-    """What the page shows: the source, the suggestions so far, the verdicts and whether the run is done."""
+    """What the page shows: the source, the suggestions so far (each with its margin, `margin`), the card order
+    asked for, the verdicts and whether the run is done."""
     with session.lock:
-        sugg = [{"index": i, "t": s.t, "recommendations": s.recommendations} for i, s in enumerate(session.suggestions)]
+        sugg = [
+            {"index": i, "t": s.t, "margin": round(margin(s.recommendations), 4), "recommendations": s.recommendations}
+            for i, s in enumerate(session.suggestions)
+        ]
     return {
         "source": Path(session.cfg.source).name,
         "model": session.cfg.model,
+        "order": session.cfg.order,
         "done": session.done,
         "error": session.error,
         "suggestions": sugg,
