@@ -128,7 +128,7 @@ def review_cards(model: str, bank_path: str, clip) -> list:  # noqa: ANN001
 
 def reviewed_verdicts(model: str, bank_path: str, clips: list, n: int) -> list:
     """A user on the review page of each train clip (`edgeav review`: the run's events, top 5 each, cards least
-    certain first), judging `n` cards in all, the clips' pages taken in turn one card at a time (`judged_card`
+    certain first) giving `n` verdicts in all, the clips' pages taken in turn one card at a time (`judged_card`
     against the clip's log, a card at a logged start within ±80 ms being that start's). t: the card's window start."""
     from edgeav.feedback import Verdict
     from edgeav.frontends import WindowSpec
@@ -143,11 +143,12 @@ def reviewed_verdicts(model: str, bank_path: str, clips: list, n: int) -> list:
         src = str(Path(clip.video).resolve())
         pages.append([(src, cards[i], fired.get(i)) for i in review_order(cards)])
     turns = [page[k] for k in range(max(map(len, pages), default=0)) for page in pages if k < len(page)]
-    return [
+    given = [
         Verdict(src, round(max(0.0, card.t - WindowSpec().pre_roll_s), 3), sound, verdict, [], "")
-        for src, card, fired in turns[:n]
+        for src, card, fired in turns
         for sound, verdict in judged_card(card.recommendations, fired)
     ]
+    return given[:n]
 
 
 PRIOR_WEIGHTS = (0.0, 0.02, 0.04, 0.07, 0.1, 0.15)  # edgeav.prior weights scored for the adapted heads
@@ -493,7 +494,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--adapt-steps", type=int, default=AdaptConfig.steps, help="edgeav adapt's window steps")
     ap.add_argument("--event-steps", type=int, default=AdaptConfig.event_steps, help="edgeav adapt's event head steps")
     ap.add_argument("--verdicts", type=int, default=100)
-    ap.add_argument("--reviewed", type=int, default=100, help="review cards judged least certain first (0: none)")
+    ap.add_argument("--reviewed", type=int, default=100, help="verdicts on review cards (0: none)")
     seed_help = "edgeav adapt's seed (the simulated verdicts judge the same events under every seed)"
     ap.add_argument("--seed", type=int, default=AdaptConfig.seed, help=seed_help)
     ap.add_argument("--threads", type=int, default=2, help="CPU threads for the held-out head's training")

@@ -476,8 +476,8 @@ def test_event_adaptation_benchmark_tiny(tmp_path, mini_corpus, corpus_cache):
         "adapted + reviewed verdicts, not re-ranked",
         "shipped (saw every game; reference)",
     ]
-    # the tiny adapted head may place no event on the train clips: the review then has fewer cards than asked
-    assert 0 <= res["reviewed_cards"] <= 4 and res["reviewed_verdicts"] >= res["reviewed_cards"]
+    # the tiny adapted head may place no event on the train clips: the review then gives fewer verdicts than asked
+    assert 0 <= res["reviewed_cards"] <= res["reviewed_verdicts"] <= 4
     assert res["adapt_reviewed_seconds"] > 0
     assert res["rows"]["adapted + reviewed verdicts"]["feedback"]  # run with the file adapt wrote, as it prints
     assert res["test_events"] > 0 and all(0 <= r["f1"] <= 1 for r in res["rows"].values())
@@ -551,6 +551,7 @@ def test_reviewed_verdicts_judge_each_clips_least_certain_cards_in_turn(tmp_path
     got = [(Path(v.source).stem, v.t, v.sound, v.verdict) for v in bench.reviewed_verdicts("m", "b", clips, 3)]
     # a's least certain card (2.0 s: no effect starts there), then b's only card, then a's next (3.0 s: y, not x)
     assert got == [("a", 1.8, "x", "reject"), ("b", 4.8, "y", "accept"), ("a", 2.8, "x", "reject")]
+    assert len(bench.reviewed_verdicts("m", "b", clips, 10)) == 4  # every card judged: fewer verdicts than asked
 
 
 def test_fingerprint_scale_benchmark_tiny(tmp_path, mini_corpus):
