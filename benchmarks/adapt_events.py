@@ -271,21 +271,22 @@ def adapted(model: str, footage: Path, root: Path, out: Path, a: argparse.Namesp
     from edgeav.adapt import AdaptConfig
     from edgeav_train.adapt import adapt
 
-    if a.score_only:  # the adaptation a previous run made, scored again
-        rep = json.loads((out / "adapt.json").read_text())
+    cfg = AdaptConfig(
+        footage=str(footage),
+        sounds=str(root / "sounds"),
+        model=model,
+        out=str(out),
+        steps=a.adapt_steps,
+        event_steps=a.event_steps,
+        feedback=feedback,
+        seed=a.seed,
+    )
+    done = out / "adapt.json"
+    finished = done.exists() and json.loads(done.read_text()).get("config") == dataclasses.asdict(cfg)
+    if a.score_only or finished:  # the adaptation a previous run made (with these settings), scored again
+        rep = json.loads(done.read_text())
     else:
-        rep = adapt(
-            AdaptConfig(
-                footage=str(footage),
-                sounds=str(root / "sounds"),
-                model=model,
-                out=str(out),
-                steps=a.adapt_steps,
-                event_steps=a.event_steps,
-                feedback=feedback,
-                seed=a.seed,
-            )
-        )
+        rep = adapt(cfg)
     # the report's stage times add up over resumed runs: what the adaptation cost in all
     return {"model": rep["model"], "seconds": round(sum(rep["seconds"].values()), 1), "report": rep}
 
