@@ -126,10 +126,11 @@ def review_cards(model: str, bank_path: str, clip) -> list:  # noqa: ANN001
     return cards
 
 
-def reviewed_verdicts(model: str, bank_path: str, clips: list, n: int) -> list:
-    """A user on the review page of each train clip (`edgeav review`: the run's events, top 5 each, cards least
-    certain first) giving `n` verdicts in all, the clips' pages taken in turn one card at a time (`judged_card`
-    against the clip's log, a card at a logged start within ±80 ms being that start's). t: the card's window start."""
+def reviewed_verdicts(model: str, bank_path: str, clips: list, n: int, order: str = "uncertain") -> list:
+    """A user on the review page of each train clip (`edgeav review`: the run's events, top 5 each, cards in the
+    page's `order`, least certain first by default) giving `n` verdicts in all, the clips' pages taken in turn one
+    card at a time (`judged_card` against the clip's log, a card at a logged start within ±80 ms being that start's).
+    t: the card's window start."""
     from edgeav.feedback import Verdict
     from edgeav.frontends import WindowSpec
     from edgeav.review import review_order
@@ -141,7 +142,7 @@ def reviewed_verdicts(model: str, bank_path: str, clips: list, n: int) -> list:
         ev = json.loads(clip.events.read_text())["sound_events"]
         fired = {i: ev[j]["sound_id"] for i, j in match_times([c.t for c in cards], [e["t"] for e in ev], TOLERANCE_S)}
         src = str(Path(clip.video).resolve())
-        pages.append([(src, cards[i], fired.get(i)) for i in review_order(cards)])
+        pages.append([(src, cards[i], fired.get(i)) for i in review_order(cards, order)])
     turns = [page[k] for k in range(max(map(len, pages), default=0)) for page in pages if k < len(page)]
     given = [
         Verdict(src, round(max(0.0, card.t - WindowSpec().pre_roll_s), 3), sound, verdict, [], "")
