@@ -1,8 +1,8 @@
 """`edgeav review SOURCE`: a local page to review a run's suggestions over the video — play them at their time,
 swap in another of the top 5, nudge the time, accept or reject (into the verdicts store `edgeav adapt` and
 `--feedback` read), see where the model looked, and export the accepted cues in any cue sheet format. The cards come
-least certain first (the closest call between the top two sounds): a verdict there changes most of what the model
-does, so the first verdicts a user gives are the ones that teach it most.
+least certain first (the closest call between the top two sounds): where the model is least sure, so a user's
+first verdicts are the ones most likely to correct it.
 
 The run streams through the video once in a background thread (constant memory, so a long clip is fine); the page
 shows suggestions as they come. The verdicts store is the one state the page has: every tab reads it back, so a
