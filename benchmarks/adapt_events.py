@@ -316,9 +316,11 @@ def markdown(res: dict, cmd: str) -> str:
     said = [f"{res['event_steps']} event-head steps"] if "event_steps" in res else []
     said += [f"seed {res['seed']}"] if res.get("seed") else []
     steps = f" ({', '.join(said)})" if said else ""
+    accepted = sum(res.get("reviewed_accepted", {}).values())
     reviewed = (
         f"; with the {res['reviewed_verdicts']} verdicts of {res['reviewed_cards']} review cards judged least certain "
-        f"first (accepted: {res['reviewed_accepted']}) in {res['adapt_reviewed_seconds']:.0f} s"
+        f"first ({accepted} accepted, {res['reviewed_verdicts'] - accepted} rejected) in "
+        f"{res['adapt_reviewed_seconds']:.0f} s"
         if "reviewed_cards" in res
         else ""
     )
