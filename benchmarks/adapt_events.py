@@ -521,7 +521,8 @@ def main(argv: list[str] | None = None) -> dict:
     prior = max(counts, key=counts.get)
     without = head_without(a.game, a, work, root)
     adapt_plain = adapted(without, footage, root, work / "adapted", a)
-    bank = SoundBank.load(corpus_bank(adapt_plain["model"], root, Path(a.bank_cache)))
+    plain_bank = corpus_bank(adapt_plain["model"], root, Path(a.bank_cache))
+    bank = SoundBank.load(plain_bank)
     verdict_file = work / "verdicts.jsonl"
     if not verdict_file.exists():
         cache25 = work / "adapted" / "cache-events"
@@ -539,7 +540,6 @@ def main(argv: list[str] | None = None) -> dict:
     review_file, adapt_rv = work / "verdicts-reviewed.jsonl", None
     if a.reviewed:
         if not review_file.exists():
-            plain_bank = corpus_bank(adapt_plain["model"], root, Path(a.bank_cache))
             FeedbackStore(review_file).append(reviewed_verdicts(adapt_plain["model"], plain_bank, train, a.reviewed))
         adapt_rv = adapted(without, footage, root, work / "adapted-reviewed", a, str(review_file))
         measured += [
