@@ -477,13 +477,22 @@ def summary(out: str | Path = RESULTS) -> dict:
     return res
 
 
+def held_out_game(root: Path, game: str) -> tuple[dict[str, list], str]:
+    """The game's clips per split ({train, val, test}) and its blind prior (its most frequent train effect)."""
+    from edgeav_train.corpus import event_counts, load_clips
+
+    clips = {split: [c for c in load_clips(root, split) if c.game == game] for split in ("train", "val", "test")}
+    counts = event_counts(root, "train")[game]
+    return clips, max(counts, key=counts.get)
+
+
 def main(argv: list[str] | None = None) -> dict:
     from benchmarks.adapt import _link_files
     from benchmarks.value import corpus_bank
     from edgeav.adapt import AdaptConfig
     from edgeav.bank import SoundBank
     from edgeav.feedback import FeedbackStore
-    from edgeav_train.corpus import corpus_root, event_counts, load_clips
+    from edgeav_train.corpus import corpus_root
     from edgeav_train.events import EventTrainConfig
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -513,12 +522,9 @@ def main(argv: list[str] | None = None) -> dict:
     root = corpus_root(a.corpus)
     work = Path(a.work) / a.game
     work.mkdir(parents=True, exist_ok=True)
-    train = [c for c in load_clips(root, "train") if c.game == a.game]
-    test = [c for c in load_clips(root, "test") if c.game == a.game]
-    val = [c for c in load_clips(root, "val") if c.game == a.game]  # choose the prior weight on these
+    clips, prior = held_out_game(root, a.game)
+    train, test, val = clips["train"], clips["test"], clips["val"]  # the prior weight is chosen on val
     footage = _link_files([c.video for c in train], work / "footage", root / "clips" / a.game)
-    counts = event_counts(root, "train")[a.game]
-    prior = max(counts, key=counts.get)
     without = head_without(a.game, a, work, root)
     adapt_plain = adapted(without, footage, root, work / "adapted", a)
     plain_bank = corpus_bank(adapt_plain["model"], root, Path(a.bank_cache))

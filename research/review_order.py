@@ -20,16 +20,14 @@ ROW = "adapted + reviewed verdicts"
 
 def time_order_row(a: argparse.Namespace, res: dict) -> dict:
     """The benchmark's reviewed row again, its verdicts given on the cards in time order: {val, test, verdicts}."""
-    from benchmarks.adapt_events import adapted, feedback_file, reviewed_verdicts, scored
+    from benchmarks.adapt_events import adapted, feedback_file, held_out_game, reviewed_verdicts, scored
     from benchmarks.value import corpus_bank
     from edgeav.feedback import FeedbackStore
-    from edgeav_train.corpus import corpus_root, event_counts, load_clips
+    from edgeav_train.corpus import corpus_root
 
     root = corpus_root(a.corpus)
     work = Path(a.work) / a.game
-    clips = {split: [c for c in load_clips(root, split) if c.game == a.game] for split in ("train", "val", "test")}
-    counts = event_counts(root, "train")[a.game]
-    prior = max(counts, key=counts.get)
+    clips, prior = held_out_game(root, a.game)
     plain = json.loads((work / "adapted" / "adapt.json").read_text())["model"]
     verdict_file = work / "verdicts-reviewed-time.jsonl"
     if not verdict_file.exists():
